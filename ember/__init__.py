@@ -1,0 +1,64 @@
+"""ember: a Spark-style distributed batch engine with a bundled log store.
+
+The public façade. It owns no logic: it re-exports the public names lazily
+(PEP 562), so ``import ember`` stays cheap and a worker process that imports
+``ember.worker`` does not pay for the driver.
+
+Source-tree layout: the packages live in top-level folders (``engine/``,
+``scheduler/``, ...) mapped onto ``ember.*`` by ``setup.cfg``. When this file
+is imported straight from a source checkout (for example ``python -m ember``
+run from the repository root, where the checkout's ``ember/`` folder shadows
+the installed package), the checkout root is appended to ``__path__`` so that
+``ember.engine`` resolves to ``engine/`` exactly as the installed mapping
+does: one file, one module name.
+"""
+
+from __future__ import annotations
+
+import os as _os
+
+_root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if _os.path.isfile(_os.path.join(_root, "setup.cfg")) and _os.path.isfile(
+        _os.path.join(_root, "engine", "__init__.py")):
+    __path__.append(_root)  # noqa: F821 - __path__ is defined for packages
+del _root
+
+from ember.engine.version import __version__  # noqa: E402
+
+_EXPORTS = {
+    "Context": "ember.driver.context",
+    "SparkContext": "ember.driver.context",
+    "Conf": "ember.driver.conf",
+    "SparkConf": "ember.driver.conf",
+    "RDD": "ember.engine.rdd",
+    "Partitioner": "ember.engine.partitioner",
+    "portable_hash": "ember.engine.hashing",
+    "StorageLevel": "ember.engine.storage",
+    "TaskContext": "ember.engine.task_context",
+    "EmberError": "ember.engine.errors",
+    "ConfigError": "ember.engine.errors",
+    "TaskFailedError": "ember.engine.errors",
+    "JobAbortedError": "ember.engine.errors",
+    "JobCancelledError": "ember.engine.errors",
+    "WorkerLostError": "ember.engine.errors",
+    "AuthenticationError": "ember.engine.errors",
+    "ResultTooLargeError": "ember.engine.errors",
+    "NoWorkersError": "ember.engine.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'ember' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,156 @@
+"""ember's error tree.
+
+Owns every exception type ember raises on purpose. One tree rooted at
+:class:`EmberError`; each subclass also subclasses the built-in a caller would
+naturally catch (``ValueError``, ``LookupError``, ``OSError``, ...), so code
+written against PySpark's or kafka-python's behaviour keeps working.
+
+Invariants:
+
+* Every error pickles and unpickles to an equal error, with its fields: errors
+  cross process boundaries (worker -> driver, broker -> client). The shared
+  ``__reduce__`` below restores ``args`` and every attribute without calling
+  ``__init__`` again, so subclasses are free to take keyword fields.
+* A message names the thing, the value, and what was expected.
+
+This module must not import anything from ember: everything imports it.
+"""
+
+from __future__ import annotations
+
+
+def _rebuild(cls, args, state):
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+class EmberError(Exception):
+    """Root of every error ember raises on purpose."""
+
+    def __reduce__(self):
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
+
+
+# --- configuration and arguments ------------------------------------------------
+
+
+class ConfigError(EmberError, ValueError):
+    """A setting has an unknown key or a value of the wrong form."""
+
+
+# --- security and transport -----------------------------------------------------
+
+
+class AuthenticationError(EmberError, PermissionError):
+    """A peer could not authenticate with the cluster secret."""
+
+
+class SecretFileError(EmberError, PermissionError):
+    """A secret file is missing, malformed, or readable by others."""
+
+
+class ProtocolError(EmberError, ConnectionError):
+    """A peer sent a message that does not follow ember's wire protocol."""
+
+
+# --- jobs and tasks -------------------------------------------------------------
+
+
+class TaskFailedError(EmberError, RuntimeError):
+    """A task raised an exception that could not be rebuilt on the driver.
+
+    Carries what could be carried as text: the remote exception's type name,
+    its message, and the worker's formatted traceback.
+    """
+
+    def __init__(self, message: str, *, exc_type: str = "", remote_traceback: str = ""):
+        super().__init__(message)
+        self.exc_type = exc_type
+        self.remote_traceback = remote_traceback
+
+
+class JobAbortedError(EmberError, RuntimeError):
+    """A job stopped before finishing: a stage failed too often, or an
+    unrecoverable condition (such as an indeterminate stage) was found."""
+
+
+class JobCancelledError(JobAbortedError):
+    """A job was cancelled by the user (cancel API or Ctrl-C)."""
+
+
+class WorkerLostError(EmberError, RuntimeError):
+    """A worker process exited or stopped answering while it ran a task."""
+
+
+class FetchFailedError(EmberError, OSError):
+    """A reducer could not fetch a shuffle block (worker gone, file missing or
+    corrupt). Routed to the DAGScheduler, which reruns the map stage."""
+
+    def __init__(self, message: str, *, shuffle_id: int, map_index: int,
+                 reduce_index: int, worker_id: str | None):
+        super().__init__(message)
+        self.shuffle_id = shuffle_id
+        self.map_index = map_index
+        self.reduce_index = reduce_index
+        self.worker_id = worker_id
+
+
+class ResultTooLargeError(EmberError, RuntimeError):
+    """The results of a job would exceed ``spark.driver.maxResultSize``."""
+
+
+class NoWorkersError(EmberError, RuntimeError):
+    """No live worker is left to run tasks on, and none can be started."""
+
+
+# --- the log store (names follow kafka-python) ----------------------------------
+
+
+class LogStoreError(EmberError):
+    """Root of the log store's errors."""
+
+
+class CorruptRecordError(LogStoreError, OSError):
+    """Stored bytes failed their CRC check. Names topic, partition, offset and
+    file. Corrupt bytes are never returned to a reader."""
+
+
+class OffsetOutOfRangeError(LogStoreError, LookupError):
+    """An offset below the log start offset or above the log end offset."""
+
+
+class InvalidTopicError(LogStoreError, ValueError):
+    """A topic name that is empty, too long, '.' or '..', or has characters
+    other than ASCII letters, digits, '.', '_' and '-'."""
+
+
+class TopicAlreadyExistsError(LogStoreError, ValueError):
+    """A topic of that name exists already."""
+
+
+class UnknownTopicOrPartitionError(LogStoreError, LookupError):
+    """No such topic, or no such partition in the topic."""
+
+
+class RecordTooLargeError(LogStoreError, ValueError):
+    """A record or batch over ``max.message.bytes``; names both sizes."""
+
+
+class OutOfOrderSequenceError(LogStoreError, ValueError):
+    """An idempotent producer's sequence number skipped ahead: a batch was
+    lost between producer and broker. Nothing was appended."""
+
+
+class KafkaStorageError(LogStoreError, OSError):
+    """The log directory failed (fsync error, disk full). The broker stops
+    acknowledging writes to it rather than retry and risk a false ack."""
+
+
+class KafkaTimeoutError(LogStoreError, TimeoutError):
+    """A request to the broker did not complete in time."""
+
+
+class BrokerUnavailableError(LogStoreError, ConnectionError):
+    """The broker cannot be reached."""
