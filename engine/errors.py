@@ -18,6 +18,8 @@ This module must not import anything from ember: everything imports it.
 
 from __future__ import annotations
 
+import pickle
+
 
 def _rebuild(cls, args, state):
     error = cls.__new__(cls)
@@ -38,6 +40,11 @@ class EmberError(Exception):
 
 class ConfigError(EmberError, ValueError):
     """A setting has an unknown key or a value of the wrong form."""
+
+
+class DriverOnlyError(EmberError, pickle.PicklingError):
+    """An RDD or the Context was captured by a function shipped to workers;
+    both exist only on the driver."""
 
 
 # --- security and transport -----------------------------------------------------
@@ -71,6 +78,18 @@ class TaskFailedError(EmberError, RuntimeError):
         self.remote_traceback = remote_traceback
 
 
+class RemoteTraceback(EmberError):
+    """The formatted traceback of an exception raised in a worker, attached as
+    the ``__cause__`` of the exception re-raised on the driver."""
+
+    def __init__(self, traceback_text: str):
+        super().__init__(traceback_text)
+        self.traceback_text = traceback_text
+
+    def __str__(self) -> str:
+        return "\n" + self.traceback_text.rstrip()
+
+
 class JobAbortedError(EmberError, RuntimeError):
     """A job stopped before finishing: a stage failed too often, or an
     unrecoverable condition (such as an indeterminate stage) was found."""
@@ -99,6 +118,10 @@ class FetchFailedError(EmberError, OSError):
 
 class ResultTooLargeError(EmberError, RuntimeError):
     """The results of a job would exceed ``spark.driver.maxResultSize``."""
+
+
+class StoppedContextError(EmberError, RuntimeError):
+    """A method was called on a Context that has been stopped."""
 
 
 class NoWorkersError(EmberError, RuntimeError):

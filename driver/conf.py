@@ -1,0 +1,217 @@
+"""Conf: ember's settings, declared once, with PySpark's ``SparkConf`` API.
+
+Every setting ember reads is declared in ``SETTINGS`` with its key, parser,
+default, check and documentation; values are stored as strings (as in
+SparkConf) and checked when set, so a bad value fails at ``set`` with the key,
+the value and what was expected.
+
+Unknown keys: an unknown ``ember.*`` key is an error that suggests the closest
+known key. An unknown ``spark.*`` key is accepted and ignored (with a logged
+warning naming the closest known key), so that a PySpark program's
+configuration runs unchanged; only the ``spark.*`` keys declared below have an
+effect in ember.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from ember.engine.errors import ConfigError
+
+log = logging.getLogger("ember.conf")
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
+               "g": 1024 ** 3, "gb": 1024 ** 3, "t": 1024 ** 4, "tb": 1024 ** 4}
+_TIME_UNITS = {"": 1.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from '512m', '2g', '1048576'."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", str(text))
+    if not match or match.group(2).lower() not in _SIZE_UNITS:
+        raise ValueError("a size such as 512m, 2g or 1048576 (bytes)")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from '3s', '100ms', '2min', '5' (seconds)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    if not match or match.group(2).lower() not in _TIME_UNITS:
+        raise ValueError("a duration such as 3s, 100ms or 2min")
+    return float(match.group(1)) * _TIME_UNITS[match.group(2).lower()]
+
+
+def parse_bool(text: str) -> bool:
+    lowered = str(text).strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError("true or false")
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise ValueError("an integer") from None
+
+
+def at_least(minimum: float) -> Callable[[Any], str | None]:
+    return lambda value: None if value >= minimum else f"at least {minimum}"
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    parse: Callable[[str], Any]
+    default: str | None
+    doc: str
+    check: Callable[[Any], str | None] | None = None
+
+
+SETTINGS: dict[str, Setting] = {s.key: s for s in [
+    Setting("spark.master", str, None, "Where to run: local, local[N], local[*], local[N,F]."),
+    Setting("spark.app.name", str, "ember", "The application's name."),
+    Setting("spark.task.maxFailures", parse_int, "4",
+            "Attempts of one task (failures raised by the task) before its job is aborted.",
+            at_least(1)),
+    Setting("spark.stage.maxConsecutiveAttempts", parse_int, "4",
+            "Consecutive attempts of a stage ended by fetch failures before its jobs abort.",
+            at_least(1)),
+    Setting("spark.default.parallelism", parse_int, None,
+            "Default number of partitions of parallelize and of shuffles; by default the "
+            "number of task slots (parallelize) or of parent partitions (shuffles).", at_least(1)),
+    Setting("spark.driver.maxResultSize", parse_size, "1g",
+            "Largest total size of the serialized results of one job; 0 means no limit."),
+    Setting("spark.locality.wait", parse_duration, "3s",
+            "How long a task waits for a slot on the worker holding its cached input."),
+    Setting("spark.local.dir", str, None,
+            "Directory for ember's temporary files (shuffle output, spilled blocks); the "
+            "system temporary directory by default."),
+    Setting("spark.executor.cores", parse_int, "1", "Task slots per worker process.", at_least(1)),
+    Setting("spark.executor.memory", parse_size, "1g", "Memory budget of one worker process."),
+    Setting("ember.worker.startTimeout", parse_duration, "60s",
+            "How long the driver waits for local workers to start and register."),
+    Setting("ember.shuffle.fetchTimeout", parse_duration, "60s",
+            "How long a reducer waits for a silent peer before reporting a fetch failure."),
+    Setting("ember.network.maxMessageSize", parse_size, "2047m",
+            "Largest ZeroMQ message accepted from a peer (ZMQ_MAXMSGSIZE)."),
+    Setting("ember.driver.bindAddress", str, "127.0.0.1",
+            "Address the driver's socket binds to; loopback unless set."),
+]}
+
+
+class Conf:
+    """Configuration for a Context: key-value pairs of strings, as in PySpark.
+
+    >>> conf = Conf().setMaster("local[2]").setAppName("wordcount")
+    >>> conf.get("spark.master"), conf.get("spark.app.name")
+    ('local[2]', 'wordcount')
+    >>> conf.set("spark.task.maxFailures", "x")
+    Traceback (most recent call last):
+        ...
+    ember.engine.errors.ConfigError: spark.task.maxFailures = 'x' is invalid: expected an integer
+    """
+
+    def __init__(self, loadDefaults: bool = True, _jvm: Any = None, _jconf: Any = None):
+        self._values: dict[str, str] = {}
+
+    def set(self, key: str, value: Any) -> "Conf":
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"a setting key must be a non-empty string, got {key!r}")
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        setting = SETTINGS.get(key)
+        if setting is None:
+            self._unknown(key)
+        else:
+            _parse(setting, text)
+        self._values[key] = text
+        return self
+
+    @staticmethod
+    def _unknown(key: str) -> None:
+        close = difflib.get_close_matches(key, SETTINGS, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if key.startswith("spark."):
+            log.warning("setting %s is not used by ember and is ignored%s", key, hint)
+            return
+        if key.startswith("ember.") or close:
+            raise ConfigError(f"unknown setting {key!r}{hint}")
+
+    def setIfMissing(self, key: str, value: Any) -> "Conf":
+        if key not in self._values:
+            self.set(key, value)
+        return self
+
+    def setMaster(self, value: str) -> "Conf":
+        return self.set("spark.master", value)
+
+    def setAppName(self, value: str) -> "Conf":
+        return self.set("spark.app.name", value)
+
+    def setSparkHome(self, value: str) -> "Conf":
+        self._values["spark.home"] = str(value)
+        return self
+
+    def setExecutorEnv(self, key: str | None = None, value: str | None = None,
+                       pairs: Iterable[tuple[str, str]] | None = None) -> "Conf":
+        if (key is not None and pairs is not None) or (key is None and pairs is None):
+            raise ValueError("setExecutorEnv: give either key and value, or pairs")
+        for name, text in ([(key, value)] if key is not None else pairs):
+            self._values[f"spark.executorEnv.{name}"] = str(text)
+        return self
+
+    def setAll(self, pairs: Iterable[tuple[str, Any]]) -> "Conf":
+        for key, value in pairs:
+            self.set(key, value)
+        return self
+
+    def get(self, key: str, defaultValue: str | None = None) -> str | None:
+        return self._values.get(key, defaultValue)
+
+    def getAll(self) -> list[tuple[str, str]]:
+        return list(self._values.items())
+
+    def contains(self, key: str) -> bool:
+        return key in self._values
+
+    def toDebugString(self) -> str:
+        return "\n".join(f"{key}={value}" for key, value in sorted(self._values.items()))
+
+    def copy(self) -> "Conf":
+        clone = Conf()
+        clone._values = dict(self._values)
+        return clone
+
+    def value(self, key: str) -> Any:
+        """The parsed value of a declared setting (its default when unset)."""
+        setting = SETTINGS[key]
+        text = self._values.get(key, setting.default)
+        return None if text is None else _parse(setting, text)
+
+    def __repr__(self) -> str:
+        return f"Conf({dict(sorted(self._values.items()))!r})"
+
+
+def _parse(setting: Setting, text: str) -> Any:
+    try:
+        value = setting.parse(text)
+    except ValueError as error:
+        raise ConfigError(f"{setting.key} = {text!r} is invalid: expected {error}") from None
+    problem = setting.check(value) if setting.check else None
+    if problem:
+        raise ConfigError(f"{setting.key} = {text!r} is invalid: expected {problem}")
+    return value
+
+
+def default_local_dir() -> str:
+    return tempfile.gettempdir()
+
+
+SparkConf = Conf

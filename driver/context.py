@@ -1,0 +1,453 @@
+"""Context (alias SparkContext): the entry point, and the driver's owner of a
+cluster.
+
+A Context owns, for its lifetime: a temporary directory (every worker's files
+live under it), a fresh random cluster secret, a ZeroMQ context with its ZAP
+handler, the driver's backend socket (CURVE, bound to 127.0.0.1 on an
+ephemeral port), the DAGScheduler's loop, and the local worker processes.
+``stop()`` (also on ``with`` exit and at interpreter exit) releases all of
+them: no process, socket or directory is left behind.
+
+Before a job is submitted, the Context prepares its lineage in the caller's
+thread: every RDD's partitions are computed (so a missing input path raises
+here) and every user function is pickled (so an unpicklable closure raises a
+``PicklingError`` naming the variable before any task runs).
+
+One Context may be active per process, as in PySpark.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from typing import Any, Callable, Iterable
+
+import zmq
+
+from ember.driver.conf import Conf
+from ember.driver.local_cluster import LocalCluster
+from ember.driver.master import parse_master
+from ember.engine.callsite import user_callsite
+from ember.engine.closure import Closure, in_user_code
+from ember.engine.dependency import ShuffleDependency
+from ember.engine.errors import DriverOnlyError, NoWorkersError, StoppedContextError
+from ember.engine.protocol import RemoveRdd, RemoveShuffle
+from ember.engine.rdd import RDD
+from ember.engine.rdds import EmptyRDD, ParallelCollectionRDD, PartitionerAwareUnionRDD, TextFileRDD, UnionRDD
+from ember.engine.serializer import dumps, loads
+from ember.engine.transport import Authenticator, derive_keys, new_secret
+from ember.engine.version import __version__
+from ember.scheduler.backend import ZmqBackend
+from ember.scheduler.dag_scheduler import DAGScheduler
+from ember.scheduler.events import RunOnLoop
+
+log = logging.getLogger("ember")
+
+_PARALLELIZE_BATCH = 1024
+
+
+class Context:
+    """The entry point to ember: connects to (or starts) a cluster and creates
+    RDDs on it. ``ember.SparkContext`` is the same class.
+
+    >>> sc.parallelize(range(4)).map(lambda x: x * x).sum()
+    14
+    """
+
+    _active: "Context | None" = None
+    _active_lock = threading.RLock()
+
+    def __init__(self, master: str | None = None, appName: str | None = None,
+                 sparkHome: str | None = None, pyFiles: list | None = None,
+                 environment: dict | None = None, batchSize: int = 0, serializer: Any = None,
+                 conf: Conf | None = None, gateway: Any = None, jsc: Any = None,
+                 profiler_cls: Any = None, udf_profiler_cls: Any = None,
+                 memory_profiler_cls: Any = None):
+        self._stopped = True
+        conf = conf.copy() if conf is not None else Conf()
+        if master is not None:
+            conf.setMaster(master)
+        if appName is not None:
+            conf.setAppName(appName)
+        if not conf.contains("spark.master"):
+            raise ValueError("A master URL must be set in your configuration "
+                             "(for example Context('local[2]'))")
+        spec = parse_master(conf.get("spark.master"))
+        if spec.kind != "local":
+            raise NotImplementedError(
+                f"master {conf.get('spark.master')!r}: workers on other hosts (ember://HOST:PORT) "
+                f"are not supported by this version; use local[N]")
+        with Context._active_lock:
+            if Context._active is not None:
+                other = Context._active
+                raise ValueError(
+                    f"Cannot run multiple Contexts at once; existing Context(app={other.appName}, "
+                    f"master={other.master}) created at {other._callsite}")
+            Context._active = self
+        self._conf = conf
+        self.master = conf.get("spark.master")
+        self.appName = conf.get("spark.app.name", "ember")
+        self.environment = dict(environment or {})
+        self.pythonExec = os.environ.get("PYSPARK_PYTHON", "python3")
+        self.pythonVer = "%d.%d" % sys.version_info[:2]
+        self.startTime = int(time.time() * 1000)
+        self._callsite = user_callsite(2)
+        self._rdd_ids = itertools.count()
+        self._shuffle_ids = itertools.count()
+        self._spec = spec
+        self._lock = threading.Lock()
+        self._work_root: str | None = None
+        self._zctx: zmq.Context | None = None
+        self._auth: Authenticator | None = None
+        self._backend: ZmqBackend | None = None
+        self._scheduler: DAGScheduler | None = None
+        self._cluster: LocalCluster | None = None
+        self._stopped = False
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        _live_contexts.add(self)
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def _start(self) -> None:
+        conf = self._conf
+        local_dir = conf.get("spark.local.dir") or tempfile.gettempdir()
+        self._work_root = tempfile.mkdtemp(prefix="ember-", dir=local_dir)
+        self.applicationId = f"local-{self.startTime}"
+        secret = new_secret()
+        keys = derive_keys(secret)
+        self._zctx = zmq.Context()
+        self._auth = Authenticator(self._zctx, keys)
+        max_failures = self._spec.max_failures or conf.value("spark.task.maxFailures")
+        self._scheduler = DAGScheduler(
+            None, max_failures=max_failures,
+            max_stage_attempts=conf.value("spark.stage.maxConsecutiveAttempts"),
+            locality_wait=conf.value("spark.locality.wait"),
+            max_result_size=conf.value("spark.driver.maxResultSize") or float("inf"))
+        max_message_size = conf.value("ember.network.maxMessageSize")
+        self._backend = ZmqBackend(self._zctx, keys, self._scheduler.post,
+                                   host=conf.value("ember.driver.bindAddress"),
+                                   max_message_size=max_message_size)
+        self._scheduler.backend = self._backend
+        self._scheduler.tasks.backend = self._backend
+        self._scheduler.start()
+        self._backend.start()
+        self._cluster = LocalCluster(
+            self._backend.address, secret, self._work_root, self._worker_exited,
+            cores=conf.value("spark.executor.cores"),
+            settings={"fetch_timeout": conf.value("ember.shuffle.fetchTimeout"),
+                      "max_message_size": max_message_size,
+                      "connect_timeout": conf.value("ember.worker.startTimeout")})
+        worker_ids = {self._cluster.spawn() for _ in range(self._spec.workers)}
+
+        def check() -> None:
+            exited = self._cluster.exited()
+            if exited:
+                worker_id, reason = sorted(exited.items())[0]
+                raise NoWorkersError(f"worker {worker_id} exited ({reason}) before registering "
+                                     f"with the driver; its error output is above")
+
+        self._backend.wait_for(worker_ids, conf.value("ember.worker.startTimeout"), check)
+
+    def _worker_exited(self, worker_id: str, reason: str) -> None:
+        log.warning("worker %s exited: %s", worker_id, reason)
+        self._backend.worker_lost(worker_id, reason)
+
+    def stop(self) -> None:
+        """Stop the workers and release every resource of this Context."""
+        with Context._active_lock:
+            if Context._active is self:
+                Context._active = None
+        if getattr(self, "_stopped", True) and self._zctx is None:
+            return
+        self._stopped = True
+        if self._scheduler is not None:
+            self._scheduler.stop()
+        if self._cluster is not None:
+            self._cluster.stop()
+        if self._backend is not None:
+            self._backend.close()
+        if self._auth is not None:
+            self._auth.stop()
+        if self._zctx is not None:
+            self._zctx.destroy(linger=0)
+            self._zctx = None
+        if self._work_root is not None:
+            shutil.rmtree(self._work_root, ignore_errors=True)
+        _live_contexts.discard(self)
+
+    def __enter__(self) -> "Context":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def __del__(self):
+        if not getattr(self, "_stopped", True):
+            self.stop()
+
+    def __getstate__(self):
+        raise DriverOnlyError(
+            "A function shipped to workers captures the Context. The Context exists only on the "
+            "driver: use it in the driver program, not inside transformations or actions.")
+
+    def __repr__(self) -> str:
+        return f"<Context master={self.master} appName={self.appName}>"
+
+    @classmethod
+    def getOrCreate(cls, conf: Conf | None = None) -> "Context":
+        """The active Context, or a new one from ``conf``."""
+        with cls._active_lock:
+            if cls._active is not None:
+                return cls._active
+            return cls(conf=conf or Conf())
+
+    def _check_running(self) -> None:
+        if self._stopped:
+            raise StoppedContextError(f"Cannot call methods on a stopped Context ({self.appName})")
+
+    # --- properties -----------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        return __version__
+
+    @property
+    def defaultParallelism(self) -> int:
+        if self._conf.contains("spark.default.parallelism"):
+            return self._conf.value("spark.default.parallelism")
+        return self._spec.workers * self._conf.value("spark.executor.cores")
+
+    @property
+    def defaultMinPartitions(self) -> int:
+        return min(self.defaultParallelism, 2)
+
+    @property
+    def sparkUser(self) -> str:
+        import getpass
+
+        return getpass.getuser()
+
+    def getConf(self) -> Conf:
+        return self._conf.copy()
+
+    def setLogLevel(self, logLevel: str) -> None:
+        levels = {"ALL": logging.NOTSET, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
+                  "WARN": logging.WARNING, "WARNING": logging.WARNING, "ERROR": logging.ERROR,
+                  "FATAL": logging.CRITICAL, "OFF": logging.CRITICAL + 10, "TRACE": logging.DEBUG}
+        level = levels.get(str(logLevel).upper())
+        if level is None:
+            raise ValueError(f"setLogLevel: unknown level {logLevel!r}; accepted: {', '.join(levels)}")
+        logging.getLogger("ember").setLevel(level)
+
+    # --- creating RDDs --------------------------------------------------------
+
+    def _next_rdd_id(self) -> int:
+        return next(self._rdd_ids)
+
+    def _next_shuffle_id(self) -> int:
+        return next(self._shuffle_ids)
+
+    def parallelize(self, c: Iterable, numSlices: int | None = None) -> RDD:
+        """Distribute a local collection as an RDD of ``numSlices`` partitions.
+
+        >>> sc.parallelize([0, 2, 3, 4, 6], 5).glom().collect()
+        [[0], [2], [3], [4], [6]]
+        >>> sc.parallelize(range(0, 6, 2), 5).glom().collect()
+        [[], [0], [], [2], [4]]
+        """
+        self._check_running()
+        if numSlices is None:
+            numSlices = self.defaultParallelism
+        if isinstance(numSlices, bool) or not isinstance(numSlices, int):
+            raise TypeError(f"parallelize: numSlices must be an int, got {numSlices!r}")
+        if numSlices <= 0:
+            raise ValueError(f"parallelize: numSlices must be positive, got {numSlices}")
+        if isinstance(c, range):
+            size = len(c)
+            step = c.step
+            starts = [c.start + int(i * size / numSlices) * step for i in range(numSlices + 1)]
+            slices: list = [range(starts[i], starts[i + 1], step) for i in range(numSlices)]
+        else:
+            items = c if isinstance(c, list) else list(c)
+            # Items travel in batches and the batches are cut into slices, as
+            # in PySpark, so glom() shows the same partitions.
+            batch = max(1, min(len(items) // numSlices, _PARALLELIZE_BATCH))
+            batches = [(i, min(i + batch, len(items))) for i in range(0, len(items), batch)]
+            count = len(batches)
+            slices = []
+            for i in range(numSlices):
+                group = batches[i * count // numSlices:(i + 1) * count // numSlices]
+                slices.append(items[group[0][0]:group[-1][1]] if group else [])
+        return ParallelCollectionRDD(self, [dumps(piece) for piece in slices], user_callsite(2))
+
+    def range(self, start: int, end: int | None = None, step: int = 1,
+              numSlices: int | None = None) -> RDD:
+        """An RDD of the integers of ``range(start, end, step)``.
+
+        >>> sc.range(5).collect()
+        [0, 1, 2, 3, 4]
+        >>> sc.range(2, 4).collect()
+        [2, 3]
+        """
+        if end is None:
+            start, end = 0, start
+        return self.parallelize(range(start, end, step), numSlices)
+
+    def textFile(self, name: str, minPartitions: int | None = None, use_unicode: bool = True) -> RDD:
+        """An RDD of the lines of a text file, a directory of them, a glob, or
+        a comma-separated list of those (``.gz`` and ``.bz2`` read transparently).
+
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "sample.txt")
+        >>> with open(path, "w") as f:
+        ...     _ = f.write("Hello world!\\nsecond line\\n")
+        >>> sc.textFile(path).collect()
+        ['Hello world!', 'second line']
+        """
+        self._check_running()
+        if minPartitions is None:
+            minPartitions = self.defaultMinPartitions
+        return TextFileRDD(self, name, minPartitions, use_unicode, user_callsite(2))
+
+    def emptyRDD(self) -> RDD:
+        """An RDD with no partitions and no elements.
+
+        >>> sc.emptyRDD().collect()
+        []
+        """
+        self._check_running()
+        return EmptyRDD(self, user_callsite(2))
+
+    def union(self, rdds: list[RDD]) -> RDD:
+        """The elements of every RDD in ``rdds``.
+
+        >>> sc.union([sc.parallelize([1, 2]), sc.parallelize([3])]).collect()
+        [1, 2, 3]
+        """
+        self._check_running()
+        rdds = list(rdds)
+        if not rdds:
+            raise ValueError("union: needs at least one RDD")
+        for rdd in rdds:
+            if not isinstance(rdd, RDD):
+                raise TypeError(f"union: expected RDDs, got {type(rdd).__name__}")
+            if rdd.ctx is not self:
+                raise ValueError("union: every RDD must belong to this Context")
+        partitioner = rdds[0].partitioner
+        if partitioner is not None and all(r.partitioner == partitioner for r in rdds):
+            return PartitionerAwareUnionRDD(self, rdds, user_callsite(3))
+        return UnionRDD(self, rdds, user_callsite(3))
+
+    # --- running jobs ---------------------------------------------------------
+
+    def _prepare(self, rdd: RDD) -> None:
+        """Compute partitions and pickle user code for the whole lineage, in
+        the caller's thread, before anything is submitted."""
+        stack, visited, seen = [rdd], [], set()
+        while stack:
+            current = stack.pop()
+            if current._id in seen or current._prepared:
+                continue
+            seen.add(current._id)
+            visited.append(current)
+            current.partitions  # noqa: B018 - computed (and checked) here, on the driver
+            for closure in current._closures():
+                closure.freeze()
+            for dep in current.dependencies:
+                if isinstance(dep, ShuffleDependency):
+                    dep.partitioner_code.freeze()
+                stack.append(dep.rdd)
+        # Marked only once the whole lineage passed, so a failure is met again
+        # (and reported again) by the next action.
+        for current in visited:
+            current._prepared = True
+
+    def _run_job(self, rdd: RDD, func: Callable[[Any], Any],
+                 partitions: Iterable[int] | None = None) -> list:
+        self._check_running()
+        count = rdd.getNumPartitions()
+        if partitions is None:
+            wanted = list(range(count))
+        else:
+            wanted = list(partitions)
+            bad = [p for p in wanted if not isinstance(p, int) or not 0 <= p < count]
+            if bad:
+                raise ValueError(f"partition indices {bad} out of range: {rdd!r} has {count} partitions")
+        if not wanted:
+            return []
+        callsite = user_callsite(3)
+        self._prepare(rdd)
+        action = Closure(func, [("an action", callsite, func)])
+        action.freeze()
+        waiter = self._scheduler.submit_job(rdd, action, wanted, {}, callsite)
+        try:
+            payloads = waiter.wait()
+        except KeyboardInterrupt:
+            self._scheduler.cancel_job(waiter.job_id, "interrupted by the user (KeyboardInterrupt)")
+            raise
+        return [loads(payload) for payload in payloads]
+
+    def runJob(self, rdd: RDD, partitionFunc: Callable[[Iterable], Iterable],
+               partitions: Iterable[int] | None = None, allowLocal: bool = False) -> list:
+        """Run ``partitionFunc`` over the given partitions (all by default) and
+        return the concatenation of what it yields.
+
+        >>> rdd = sc.parallelize(range(6), 3)
+        >>> sc.runJob(rdd, lambda part: [x * x for x in part], [0, 2])
+        [0, 1, 16, 25]
+        """
+        results = self._run_job(rdd, lambda iterator: list(partitionFunc(iterator)), partitions)
+        return [item for chunk in results for item in chunk]
+
+    # --- cleanup hooks (called by RDDs and by the garbage collector) ----------
+
+    def _track_shuffle(self, dependency: ShuffleDependency) -> None:
+        weakref.finalize(dependency, _release_shuffle, weakref.ref(self), dependency.shuffle_id)
+
+    def _unpersist_rdd(self, rdd_id: int, blocking: bool = False) -> None:
+        if self._stopped:
+            return
+        scheduler, backend = self._scheduler, self._backend
+
+        def forget() -> None:
+            scheduler.cache.remove_rdd(rdd_id)
+            backend.broadcast(RemoveRdd(rdd_id))
+
+        scheduler.post(RunOnLoop(forget))
+
+
+def _release_shuffle(context_ref: "weakref.ref[Context]", shuffle_id: int) -> None:
+    context = context_ref()
+    if context is None or context._stopped or in_user_code():
+        return
+    scheduler, backend = context._scheduler, context._backend
+
+    def forget() -> None:
+        scheduler.map_outputs.unregister_shuffle(shuffle_id)
+        backend.broadcast(RemoveShuffle(shuffle_id))
+
+    scheduler.post(RunOnLoop(forget))
+
+
+_live_contexts: "weakref.WeakSet[Context]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_live_contexts() -> None:
+    for context in list(_live_contexts):
+        context.stop()
+
+
+SparkContext = Context

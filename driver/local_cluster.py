@@ -1,0 +1,127 @@
+"""LocalCluster: the worker processes of a ``local[N]`` Context.
+
+Spawns each worker as ``python -m ember.worker`` (never a fork of the driver,
+so a driver script needs no ``if __name__ == "__main__"`` guard), in its own
+session (a Ctrl-C in the terminal reaches only the driver), with the driver's
+import path and working directory, and a pinned ``PYTHONHASHSEED`` so every
+worker hashes alike. The bootstrap, including the cluster secret, goes
+through the worker's stdin pipe, never argv; the pipe then stays open as the
+worker's lifeline.
+
+Watches each process with a thread blocked in ``wait()``: a worker's death is
+seen at once and reported through ``on_exit(worker_id, reason)``.
+
+Thread-safety: ``start``/``stop``/``spawn`` are called by the Context's
+thread; watcher threads only report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        hint = " (possibly out of memory)" if -returncode == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {returncode}"
+
+
+def _import_root() -> str:
+    """The directory from which the driver imported ember; workers import the
+    same ember from it. (The package ``ember`` is always loaded before any of
+    its subpackages, so it is in ``sys.modules``.)"""
+    return os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["ember"].__file__)))
+
+
+class LocalCluster:
+    def __init__(self, driver_address: str, secret: bytes, work_root: str,
+                 on_exit: Callable[[str, str], None], cores: int = 1,
+                 settings: dict | None = None):
+        self.driver_address = driver_address
+        self._secret = secret
+        self.work_root = work_root
+        self._on_exit = on_exit
+        self.cores = cores
+        self._settings = settings or {}
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._next = 0
+        self._stopping = False
+        self._lock = threading.Lock()
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("PYTHONHASHSEED", "0")
+        root = _import_root()
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        return env
+
+    def spawn(self) -> str:
+        with self._lock:
+            worker_id = f"w-{self._next}"
+            self._next += 1
+        work_dir = os.path.join(self.work_root, worker_id)
+        os.makedirs(work_dir)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ember.worker"], stdin=subprocess.PIPE,
+            env=self._environment(), cwd=os.getcwd(), start_new_session=True, close_fds=True)
+        bootstrap = {
+            "worker_id": worker_id, "driver": self.driver_address, "secret": self._secret.hex(),
+            "work_dir": work_dir, "cores": self.cores, "cwd": os.getcwd(),
+            "sys_path": [os.path.abspath(p or ".") for p in sys.path if os.path.isdir(p or ".")],
+            **self._settings,
+        }
+        try:
+            process.stdin.write(json.dumps(bootstrap).encode() + b"\n")
+            process.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died at once; the watcher reports why
+        with self._lock:
+            self.processes[worker_id] = process
+        threading.Thread(target=self._watch, args=(worker_id, process), daemon=True,
+                         name=f"ember-watch-{worker_id}").start()
+        return worker_id
+
+    def _watch(self, worker_id: str, process: subprocess.Popen) -> None:
+        returncode = process.wait()
+        if not self._stopping:
+            self._on_exit(worker_id, describe_exit(returncode))
+
+    def exited(self) -> dict[str, str]:
+        """Workers that have exited, with the reason."""
+        with self._lock:
+            return {wid: describe_exit(p.returncode) for wid, p in self.processes.items()
+                    if p.poll() is not None}
+
+    def pids(self) -> dict[str, int]:
+        with self._lock:
+            return {wid: p.pid for wid, p in self.processes.items() if p.poll() is None}
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every lifeline, then wait; SIGKILL what is still running."""
+        self._stopping = True
+        with self._lock:
+            processes = list(self.processes.values())
+        for process in processes:
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for process in processes:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

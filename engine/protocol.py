@@ -1,0 +1,133 @@
+"""The messages between driver and workers, and their framing.
+
+One of the two seams between scheduler and worker (with ``task``). A message
+is a multipart ZeroMQ message: the first frame is the pickled message object
+(one of the small classes below), the following frames are raw payloads
+(task binaries, splits, results) sent without a copy. Messages are only ever
+read from peers that authenticated with the cluster's secret (CURVE + ZAP,
+see ``transport``): nothing unauthenticated reaches ``decode``.
+
+Driver -> worker: Registered, Refused, LaunchTask, KillTask, RemoveBinary,
+RemoveShuffle, RemoveRdd, PeerLost, Shutdown.
+Worker -> driver: Register, StatusUpdate.
+Worker <-> worker (shuffle service): FetchRequest, FetchResponse.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from typing import Any
+
+from ember.engine.errors import ProtocolError
+from ember.engine.task import TaskDescription
+
+
+@dataclass(frozen=True)
+class Register:
+    worker_id: str
+    pid: int
+    host: str
+    cores: int
+    shuffle_address: str
+    version: str
+    python: str
+
+
+@dataclass(frozen=True)
+class Registered:
+    pass
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str
+
+
+@dataclass(frozen=True)
+class LaunchTask:
+    """Frames: [split bytes] or [split bytes, stage binary] when the worker
+    has not received this stage attempt's binary yet."""
+
+    task: TaskDescription
+    with_binary: bool
+
+
+@dataclass(frozen=True)
+class KillTask:
+    tid: int
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A finished task attempt. ``outcome`` is a TaskSuccess (its payload in
+    the next frame), ExceptionFailure or FetchFailure."""
+
+    worker_id: str
+    tid: int
+    outcome: Any
+    duration: float
+    cache_updates: tuple = field(default=())
+
+
+@dataclass(frozen=True)
+class RemoveBinary:
+    """A stage attempt ended: its binary will not be needed again."""
+
+    binary_id: int
+
+
+@dataclass(frozen=True)
+class RemoveShuffle:
+    shuffle_id: int
+
+
+@dataclass(frozen=True)
+class RemoveRdd:
+    rdd_id: int
+
+
+@dataclass(frozen=True)
+class PeerLost:
+    """A worker is gone: stop waiting for its shuffle blocks."""
+
+    worker_id: str
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    """Reducer -> shuffle service: blocks of one reduce partition, named by
+    (map index, map attempt id)."""
+
+    request_id: int
+    shuffle_id: int
+    reduce_index: int
+    blocks: tuple
+
+
+@dataclass(frozen=True)
+class FetchResponse:
+    """Shuffle service -> reducer: one (map index, crc, error) entry per
+    requested block; the blocks that were found follow as frames, in order."""
+
+    request_id: int
+    entries: tuple
+
+
+def encode(message: Any, *payloads: bytes) -> list:
+    return [pickle.dumps(message, protocol=5), *payloads]
+
+
+def decode(frames: list) -> tuple[Any, list]:
+    if not frames:
+        raise ProtocolError("empty message")
+    try:
+        message = pickle.loads(frames[0])
+    except Exception as error:  # noqa: BLE001
+        raise ProtocolError(f"undecodable message header: {error}") from error
+    return message, list(frames[1:])

@@ -1,0 +1,1035 @@
+"""The RDD: an immutable, partitioned dataset defined by its lineage.
+
+An RDD is five properties, and each kind of RDD (``ember.engine.rdds``) is a
+small class that overrides only those:
+
+* ``_get_partitions()``: the list of ``Partition`` objects (driver side).
+* ``compute(split, context)``: an iterator over one partition (worker side).
+* ``dependencies``: how it depends on parent RDDs (``ember.engine.dependency``).
+* ``partitioner``: how its (key, value) records are partitioned, if known.
+* ``preferred_locations(split)``: workers where a partition is cheap to compute.
+
+This class also carries PySpark's public RDD API. Transformations build new
+RDDs and run nothing; actions hand a job to the Context (``ctx._run_job``),
+which the scheduler turns into tasks. Nothing here knows about the scheduler,
+processes or sockets: an RDD reaches worker services only through the
+``TaskContext`` passed to ``compute``.
+
+What crosses the wire: an RDD is pickled into a stage's task binary without
+its Context and its cached partition list (driver-only state). User functions
+travel inside ``Closure`` objects that were pickled once on the driver. An RDD
+captured by a user function is refused (it exists only on the driver).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import re
+from collections import defaultdict
+from functools import reduce
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+from ember.engine.callsite import user_callsite
+from ember.engine.closure import Closure, in_user_code
+from ember.engine.errors import DriverOnlyError
+from ember.engine.hashing import portable_hash
+from ember.engine.partitioner import Partitioner
+from ember.engine.resultiterable import ResultIterable
+from ember.engine.statcounter import StatCounter
+from ember.engine.storage import StorageLevel
+
+if TYPE_CHECKING:
+    from ember.engine.dependency import Dependency
+    from ember.engine.task_context import TaskContext
+
+
+class Partition:
+    """One partition of an RDD. Kinds subclass it to carry what ``compute``
+    needs (a slice of data, a file range, the parent partitions)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __getstate__(self):
+        return {slot: getattr(self, slot) for cls in type(self).__mro__
+                for slot in getattr(cls, "__slots__", ())}
+
+    def __setstate__(self, state):
+        for key, value in state.items():
+            setattr(self, key, value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.index})"
+
+
+def _check_positive(name: str, value: Any, method: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{method}: {name} must be an int, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{method}: {name} must be positive, got {value}")
+    return value
+
+
+class RDD:
+    """A Resilient Distributed Dataset: PySpark's RDD API over ember's engine.
+
+    >>> rdd = sc.parallelize([1, 2, 3, 4], 2)
+    >>> rdd.map(lambda x: x * 10).collect()
+    [10, 20, 30, 40]
+    """
+
+    # Attributes that exist only on the driver and never travel to a worker
+    # (the partitioner may hold user code; workers read it from the shuffle
+    # dependency, which ships it as a Closure).
+    _DRIVER_ONLY = ("ctx", "_partitions", "partitioner", "_prepared")
+
+    def __init__(self, ctx: Any, op: str, callsite: str | None = None):
+        self.ctx = ctx
+        self._id: int = ctx._next_rdd_id()
+        self._op = op
+        self._callsite = callsite if callsite is not None else user_callsite(3)
+        self._name: str | None = None
+        self._partitions: list[Partition] | None = None
+        self._storage_level = StorageLevel.NONE
+        self.is_cached = False
+        self.is_checkpointed = False
+        self.partitioner: Partitioner | None = None
+        self._prepared = False  # lineage checked and closures pickled (Context._prepare)
+
+    # --- the five properties --------------------------------------------------
+
+    def _get_partitions(self) -> list[Partition]:
+        raise NotImplementedError
+
+    def compute(self, split: Partition, context: "TaskContext") -> Iterator:
+        raise NotImplementedError
+
+    @property
+    def dependencies(self) -> list["Dependency"]:
+        return []
+
+    def preferred_locations(self, split: Partition) -> list[str]:
+        return []
+
+    # --- engine plumbing ------------------------------------------------------
+
+    @property
+    def partitions(self) -> list[Partition]:
+        if self._partitions is None:
+            self._partitions = self._get_partitions()
+        return self._partitions
+
+    def iterator(self, split: Partition, context: "TaskContext") -> Iterator:
+        """The records of one partition: from the cache if persisted."""
+        if self._storage_level is not StorageLevel.NONE:
+            return context._env.blocks.get_or_compute(self, split, context)
+        return self.compute(split, context)
+
+    def _closures(self) -> list[Closure]:
+        """User code this RDD ships to workers (frozen before a job runs)."""
+        return []
+
+    def __getstate__(self):
+        if in_user_code():
+            raise DriverOnlyError(
+                f"A function shipped to workers captures {self!r}. An RDD exists only on the "
+                f"driver: transformations and actions cannot be used inside another "
+                f"transformation (for example, rdd1.map(lambda x: rdd2.count() * x) is invalid; "
+                f"collect or broadcast what the function needs instead).")
+        state = self.__dict__.copy()
+        for name in self._DRIVER_ONLY:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.ctx = None
+        self._partitions = None
+        self.partitioner = None
+
+    def _require_driver(self):
+        if self.ctx is None:
+            raise DriverOnlyError(f"{self!r} is used on a worker; RDD operations run only on the driver")
+        return self.ctx
+
+    # --- identity and display -------------------------------------------------
+
+    @property
+    def context(self):
+        """The Context this RDD was created on."""
+        return self.ctx
+
+    def id(self) -> int:
+        """A unique id for this RDD within its Context."""
+        return self._id
+
+    def name(self) -> str | None:
+        return self._name
+
+    def setName(self, name: str) -> "RDD":
+        self._name = name
+        return self
+
+    def __repr__(self) -> str:
+        prefix = f"{self._name} " if self._name else ""
+        return f"{prefix}{type(self).__name__}[{self._id}] at {self._op} at {self._callsite}"
+
+    def getNumPartitions(self) -> int:
+        """The number of partitions.
+
+        >>> sc.parallelize([1, 2, 3, 4], 2).getNumPartitions()
+        2
+        """
+        return len(self.partitions)
+
+    def toDebugString(self) -> bytes:
+        """The lineage of this RDD, one line per RDD, indented at each shuffle
+        (bytes, as in PySpark)."""
+        from ember.engine.dependency import ShuffleDependency
+
+        def describe(rdd: RDD) -> str:
+            level = rdd._storage_level
+            return f"{rdd!r} [{level if level != StorageLevel.NONE else ''}]"
+
+        def children(rdd: RDD, prefix: str) -> list[str]:
+            deps = rdd.dependencies
+            lines: list[str] = []
+            for i, dep in enumerate(deps):
+                lines += lineage(dep.rdd, prefix, isinstance(dep, ShuffleDependency),
+                                 i == len(deps) - 1)
+            return lines
+
+        def lineage(rdd: RDD, prefix: str, shuffle: bool, last: bool) -> list[str]:
+            if not shuffle:
+                return [prefix + describe(rdd)] + children(rdd, prefix)
+            count = f"({rdd.getNumPartitions()})"
+            offset = (len(count) - 1) // 2
+            head = re.sub(r"\|\s+$", "", prefix)
+            below = head + ("  " if last else "| ") + " " * offset + "|" + " " * (len(count) - offset)
+            return [f"{head}+-{count} {describe(rdd)}"] + children(rdd, below)
+
+        count = f"({self.getNumPartitions()})"
+        offset = (len(count) - 1) // 2
+        below = " " * offset + "|" + " " * (len(count) - offset)
+        lines = [f"{count} {describe(self)}"] + children(self, below)
+        return "\n".join(lines).encode("utf-8")
+
+    # --- persistence ----------------------------------------------------------
+
+    def cache(self) -> "RDD":
+        """Persist with the default level (MEMORY_ONLY)."""
+        return self.persist(StorageLevel.MEMORY_ONLY)
+
+    def persist(self, storageLevel: StorageLevel = StorageLevel.MEMORY_ONLY) -> "RDD":
+        """Keep this RDD's partitions on the workers that compute them, so later
+        actions reuse them; a lost partition is recomputed from lineage.
+
+        >>> rdd = sc.parallelize(["b", "a", "c"]).persist()
+        >>> rdd.is_cached
+        True
+        """
+        if not isinstance(storageLevel, StorageLevel):
+            raise TypeError(f"persist: storageLevel must be a StorageLevel, got {storageLevel!r}")
+        if self._storage_level != StorageLevel.NONE and storageLevel != self._storage_level:
+            raise ValueError(
+                f"persist: cannot change the storage level of {self!r} from "
+                f"{self._storage_level!r} to {storageLevel!r}; unpersist it first")
+        self.is_cached = storageLevel != StorageLevel.NONE
+        self._storage_level = storageLevel
+        return self
+
+    def unpersist(self, blocking: bool = False) -> "RDD":
+        """Drop this RDD's cached partitions from every worker."""
+        was_cached = self._storage_level != StorageLevel.NONE
+        self.is_cached = False
+        self._storage_level = StorageLevel.NONE
+        if was_cached:
+            self._require_driver()._unpersist_rdd(self._id, blocking)
+        return self
+
+    def getStorageLevel(self) -> StorageLevel:
+        """This RDD's storage level.
+
+        >>> print(sc.parallelize([1]).getStorageLevel())
+        Serialized 1x Replicated
+        """
+        return self._storage_level
+
+    # --- narrow transformations -----------------------------------------------
+
+    def mapPartitionsWithIndex(self, f: Callable[[int, Iterator], Iterable],
+                               preservesPartitioning: bool = False) -> "RDD":
+        """Apply ``f(partition_index, iterator)`` to each partition.
+
+        >>> rdd = sc.parallelize([1, 2, 3, 4], 4)
+        >>> rdd.mapPartitionsWithIndex(lambda i, it: [i]).sum()
+        6
+        """
+        return self._pipe(f, preservesPartitioning, "mapPartitionsWithIndex", f)
+
+    def _pipe(self, func: Callable[[int, Iterator], Iterable], preserves: bool,
+              op: str, user_fn: Any) -> "RDD":
+        from ember.engine.rdds import PipelinedRDD
+
+        return PipelinedRDD(self, func, preserves, op, user_fn, user_callsite(3))
+
+    def mapPartitions(self, f: Callable[[Iterator], Iterable],
+                      preservesPartitioning: bool = False) -> "RDD":
+        """Apply ``f(iterator)`` to each partition.
+
+        >>> sc.parallelize([1, 2, 3, 4], 2).mapPartitions(lambda it: [sum(it)]).collect()
+        [3, 7]
+        """
+        return self._pipe(lambda _, it: f(it), preservesPartitioning, "mapPartitions", f)
+
+    def mapPartitionsWithSplit(self, f: Callable[[int, Iterator], Iterable],
+                               preservesPartitioning: bool = False) -> "RDD":
+        """Deprecated name of :meth:`mapPartitionsWithIndex`."""
+        return self._pipe(f, preservesPartitioning, "mapPartitionsWithSplit", f)
+
+    def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> "RDD":
+        """Apply ``f`` to each element.
+
+        >>> sorted(sc.parallelize(["b", "a", "c"]).map(lambda x: (x, 1)).collect())
+        [('a', 1), ('b', 1), ('c', 1)]
+        """
+        return self._pipe(lambda _, it: map(f, it), preservesPartitioning, "map", f)
+
+    def flatMap(self, f: Callable[[Any], Iterable], preservesPartitioning: bool = False) -> "RDD":
+        """Apply ``f`` to each element and flatten the results.
+
+        >>> sorted(sc.parallelize([2, 3, 4]).flatMap(lambda x: range(1, x)).collect())
+        [1, 1, 1, 2, 2, 3]
+        """
+        chain = itertools.chain.from_iterable
+        return self._pipe(lambda _, it: chain(map(f, it)), preservesPartitioning, "flatMap", f)
+
+    def filter(self, f: Callable[[Any], bool]) -> "RDD":
+        """Keep the elements for which ``f`` is true.
+
+        >>> sc.parallelize([1, 2, 3, 4, 5]).filter(lambda x: x % 2 == 0).collect()
+        [2, 4]
+        """
+        return self._pipe(lambda _, it: filter(f, it), True, "filter", f)
+
+    def glom(self) -> "RDD":
+        """Each partition as one list.
+
+        >>> sc.parallelize([1, 2, 3, 4], 2).glom().collect()
+        [[1, 2], [3, 4]]
+        """
+        return self._pipe(lambda _, it: [list(it)], False, "glom", None)
+
+    def keyBy(self, f: Callable[[Any], Any]) -> "RDD":
+        """Pair each element with the key ``f(x)``: ``(f(x), x)``.
+
+        >>> sc.parallelize(range(3)).keyBy(lambda x: x * x).collect()
+        [(0, 0), (1, 1), (4, 2)]
+        """
+        return self._pipe(lambda _, it: ((f(x), x) for x in it), False, "keyBy", f)
+
+    def mapValues(self, f: Callable[[Any], Any]) -> "RDD":
+        """Apply ``f`` to each value of a pair RDD, keeping keys and partitioning.
+
+        >>> sc.parallelize([("a", ["apple", "banana"]), ("b", ["grape"])]).mapValues(len).collect()
+        [('a', 2), ('b', 1)]
+        """
+        return self._pipe(lambda _, it: ((k, f(v)) for k, v in it), True, "mapValues", f)
+
+    def flatMapValues(self, f: Callable[[Any], Iterable]) -> "RDD":
+        """Apply ``f`` to each value and flatten, keeping keys and partitioning.
+
+        >>> sc.parallelize([("a", ["x", "y"]), ("b", ["p"])]).flatMapValues(lambda v: v).collect()
+        [('a', 'x'), ('a', 'y'), ('b', 'p')]
+        """
+        return self._pipe(lambda _, it: ((k, x) for k, v in it for x in f(v)), True,
+                          "flatMapValues", f)
+
+    def keys(self) -> "RDD":
+        """The key of each pair.
+
+        >>> sc.parallelize([(1, 2), (3, 4)]).keys().collect()
+        [1, 3]
+        """
+        return self._pipe(lambda _, it: (kv[0] for kv in it), False, "keys", None)
+
+    def values(self) -> "RDD":
+        """The value of each pair.
+
+        >>> sc.parallelize([(1, 2), (3, 4)]).values().collect()
+        [2, 4]
+        """
+        return self._pipe(lambda _, it: (kv[1] for kv in it), False, "values", None)
+
+    def sample(self, withReplacement: bool, fraction: float, seed: int | None = None) -> "RDD":
+        """A sampled subset: each element kept with probability ``fraction``
+        (without replacement), or repeated a Poisson(``fraction``) number of
+        times (with replacement).
+
+        >>> rdd = sc.parallelize(range(100), 4)
+        >>> 6 <= rdd.sample(False, 0.1, 81).count() <= 14
+        True
+        """
+        from ember.engine.sampling import make_sampler
+
+        if not isinstance(fraction, (int, float)) or fraction < 0.0:
+            raise ValueError(f"sample: fraction must be nonnegative, got {fraction!r}")
+        return self._pipe(make_sampler(withReplacement, float(fraction), seed), True,
+                          "sample", None)
+
+    def union(self, other: "RDD") -> "RDD":
+        """The elements of both RDDs (duplicates kept).
+
+        >>> rdd = sc.parallelize([1, 1, 2, 3])
+        >>> rdd.union(rdd).collect()
+        [1, 1, 2, 3, 1, 1, 2, 3]
+        """
+        return self._require_driver().union([self, other])
+
+    def __add__(self, other: "RDD") -> "RDD":
+        if not isinstance(other, RDD):
+            raise TypeError(f"cannot add an RDD and {type(other).__name__}")
+        return self.union(other)
+
+    def coalesce(self, numPartitions: int, shuffle: bool = False) -> "RDD":
+        """Fewer partitions: adjacent partitions are merged without a shuffle,
+        or (``shuffle=True``) elements are redistributed evenly.
+
+        >>> sc.parallelize([1, 2, 3, 4, 5], 3).coalesce(1).glom().collect()
+        [[1, 2, 3, 4, 5]]
+        """
+        from ember.engine.rdds import CoalescedRDD
+
+        _check_positive("numPartitions", numPartitions, "coalesce")
+        if shuffle:
+            return self._redistribute(numPartitions, "coalesce")
+        return CoalescedRDD(self, numPartitions, user_callsite(2))
+
+    def repartition(self, numPartitions: int) -> "RDD":
+        """Exactly ``numPartitions`` partitions, through a shuffle that spreads
+        elements evenly.
+
+        >>> rdd = sc.parallelize([1, 2, 3, 4, 5, 6, 7], 4)
+        >>> len(rdd.repartition(2).glom().collect())
+        2
+        """
+        _check_positive("numPartitions", numPartitions, "repartition")
+        return self._redistribute(numPartitions, "repartition")
+
+    def _redistribute(self, numPartitions: int, op: str) -> "RDD":
+        from ember.engine.partitioner import identity_partition
+        from ember.engine.sampling import round_robin
+
+        keyed = self._pipe(round_robin(numPartitions), False, op, None)
+        return keyed.partitionBy(numPartitions, identity_partition)._pipe(
+            lambda _, it: (kv[1] for kv in it), False, op, None)
+
+    # --- shuffles -------------------------------------------------------------
+
+    def _default_reduce_partitions(self) -> int:
+        ctx = self._require_driver()
+        if ctx._conf.contains("spark.default.parallelism"):
+            return ctx.defaultParallelism
+        return self.getNumPartitions()
+
+    def partitionBy(self, numPartitions: int | None,
+                    partitionFunc: Callable[[Any], int] = portable_hash) -> "RDD":
+        """A copy of this pair RDD partitioned by ``partitionFunc(key) % numPartitions``.
+
+        >>> pairs = sc.parallelize([1, 2, 3, 4, 2, 4, 1]).map(lambda x: (x, x))
+        >>> parts = pairs.partitionBy(2).glom().collect()
+        >>> len(set(parts[0]).intersection(set(parts[1])))
+        0
+        """
+        from ember.engine.rdds import ShuffledRDD
+
+        if numPartitions is None:
+            numPartitions = self._default_reduce_partitions()
+        _check_positive("numPartitions", numPartitions, "partitionBy")
+        partitioner = Partitioner(numPartitions, partitionFunc)
+        if self.partitioner == partitioner:
+            return self
+        return ShuffledRDD(self, partitioner, user_callsite(2))
+
+    def combineByKey(self, createCombiner: Callable, mergeValue: Callable,
+                     mergeCombiners: Callable, numPartitions: int | None = None,
+                     partitionFunc: Callable[[Any], int] = portable_hash) -> "RDD":
+        """Combine the values of each key with three functions: make a combiner
+        from a value, fold a value into a combiner, merge two combiners. Values
+        are combined within each partition before the shuffle.
+
+        >>> rdd = sc.parallelize([("a", 1), ("b", 1), ("a", 2)])
+        >>> sorted(rdd.combineByKey(lambda v: [v], lambda c, v: c + [v],
+        ...                         lambda c1, c2: c1 + c2).collect())
+        [('a', [1, 2]), ('b', [1])]
+        """
+        from ember.engine.aggregation import combine_combiners, combine_values
+
+        if numPartitions is None:
+            numPartitions = self._default_reduce_partitions()
+        local = self._pipe(
+            lambda _, it: combine_values(it, createCombiner, mergeValue), True,
+            "combineByKey", (createCombiner, mergeValue))
+        shuffled = local.partitionBy(numPartitions, partitionFunc)
+        return shuffled._pipe(lambda _, it: combine_combiners(it, mergeCombiners), True,
+                              "combineByKey", mergeCombiners)
+
+    def reduceByKey(self, func: Callable[[Any, Any], Any], numPartitions: int | None = None,
+                    partitionFunc: Callable[[Any], int] = portable_hash) -> "RDD":
+        """Merge the values of each key with an associative, commutative ``func``.
+
+        >>> from operator import add
+        >>> sorted(sc.parallelize([("a", 1), ("b", 1), ("a", 1)]).reduceByKey(add).collect())
+        [('a', 2), ('b', 1)]
+        """
+        from ember.engine.aggregation import reduce_values
+
+        if numPartitions is None:
+            numPartitions = self._default_reduce_partitions()
+        local = self._pipe(lambda _, it: reduce_values(it, func), True, "reduceByKey", func)
+        shuffled = local.partitionBy(numPartitions, partitionFunc)
+        return shuffled._pipe(lambda _, it: reduce_values(it, func), True, "reduceByKey", func)
+
+    def reduceByKeyLocally(self, func: Callable[[Any, Any], Any]) -> dict:
+        """Merge the values of each key and return the result as a dict.
+
+        >>> from operator import add
+        >>> sorted(sc.parallelize([("a", 1), ("b", 1), ("a", 1)]).reduceByKeyLocally(add).items())
+        [('a', 2), ('b', 1)]
+        """
+        from ember.engine.aggregation import reduce_values
+
+        def merge(left: dict, right: dict) -> dict:
+            for key, value in right.items():
+                left[key] = func(left[key], value) if key in left else value
+            return left
+
+        return self._pipe(lambda _, it: [dict(reduce_values(it, func))], False,
+                          "reduceByKeyLocally", func).reduce(merge)
+
+    def foldByKey(self, zeroValue: Any, func: Callable[[Any, Any], Any],
+                  numPartitions: int | None = None,
+                  partitionFunc: Callable[[Any], int] = portable_hash) -> "RDD":
+        """Merge the values of each key, starting each key from ``zeroValue``.
+
+        >>> from operator import add
+        >>> sorted(sc.parallelize([("a", 1), ("b", 1), ("a", 1)]).foldByKey(0, add).collect())
+        [('a', 2), ('b', 1)]
+        """
+        from ember.engine.aggregation import fresh_copy
+
+        return self.combineByKey(lambda v: func(fresh_copy(zeroValue), v), func, func,
+                                 numPartitions, partitionFunc)
+
+    def aggregateByKey(self, zeroValue: Any, seqFunc: Callable, combFunc: Callable,
+                       numPartitions: int | None = None,
+                       partitionFunc: Callable[[Any], int] = portable_hash) -> "RDD":
+        """Aggregate the values of each key: ``seqFunc`` folds a value into an
+        accumulator started from ``zeroValue``, ``combFunc`` merges accumulators.
+
+        >>> rdd = sc.parallelize([("a", 1), ("b", 1), ("a", 2)])
+        >>> sorted(rdd.aggregateByKey((0, 0), lambda a, v: (a[0] + v, a[1] + 1),
+        ...                           lambda a, b: (a[0] + b[0], a[1] + b[1])).collect())
+        [('a', (3, 2)), ('b', (1, 1))]
+        """
+        from ember.engine.aggregation import fresh_copy
+
+        return self.combineByKey(lambda v: seqFunc(fresh_copy(zeroValue), v), seqFunc,
+                                 combFunc, numPartitions, partitionFunc)
+
+    def groupByKey(self, numPartitions: int | None = None,
+                   partitionFunc: Callable[[Any], int] = portable_hash) -> "RDD":
+        """Group the values of each key into one iterable.
+
+        >>> rdd = sc.parallelize([("a", 1), ("b", 1), ("a", 1)])
+        >>> sorted(rdd.groupByKey().mapValues(list).collect())
+        [('a', [1, 1]), ('b', [1])]
+        """
+        from ember.engine.aggregation import group_combiners, group_values
+
+        if numPartitions is None:
+            numPartitions = self._default_reduce_partitions()
+        local = self._pipe(lambda _, it: group_values(it), True, "groupByKey", None)
+        shuffled = local.partitionBy(numPartitions, partitionFunc)
+        return shuffled._pipe(lambda _, it: group_combiners(it), True, "groupByKey", None)
+
+    def groupBy(self, f: Callable[[Any], Any], numPartitions: int | None = None,
+                partitionFunc: Callable[[Any], int] = portable_hash) -> "RDD":
+        """Group elements by ``f(x)``.
+
+        >>> result = sc.parallelize([1, 1, 2, 3, 5, 8]).groupBy(lambda x: x % 2).collect()
+        >>> sorted((k, sorted(v)) for k, v in result)
+        [(0, [2, 8]), (1, [1, 1, 3, 5])]
+        """
+        return self.map(lambda x: (f(x), x)).groupByKey(numPartitions, partitionFunc)
+
+    def distinct(self, numPartitions: int | None = None) -> "RDD":
+        """The distinct elements.
+
+        >>> sorted(sc.parallelize([1, 1, 2, 3]).distinct().collect())
+        [1, 2, 3]
+        """
+        return (self.map(lambda x: (x, None))
+                .reduceByKey(lambda x, _: x, numPartitions)
+                .keys())
+
+    def cogroup(self, other: "RDD", numPartitions: int | None = None) -> "RDD":
+        """For each key in either RDD, the pair of iterables of its values in
+        this RDD and in ``other``.
+
+        >>> x = sc.parallelize([("a", 1), ("b", 4)])
+        >>> y = sc.parallelize([("a", 2)])
+        >>> [(k, tuple(map(list, v))) for k, v in sorted(list(x.cogroup(y).collect()))]
+        [('a', ([1], [2])), ('b', ([4], []))]
+        """
+        return self._cogroup([self, other], numPartitions)
+
+    def groupWith(self, other: "RDD", *others: "RDD") -> "RDD":
+        """Alias of cogroup for several RDDs."""
+        return self._cogroup([self, other, *others], None)
+
+    @staticmethod
+    def _cogroup(rdds: list["RDD"], numPartitions: int | None) -> "RDD":
+        from ember.engine.aggregation import split_tagged
+
+        count = len(rdds)
+        tagged = [rdd.mapValues(_Tag(i)) for i, rdd in enumerate(rdds)]
+        union = reduce(lambda a, b: a.union(b), tagged)
+        return union.groupByKey(numPartitions).mapValues(
+            lambda values: tuple(ResultIterable(group) for group in split_tagged(values, count)))
+
+    def join(self, other: "RDD", numPartitions: int | None = None) -> "RDD":
+        """Inner join: ``(k, (v, w))`` for every pair of values of a shared key.
+
+        >>> x = sc.parallelize([("a", 1), ("b", 4)])
+        >>> y = sc.parallelize([("a", 2), ("a", 3)])
+        >>> sorted(x.join(y).collect())
+        [('a', (1, 2)), ('a', (1, 3))]
+        """
+        return self._join(other, numPartitions, pad_left=False, pad_right=False)
+
+    def leftOuterJoin(self, other: "RDD", numPartitions: int | None = None) -> "RDD":
+        """Every key of this RDD; ``w`` is None where ``other`` lacks the key.
+
+        >>> x = sc.parallelize([("a", 1), ("b", 4)])
+        >>> y = sc.parallelize([("a", 2)])
+        >>> sorted(x.leftOuterJoin(y).collect())
+        [('a', (1, 2)), ('b', (4, None))]
+        """
+        return self._join(other, numPartitions, pad_left=False, pad_right=True)
+
+    def rightOuterJoin(self, other: "RDD", numPartitions: int | None = None) -> "RDD":
+        """Every key of ``other``; ``v`` is None where this RDD lacks the key.
+
+        >>> x = sc.parallelize([("a", 1), ("b", 4)])
+        >>> y = sc.parallelize([("a", 2)])
+        >>> sorted(y.rightOuterJoin(x).collect())
+        [('a', (2, 1)), ('b', (None, 4))]
+        """
+        return self._join(other, numPartitions, pad_left=True, pad_right=False)
+
+    def fullOuterJoin(self, other: "RDD", numPartitions: int | None = None) -> "RDD":
+        """Every key of either RDD, with None for the missing side.
+
+        >>> x = sc.parallelize([("a", 1), ("b", 4)])
+        >>> y = sc.parallelize([("a", 2), ("c", 8)])
+        >>> sorted(x.fullOuterJoin(y).collect())
+        [('a', (1, 2)), ('b', (4, None)), ('c', (None, 8))]
+        """
+        return self._join(other, numPartitions, pad_left=True, pad_right=True)
+
+    def _join(self, other: "RDD", numPartitions: int | None, pad_left: bool,
+              pad_right: bool) -> "RDD":
+        from ember.engine.aggregation import join_pairs
+
+        grouped = self.mapValues(_Tag(0)).union(other.mapValues(_Tag(1))).groupByKey(numPartitions)
+        return grouped.flatMapValues(
+            lambda values: join_pairs(values, pad_left, pad_right))
+
+    def sortByKey(self, ascending: bool = True, numPartitions: int | None = None,
+                  keyfunc: Callable[[Any], Any] = lambda x: x) -> "RDD":
+        """Sort a pair RDD by key: each partition sorted, and every key of
+        partition i before every key of partition i + 1.
+
+        >>> tmp = [("a", 1), ("b", 2), ("1", 3), ("d", 4), ("2", 5)]
+        >>> sc.parallelize(tmp).sortByKey().first()
+        ('1', 3)
+        >>> sc.parallelize(tmp).sortByKey(True, 2).collect()
+        [('1', 3), ('2', 5), ('a', 1), ('b', 2), ('d', 4)]
+        """
+        from ember.engine.sampling import range_bounds
+
+        if numPartitions is None:
+            numPartitions = self._default_reduce_partitions()
+        _check_positive("numPartitions", numPartitions, "sortByKey")
+
+        def sort_partition(_, iterator):
+            try:
+                return iter(sorted(iterator, key=lambda kv: keyfunc(kv[0]), reverse=not ascending))
+            except TypeError as error:
+                raise TypeError(f"sortByKey: keys cannot be ordered: {error}") from error
+
+        if numPartitions == 1:
+            source = self.coalesce(1) if self.getNumPartitions() > 1 else self
+            return source._pipe(sort_partition, True, "sortByKey", keyfunc)
+        bounds = range_bounds(self, numPartitions, keyfunc)
+        if bounds is None:  # empty RDD
+            return self
+        from ember.engine.partitioner import RangeBounds
+
+        return (self.partitionBy(numPartitions, RangeBounds(bounds, keyfunc, ascending))
+                ._pipe(sort_partition, True, "sortByKey", keyfunc))
+
+    def sortBy(self, keyfunc: Callable[[Any], Any], ascending: bool = True,
+               numPartitions: int | None = None) -> "RDD":
+        """Sort by ``keyfunc(x)``.
+
+        >>> sc.parallelize([("a", 1), ("b", 2), ("1", 3)]).sortBy(lambda kv: kv[1], False).collect()
+        [('1', 3), ('b', 2), ('a', 1)]
+        """
+        return self.keyBy(keyfunc).sortByKey(ascending, numPartitions).values()
+
+    # --- actions --------------------------------------------------------------
+
+    def _run(self, func: Callable[[Iterator], Any], partitions: Iterable[int] | None = None) -> list:
+        """Run ``func`` over the given partitions (all by default); one result
+        per partition, in partition order."""
+        return self._require_driver()._run_job(self, func, partitions)
+
+    def collect(self) -> list:
+        """Every element, in partition order.
+
+        >>> sc.parallelize([1, 2, 3], 2).collect()
+        [1, 2, 3]
+        """
+        return list(itertools.chain.from_iterable(self._run(list)))
+
+    def count(self) -> int:
+        """The number of elements.
+
+        >>> sc.parallelize([2, 3, 4]).count()
+        3
+        """
+        return sum(self._run(_count_iterator))
+
+    def foreach(self, f: Callable[[Any], Any]) -> None:
+        """Call ``f`` on every element, on the workers.
+
+        >>> sc.parallelize([1, 2, 3]).foreach(lambda x: None)
+        """
+        def each(iterator):
+            for item in iterator:
+                f(item)
+
+        self._run(each)
+
+    def foreachPartition(self, f: Callable[[Iterator], Any]) -> None:
+        """Call ``f`` on the iterator of every partition, on the workers.
+
+        >>> sc.parallelize([1, 2, 3], 2).foreachPartition(lambda it: None)
+        """
+        def each(iterator):
+            f(iterator)
+
+        self._run(each)
+
+    def reduce(self, f: Callable[[Any, Any], Any]) -> Any:
+        """Reduce the elements with an associative, commutative ``f``.
+
+        >>> from operator import add
+        >>> sc.parallelize([1, 2, 3, 4, 5]).reduce(add)
+        15
+        >>> sc.parallelize([]).reduce(add)
+        Traceback (most recent call last):
+            ...
+        ValueError: Can not reduce() empty RDD
+        """
+        values = list(itertools.chain.from_iterable(
+            self._run(lambda it: _reduce_partition(f, it))))
+        if not values:
+            raise ValueError("Can not reduce() empty RDD")
+        return reduce(f, values)
+
+    def treeReduce(self, f: Callable[[Any, Any], Any], depth: int = 2) -> Any:
+        """Reduce like :meth:`reduce` (partial results merge on the driver).
+
+        >>> from operator import add
+        >>> sc.parallelize([-5, -4, -3, -2, -1, 1, 2, 3, 4], 10).treeReduce(add)
+        -5
+        """
+        if depth < 1:
+            raise ValueError(f"treeReduce: depth must be at least 1, got {depth}")
+        return self.reduce(f)
+
+    def fold(self, zeroValue: Any, op: Callable[[Any, Any], Any]) -> Any:
+        """Fold each partition, then the partition results, starting from
+        ``zeroValue`` each time.
+
+        >>> from operator import add
+        >>> sc.parallelize([1, 2, 3, 4, 5]).fold(0, add)
+        15
+        """
+        # Each task unpickles its own copy of zeroValue, so partitions never
+        # share a mutable zero.
+        def fold_partition(iterator):
+            return reduce(op, iterator, zeroValue)
+
+        return reduce(op, self._run(fold_partition), zeroValue)
+
+    def aggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable) -> Any:
+        """Aggregate each partition with ``seqOp`` from ``zeroValue``, then the
+        partition results with ``combOp``.
+
+        >>> seqOp = (lambda x, y: (x[0] + y, x[1] + 1))
+        >>> combOp = (lambda x, y: (x[0] + y[0], x[1] + y[1]))
+        >>> sc.parallelize([1, 2, 3, 4]).aggregate((0, 0), seqOp, combOp)
+        (10, 4)
+        >>> sc.parallelize([]).aggregate((0, 0), seqOp, combOp)
+        (0, 0)
+        """
+        def aggregate_partition(iterator):
+            return reduce(seqOp, iterator, zeroValue)
+
+        return reduce(combOp, self._run(aggregate_partition), zeroValue)
+
+    def treeAggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable,
+                      depth: int = 2) -> Any:
+        """Aggregate like :meth:`aggregate` (partial results merge on the driver).
+
+        >>> add = lambda x, y: x + y
+        >>> sc.parallelize([-5, -4, -3, -2, -1, 1, 2, 3, 4], 10).treeAggregate(0, add, add)
+        -5
+        """
+        if depth < 1:
+            raise ValueError(f"treeAggregate: depth must be at least 1, got {depth}")
+        return self.aggregate(zeroValue, seqOp, combOp)
+
+    def sum(self) -> Any:
+        """The sum of the elements.
+
+        >>> sc.parallelize([1.0, 2.0, 3.0]).sum()
+        6.0
+        """
+        return sum(self._run(sum), 0)
+
+    def max(self, key: Callable[[Any], Any] | None = None) -> Any:
+        """The largest element (by ``key`` if given).
+
+        >>> sc.parallelize([1.0, 5.0, 43.0, 10.0]).max()
+        43.0
+        >>> sc.parallelize([1.0, 5.0, 43.0, 10.0]).max(key=str)
+        5.0
+        """
+        if key is None:
+            return self.reduce(max)
+        return self.reduce(lambda a, b: max(a, b, key=key))
+
+    def min(self, key: Callable[[Any], Any] | None = None) -> Any:
+        """The smallest element (by ``key`` if given).
+
+        >>> sc.parallelize([2.0, 5.0, 43.0, 10.0]).min()
+        2.0
+        >>> sc.parallelize([2.0, 5.0, 43.0, 10.0]).min(key=str)
+        10.0
+        """
+        if key is None:
+            return self.reduce(min)
+        return self.reduce(lambda a, b: min(a, b, key=key))
+
+    def stats(self) -> StatCounter:
+        """Count, mean, variance, max and min in one pass.
+
+        >>> sc.parallelize([1, 2, 3]).stats()
+        (count: 3, mean: 2.0, stdev: 0.816496580927726, max: 3, min: 1)
+        """
+        parts = self._run(StatCounter)
+        if not parts:
+            raise ValueError("Can not reduce() empty RDD")
+        return reduce(lambda a, b: a.mergeStats(b), parts)
+
+    def mean(self) -> float:
+        """The mean of the elements.
+
+        >>> sc.parallelize([1, 2, 3]).mean()
+        2.0
+        """
+        return self.stats().mean()
+
+    def countByValue(self) -> dict:
+        """How many times each distinct element occurs, as a dict.
+
+        >>> sorted(sc.parallelize([1, 2, 1, 2, 2], 2).countByValue().items())
+        [(1, 2), (2, 3)]
+        """
+        def count_partition(iterator):
+            counts: defaultdict = defaultdict(int)
+            for item in iterator:
+                counts[item] += 1
+            return counts
+
+        total: defaultdict = defaultdict(int)
+        for counts in self._run(count_partition):
+            for item, count in counts.items():
+                total[item] += count
+        return total
+
+    def countByKey(self) -> dict:
+        """How many pairs each key has, as a dict.
+
+        >>> sorted(sc.parallelize([("a", 1), ("b", 1), ("a", 1)]).countByKey().items())
+        [('a', 2), ('b', 1)]
+        """
+        return self.keys().countByValue()
+
+    def collectAsMap(self) -> dict:
+        """The pairs of this RDD as a dict (a later duplicate key wins).
+
+        >>> m = sc.parallelize([(1, 2), (3, 4)]).collectAsMap()
+        >>> m[1], m[3]
+        (2, 4)
+        """
+        return dict(self.collect())
+
+    def isEmpty(self) -> bool:
+        """True if the RDD has no elements.
+
+        >>> sc.emptyRDD().isEmpty(), sc.parallelize([1]).isEmpty()
+        (True, False)
+        """
+        return self.getNumPartitions() == 0 or len(self.take(1)) == 0
+
+    def take(self, num: int) -> list:
+        """The first ``num`` elements, scanning as few partitions as it can.
+
+        >>> sc.parallelize([2, 3, 4, 5, 6]).cache().take(2)
+        [2, 3]
+        >>> sc.parallelize(range(100), 100).filter(lambda x: x > 90).take(3)
+        [91, 92, 93]
+        """
+        if isinstance(num, bool) or not isinstance(num, int):
+            raise TypeError(f"take: num must be an int, got {type(num).__name__} {num!r}")
+        if num < 0:
+            raise ValueError(f"take: num must be non-negative, got {num}")
+        items: list = []
+        total = self.getNumPartitions()
+        scanned = 0
+        while len(items) < num and scanned < total:
+            # Scan one partition first; then grow the scan from the observed
+            # yield, at most four times the partitions scanned so far.
+            batch = 1
+            if scanned > 0:
+                if not items:
+                    batch = scanned * 4
+                else:
+                    batch = int(1.5 * num * scanned / len(items)) - scanned
+                    batch = min(max(batch, 1), scanned * 4)
+            left = num - len(items)
+            partitions = range(scanned, min(scanned + batch, total))
+            for chunk in self._run(lambda it: list(itertools.islice(it, left)), partitions):
+                items.extend(chunk)
+            scanned += batch
+        return items[:num]
+
+    def first(self) -> Any:
+        """The first element.
+
+        >>> sc.parallelize([2, 3, 4]).first()
+        2
+        >>> sc.parallelize([]).first()
+        Traceback (most recent call last):
+            ...
+        ValueError: RDD is empty
+        """
+        items = self.take(1)
+        if items:
+            return items[0]
+        raise ValueError("RDD is empty")
+
+    def top(self, num: int, key: Callable[[Any], Any] | None = None) -> list:
+        """The ``num`` largest elements, largest first.
+
+        >>> sc.parallelize([10, 4, 2, 12, 3]).top(1)
+        [12]
+        >>> sc.parallelize([2, 3, 4, 5, 6], 2).top(2)
+        [6, 5]
+        >>> sc.parallelize([10, 4, 2, 12, 3]).top(3, key=str)
+        [4, 3, 2]
+        """
+        if num < 0:
+            raise ValueError(f"top: num must be non-negative, got {num}")
+        parts = self._run(lambda it: heapq.nlargest(num, it, key=key))
+        return heapq.nlargest(num, itertools.chain.from_iterable(parts), key=key)
+
+    def takeOrdered(self, num: int, key: Callable[[Any], Any] | None = None) -> list:
+        """The ``num`` smallest elements, smallest first.
+
+        >>> sc.parallelize([10, 1, 2, 9, 3, 4, 5, 6, 7]).takeOrdered(6)
+        [1, 2, 3, 4, 5, 6]
+        >>> sc.parallelize([10, 1, 2, 9, 3, 4, 5, 6, 7], 2).takeOrdered(6, key=lambda x: -x)
+        [10, 9, 7, 6, 5, 4]
+        """
+        if num < 0:
+            raise ValueError(f"takeOrdered: num must be non-negative, got {num}")
+        parts = self._run(lambda it: heapq.nsmallest(num, it, key=key))
+        return heapq.nsmallest(num, itertools.chain.from_iterable(parts), key=key)
+
+    def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
+        """Write each element's ``str`` as a line, one ``part-NNNNN`` file per
+        partition, under the directory ``path`` (which must not exist), then
+        an empty ``_SUCCESS`` file.
+
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "out")
+        >>> sc.parallelize(["a", "b", "c"], 2).saveAsTextFile(out)
+        >>> sorted(os.listdir(out))
+        ['_SUCCESS', 'part-00000', 'part-00001']
+        """
+        from ember.engine.textfile import TextOutput
+
+        output = TextOutput(os.path.abspath(path), compressionCodecClass)
+        output.prepare()
+        try:
+            self._run(output.write_partition)
+        except BaseException:
+            output.abort()
+            raise
+        output.commit()
+
+
+class _Tag:
+    """Tags a value with the index of the RDD it came from (cogroup, join);
+    a class rather than a lambda so that the tag survives pickling by value."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __call__(self, value: Any) -> tuple[int, Any]:
+        return (self.index, value)
+
+    def __getstate__(self):
+        return self.index
+
+    def __setstate__(self, state):
+        self.index = state
+
+
+def _reduce_partition(f, iterator) -> list:
+    """[the partition reduced by f], or [] for an empty partition."""
+    iterator = iter(iterator)
+    for first in iterator:
+        return [reduce(f, iterator, first)]
+    return []
+
+
+def _count_iterator(iterator) -> int:
+    count = 0
+    for count, _ in enumerate(iterator, 1):
+        pass
+    return count
+

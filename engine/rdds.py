@@ -1,0 +1,234 @@
+"""The kinds of RDD. Each overrides only the five properties of ``RDD``.
+
+* ``ParallelCollectionRDD``: a driver-side collection cut into slices; each
+  partition carries its own pickled slice, so a task ships only its slice.
+* ``TextFileRDD``: byte-range splits of text files (``ember.engine.textfile``).
+* ``PipelinedRDD``: a chain of narrow per-partition functions fused into one
+  (PySpark's PipelinedRDD): ``map().filter().flatMap()`` is one pass over the
+  iterator. A persisted parent stops the fusion, so its cache is used.
+* ``UnionRDD`` (concatenation) and ``PartitionerAwareUnionRDD`` (partition i
+  of every parent, when all share one partitioner: no shuffle needed).
+* ``CoalescedRDD``: groups of adjacent parent partitions, no shuffle.
+* ``ShuffledRDD``: the reduce side of a shuffle; reads its blocks through
+  the worker's shuffle reader (``context._env.shuffle``).
+* ``EmptyRDD``: no partitions.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Iterator
+
+from ember.engine.closure import Closure
+from ember.engine.dependency import (
+    ManyToOneDependency,
+    OneToOneDependency,
+    RangeDependency,
+    ShuffleDependency,
+)
+from ember.engine.partitioner import Partitioner
+from ember.engine.rdd import RDD, Partition
+from ember.engine.serializer import loads
+from ember.engine.storage import StorageLevel
+from ember.engine.textfile import compute_splits, list_input_files, read_split
+
+
+class ParallelCollectionPartition(Partition):
+    __slots__ = ("data",)
+
+    def __init__(self, index: int, data: bytes):
+        super().__init__(index)
+        self.data = data
+
+
+class ParallelCollectionRDD(RDD):
+    _DRIVER_ONLY = RDD._DRIVER_ONLY + ("_slices",)
+
+    def __init__(self, ctx: Any, slices: list[bytes], callsite: str):
+        super().__init__(ctx, "parallelize", callsite)
+        self._slices = slices
+
+    def _get_partitions(self) -> list[Partition]:
+        return [ParallelCollectionPartition(i, data) for i, data in enumerate(self._slices)]
+
+    def compute(self, split: ParallelCollectionPartition, context) -> Iterator:
+        return iter(loads(split.data))
+
+
+class TextFilePartition(Partition):
+    __slots__ = ("path", "start", "length", "whole_file")
+
+    def __init__(self, index: int, path: str, start: int, length: int, whole_file: bool):
+        super().__init__(index)
+        self.path = path
+        self.start = start
+        self.length = length
+        self.whole_file = whole_file
+
+
+class TextFileRDD(RDD):
+    def __init__(self, ctx: Any, path: str, min_partitions: int, use_unicode: bool, callsite: str):
+        super().__init__(ctx, "textFile", callsite)
+        self.path = path
+        self.min_partitions = min_partitions
+        self.use_unicode = use_unicode
+
+    def _get_partitions(self) -> list[Partition]:
+        splits = compute_splits(list_input_files(self.path), self.min_partitions)
+        return [TextFilePartition(i, *split) for i, split in enumerate(splits)]
+
+    def compute(self, split: TextFilePartition, context) -> Iterator:
+        return read_split(split.path, split.start, split.length, split.whole_file, self.use_unicode)
+
+
+class PipelinedRDD(RDD):
+    def __init__(self, prev: RDD, func: Callable[[int, Iterator], Any], preserves: bool,
+                 op: str, user_fn: Any, callsite: str):
+        fuse = (isinstance(prev, PipelinedRDD) and prev._storage_level == StorageLevel.NONE
+                and not prev.is_checkpointed)
+        if fuse:
+            inner, outer = prev._func.value, func
+
+            def pipeline(index: int, iterator: Iterator) -> Any:
+                return outer(index, inner(index, iterator))
+
+            self.parent = prev.parent
+            self._func = Closure(pipeline, prev._func.ops + [(op, callsite, user_fn)])
+        else:
+            self.parent = prev
+            self._func = Closure(func, [(op, callsite, user_fn)])
+        super().__init__(prev.ctx, op, callsite)
+        self.partitioner = prev.partitioner if preserves else None
+
+    def _get_partitions(self) -> list[Partition]:
+        return self.parent.partitions
+
+    def compute(self, split: Partition, context) -> Iterator:
+        return iter(self._func.value(split.index, self.parent.iterator(split, context)))
+
+    @property
+    def dependencies(self):
+        return [OneToOneDependency(self.parent)]
+
+    def _closures(self) -> list[Closure]:
+        return [self._func]
+
+
+class UnionPartition(Partition):
+    __slots__ = ("rdd_index", "parent")
+
+    def __init__(self, index: int, rdd_index: int, parent: Partition):
+        super().__init__(index)
+        self.rdd_index = rdd_index
+        self.parent = parent
+
+
+class UnionRDD(RDD):
+    def __init__(self, ctx: Any, rdds: list[RDD], callsite: str):
+        super().__init__(ctx, "union", callsite)
+        self.rdds = rdds
+
+    def _get_partitions(self) -> list[Partition]:
+        parts: list[Partition] = []
+        for rdd_index, rdd in enumerate(self.rdds):
+            for parent in rdd.partitions:
+                parts.append(UnionPartition(len(parts), rdd_index, parent))
+        return parts
+
+    def compute(self, split: UnionPartition, context) -> Iterator:
+        return self.rdds[split.rdd_index].iterator(split.parent, context)
+
+    @property
+    def dependencies(self):
+        deps, start = [], 0
+        for rdd in self.rdds:
+            count = rdd.getNumPartitions()
+            deps.append(RangeDependency(rdd, 0, start, count))
+            start += count
+        return deps
+
+
+class CoPartition(Partition):
+    __slots__ = ("parents",)
+
+    def __init__(self, index: int, parents: list[Partition]):
+        super().__init__(index)
+        self.parents = parents
+
+
+class PartitionerAwareUnionRDD(RDD):
+    def __init__(self, ctx: Any, rdds: list[RDD], callsite: str):
+        super().__init__(ctx, "union", callsite)
+        self.rdds = rdds
+        self.partitioner = rdds[0].partitioner
+
+    def _get_partitions(self) -> list[Partition]:
+        columns = [rdd.partitions for rdd in self.rdds]
+        return [CoPartition(i, list(parents)) for i, parents in enumerate(zip(*columns))]
+
+    def compute(self, split: CoPartition, context) -> Iterator:
+        return itertools.chain.from_iterable(
+            rdd.iterator(parent, context) for rdd, parent in zip(self.rdds, split.parents))
+
+    @property
+    def dependencies(self):
+        return [OneToOneDependency(rdd) for rdd in self.rdds]
+
+
+class CoalescedRDD(RDD):
+    def __init__(self, prev: RDD, partitions: int, callsite: str):
+        super().__init__(prev.ctx, "coalesce", callsite)
+        self.parent = prev
+        self.target = partitions
+
+    def _groups(self) -> list[list[int]]:
+        count = self.parent.getNumPartitions()
+        target = min(self.target, count)
+        return [list(range(i * count // target, (i + 1) * count // target)) for i in range(target)]
+
+    def _get_partitions(self) -> list[Partition]:
+        parents = self.parent.partitions
+        return [CoPartition(i, [parents[p] for p in group])
+                for i, group in enumerate(self._groups())]
+
+    def compute(self, split: CoPartition, context) -> Iterator:
+        return itertools.chain.from_iterable(
+            self.parent.iterator(parent, context) for parent in split.parents)
+
+    @property
+    def dependencies(self):
+        return [ManyToOneDependency(self.parent, self._groups())]
+
+
+class ShuffledRDD(RDD):
+    _DRIVER_ONLY = RDD._DRIVER_ONLY + ("_dependency",)
+
+    def __init__(self, prev: RDD, partitioner: Partitioner, callsite: str):
+        super().__init__(prev.ctx, "partitionBy", callsite)
+        self.partitioner = partitioner
+        self.shuffle_id = self.ctx._next_shuffle_id()
+        self.num_partitions = partitioner.numPartitions
+        self._dependency = ShuffleDependency(prev, partitioner, self.shuffle_id,
+                                             "partitionBy", callsite)
+        self.ctx._track_shuffle(self._dependency)
+
+    def _get_partitions(self) -> list[Partition]:
+        return [Partition(i) for i in range(self.num_partitions)]
+
+    def compute(self, split: Partition, context) -> Iterator:
+        return context._env.shuffle.read(self.shuffle_id, split.index, context)
+
+    @property
+    def dependencies(self):
+        return [self._dependency]
+
+
+class EmptyRDD(RDD):
+    def __init__(self, ctx: Any, callsite: str):
+        super().__init__(ctx, "emptyRDD", callsite)
+
+    def _get_partitions(self) -> list[Partition]:
+        return []
+
+    def compute(self, split: Partition, context) -> Iterator:
+        return iter(())

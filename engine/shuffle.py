@@ -1,0 +1,167 @@
+"""Shuffle map output: the on-disk format, the map-side writer, and block reads.
+
+Each map task writes one data file and one index file for its whole output
+(sort-based shuffle, as in Spark), named by shuffle id, map index and task
+attempt id, so two attempts of the same map task never overwrite each other:
+
+    shuffle_<shuffle>_<map>_<attempt>.data   block 0 | block 1 | ... | block R-1
+    shuffle_<shuffle>_<map>_<attempt>.index  header (magic "EMBS", version,
+                                             R) then R entries (offset u64,
+                                             length u64, crc32 u32), little-endian
+
+A block is one pickled list of the (key, value) records for one reduce
+partition; an empty block has length 0. Both files are written under
+temporary names and renamed into place, data first, so an index file that
+exists always describes a complete data file. Shuffle files are not fsynced:
+a lost one is recomputed from lineage, never trusted.
+
+Every block is checked against its CRC-32 when read; a mismatch (or a missing
+or malformed file) raises ``FetchFailedError``, which makes the scheduler rerun
+the map task, never return wrong records.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from array import array
+from dataclasses import dataclass
+from typing import Iterable
+from zlib import crc32
+
+from ember.engine.aggregation import explain_record_error
+from ember.engine.errors import FetchFailedError
+from ember.engine.fileio import atomic_writer
+from ember.engine.partitioner import Partitioner
+from ember.engine.serializer import dumps
+
+_HEADER = struct.Struct("<4sII")
+_ENTRY = struct.Struct("<QQI")
+_MAGIC = b"EMBS"
+_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MapStatus:
+    """Where one map task's output lives and how big each block is."""
+
+    worker_id: str
+    address: str
+    attempt_id: int
+    sizes: bytes  # array('Q') of block lengths, one per reduce partition
+
+    def block_size(self, reduce_index: int) -> int:
+        return memoryview(self.sizes).cast("Q")[reduce_index]
+
+
+def output_paths(directory: str, shuffle_id: int, map_index: int, attempt_id: int) -> tuple[str, str]:
+    stem = os.path.join(directory, f"shuffle_{shuffle_id}_{map_index}_{attempt_id}")
+    return stem + ".data", stem + ".index"
+
+
+def shuffle_file_prefix(shuffle_id: int) -> str:
+    return f"shuffle_{shuffle_id}_"
+
+
+def partition_records(records: Iterable, partitioner: Partitioner) -> list[list]:
+    """Deal (key, value) records into one list per reduce partition."""
+    count = partitioner.numPartitions
+    if count == 1:
+        return [list(records)]
+    buckets: list[list] = [[] for _ in range(count)]
+    appenders = [bucket.append for bucket in buckets]
+    partition = partitioner.partitionFunc
+    record = None
+    try:
+        for record in records:
+            appenders[partition(record[0]) % count](record)
+    except (TypeError, ValueError, IndexError) as error:
+        key = record[0] if isinstance(record, tuple) and record else record
+        explained = explain_record_error(error, "partitionBy", key)
+        if explained is error:
+            raise
+        raise explained from error
+    return buckets
+
+
+def write_map_output(directory: str, shuffle_id: int, map_index: int, attempt_id: int,
+                     records: Iterable, partitioner: Partitioner) -> bytes:
+    """Write one map task's output; returns the block sizes (array('Q') bytes)."""
+    buckets = partition_records(records, partitioner)
+    data_path, index_path = output_paths(directory, shuffle_id, map_index, attempt_id)
+    entries = []
+    with atomic_writer(data_path, durable=False) as data:
+        offset = 0
+        for bucket in buckets:
+            if not bucket:
+                entries.append((offset, 0, 0))
+                continue
+            blob = dumps(bucket)
+            data.write(blob)
+            entries.append((offset, len(blob), crc32(blob)))
+            offset += len(blob)
+    index = [_HEADER.pack(_MAGIC, _VERSION, len(entries))]
+    index.extend(_ENTRY.pack(*entry) for entry in entries)
+    with atomic_writer(index_path, durable=False) as handle:
+        handle.write(b"".join(index))
+    return array("Q", (length for _, length, _ in entries)).tobytes()
+
+
+def _failure(message: str, shuffle_id: int, map_index: int, reduce_index: int,
+             worker_id: str | None) -> FetchFailedError:
+    return FetchFailedError(message, shuffle_id=shuffle_id, map_index=map_index,
+                            reduce_index=reduce_index, worker_id=worker_id)
+
+
+def read_block(directory: str, shuffle_id: int, map_index: int, attempt_id: int,
+               reduce_index: int) -> tuple[bytes, int]:
+    """(block bytes, expected crc) of one block, from the files on this host.
+    Raises FetchFailedError when the files are missing or malformed."""
+    data_path, index_path = output_paths(directory, shuffle_id, map_index, attempt_id)
+    try:
+        with open(index_path, "rb") as index:
+            header = index.read(_HEADER.size)
+            if len(header) != _HEADER.size:
+                raise ValueError("truncated header")
+            magic, version, count = _HEADER.unpack(header)
+            if magic != _MAGIC or version != _VERSION or not 0 <= reduce_index < count:
+                raise ValueError(f"bad header {magic!r} v{version} with {count} blocks")
+            index.seek(_HEADER.size + reduce_index * _ENTRY.size)
+            entry = index.read(_ENTRY.size)
+            if len(entry) != _ENTRY.size:
+                raise ValueError("truncated index")
+            offset, length, crc = _ENTRY.unpack(entry)
+        if length == 0:
+            return b"", 0
+        with open(data_path, "rb") as data:
+            blob = os.pread(data.fileno(), length, offset)
+    except (OSError, ValueError, struct.error) as error:
+        raise _failure(f"shuffle {shuffle_id} map {map_index} output unreadable: {error}",
+                       shuffle_id, map_index, reduce_index, None) from error
+    if len(blob) != length:
+        raise _failure(f"shuffle {shuffle_id} map {map_index} data file truncated",
+                       shuffle_id, map_index, reduce_index, None)
+    return blob, crc
+
+
+def verify_block(blob: bytes, crc: int, shuffle_id: int, map_index: int, reduce_index: int,
+                 worker_id: str | None) -> None:
+    if blob and crc32(blob) != crc:
+        raise _failure(
+            f"checksum mismatch in shuffle {shuffle_id} block (map {map_index}, reduce "
+            f"{reduce_index}) from worker {worker_id}: the map output is corrupt",
+            shuffle_id, map_index, reduce_index, worker_id)
+
+
+def remove_shuffle_files(directory: str, shuffle_id: int) -> None:
+    prefix = shuffle_file_prefix(shuffle_id)
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.startswith(prefix):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass

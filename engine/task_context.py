@@ -1,0 +1,69 @@
+"""TaskContext: what a running task knows about itself.
+
+PySpark's ``TaskContext``: ``TaskContext.get()`` inside a task returns the
+context of the task running in the calling thread (``None`` on the driver).
+Besides the public fields it carries the worker's services for the RDDs being
+computed (``_env``: block manager, shuffle reader) and collects what the task
+reports home besides its result (``_cache_updates``). RDD code reaches worker
+services only through it, so no RDD kind imports the worker package.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_current = threading.local()
+
+
+class TaskContext:
+    def __init__(self, *, stage_id: int, stage_attempt: int, partition_id: int,
+                 attempt_number: int, task_attempt_id: int,
+                 local_properties: dict | None = None, cpus: int = 1,
+                 env: Any = None, map_outputs: dict | None = None):
+        self._stageId = stage_id
+        self._stageAttemptNumber = stage_attempt
+        self._partitionId = partition_id
+        self._attemptNumber = attempt_number
+        self._taskAttemptId = task_attempt_id
+        self._localProperties = dict(local_properties or {})
+        self._cpus = cpus
+        self._resources: dict = {}
+        self._env = env
+        self._map_outputs = map_outputs or {}
+        self._cache_updates: list = []
+
+    @classmethod
+    def get(cls) -> "TaskContext | None":
+        """The context of the task running in this thread, or None."""
+        return getattr(_current, "context", None)
+
+    @classmethod
+    def _set(cls, context: "TaskContext | None") -> None:
+        _current.context = context
+
+    def stageId(self) -> int:
+        return self._stageId
+
+    def partitionId(self) -> int:
+        return self._partitionId
+
+    def attemptNumber(self) -> int:
+        return self._attemptNumber
+
+    def taskAttemptId(self) -> int:
+        return self._taskAttemptId
+
+    def getLocalProperty(self, key: str) -> str | None:
+        return self._localProperties.get(key)
+
+    def cpus(self) -> int:
+        return self._cpus
+
+    def resources(self) -> dict:
+        return dict(self._resources)
+
+    def __repr__(self) -> str:
+        return (f"TaskContext(stage={self._stageId}.{self._stageAttemptNumber}, "
+                f"partition={self._partitionId}, attempt={self._attemptNumber}, "
+                f"tid={self._taskAttemptId})")

@@ -1,0 +1,155 @@
+"""The driver's ZeroMQ backend: the scheduler's hands on the wire.
+
+Owns the driver's ROUTER socket (CURVE server, see ``engine.transport``) and
+the set of registered workers. Turns worker messages into scheduler events
+(``ExecutorAdded``, ``CompletionEvent``) and the scheduler's requests (launch,
+kill, broadcast) into messages. A worker is registered after it connects,
+authenticates and presents a matching ember and Python version; messages from
+any other peer, or from a worker declared lost, are dropped unread beyond
+their header (fencing).
+
+Thread-safety: the socket is used only by its I/O thread; every public
+method may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import zmq
+
+from ember.engine.protocol import (
+    KillTask,
+    LaunchTask,
+    Register,
+    Registered,
+    Refused,
+    RemoveBinary,
+    StatusUpdate,
+    decode,
+    encode,
+)
+from ember.engine.task import TaskDescription
+from ember.engine.transport import ClusterKeys, Endpoint, server_socket
+from ember.engine.version import __version__
+from ember.scheduler.events import CompletionEvent, ExecutorAdded, ExecutorLost
+
+log = logging.getLogger("ember.backend")
+
+PYTHON_VERSION = "%d.%d" % sys.version_info[:2]
+
+
+class ZmqBackend:
+    def __init__(self, zctx: zmq.Context, keys: ClusterKeys, post: Callable[[Any], None],
+                 host: str = "127.0.0.1", max_message_size: int = 2 * 1024 ** 3 - 1):
+        sock, self.address = server_socket(zctx, zmq.ROUTER, keys, host, 0, max_message_size)
+        self._endpoint = Endpoint(zctx, sock, self._on_message, "ember-driver-io")
+        self._post = post
+        self._workers: dict[str, Register] = {}
+        self._lost: set[str] = set()
+        self._changed = threading.Condition()
+
+    def start(self) -> "ZmqBackend":
+        self._endpoint.start()
+        return self
+
+    def close(self) -> None:
+        self._endpoint.close()
+
+    # --- incoming -------------------------------------------------------------
+
+    def _on_message(self, frames: list) -> None:
+        identity = frames[0].decode("utf-8", "replace")
+        message, payloads = decode(frames[1:])
+        if isinstance(message, Register):
+            self._register(identity, message)
+            return
+        if identity not in self._workers:
+            log.debug("dropped %s from unregistered peer %s", type(message).__name__, identity)
+            return
+        if isinstance(message, StatusUpdate):
+            self._post(CompletionEvent(
+                worker_id=identity, tid=message.tid, outcome=message.outcome,
+                payload=payloads[0] if payloads else None, duration=message.duration,
+                cache_updates=message.cache_updates))
+
+    def _register(self, identity: str, message: Register) -> None:
+        problem = None
+        if message.worker_id != identity:
+            problem = f"worker id {message.worker_id!r} does not match its connection {identity!r}"
+        elif identity in self._lost:
+            problem = f"worker {identity} was declared lost; start a new worker instead"
+        elif message.version != __version__:
+            problem = (f"ember version mismatch: the driver runs {__version__}, worker "
+                       f"{identity} runs {message.version}")
+        elif message.python != PYTHON_VERSION:
+            problem = (f"Python version mismatch: the driver runs {PYTHON_VERSION}, worker "
+                       f"{identity} runs {message.python}")
+        if problem is not None:
+            log.warning("refused worker %s: %s", identity, problem)
+            self._send(identity, Refused(problem))
+            return
+        with self._changed:
+            self._workers[identity] = message
+            self._changed.notify_all()
+        self._send(identity, Registered())
+        self._post(ExecutorAdded(identity, message.host, message.cores, message.shuffle_address))
+
+    # --- worker set -----------------------------------------------------------
+
+    def worker_lost(self, worker_id: str, reason: str) -> None:
+        """Fence a worker (its later messages are dropped) and tell the scheduler."""
+        with self._changed:
+            self._lost.add(worker_id)
+            known = self._workers.pop(worker_id, None) is not None
+            self._changed.notify_all()
+        if known:
+            self._post(ExecutorLost(worker_id, reason))
+
+    def registered(self) -> dict[str, Register]:
+        with self._changed:
+            return dict(self._workers)
+
+    def wait_for(self, worker_ids: set[str], timeout: float,
+                 check: Callable[[], None] | None = None) -> None:
+        """Block until every listed worker registered; ``check`` may raise to
+        give up early (a worker that died before registering)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not worker_ids <= set(self._workers):
+                if check is not None:
+                    check()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    missing = ", ".join(sorted(worker_ids - set(self._workers)))
+                    raise TimeoutError(f"workers {missing} did not register within {timeout:.0f} s")
+                self._changed.wait(min(left, 0.05))
+
+    # --- outgoing (the scheduler's requests) ----------------------------------
+
+    def _send(self, worker_id: str, message: Any, *payloads: bytes) -> None:
+        self._endpoint.send([worker_id.encode(), *encode(message, *payloads)])
+
+    def launch(self, worker_id: str, task: TaskDescription, split: bytes, binary: bytes | None) -> None:
+        if binary is None:
+            self._send(worker_id, LaunchTask(task, False), split)
+        else:
+            self._send(worker_id, LaunchTask(task, True), split, binary)
+
+    def kill(self, worker_id: str, tid: int) -> None:
+        self._send(worker_id, KillTask(tid))
+
+    def remove_binary(self, worker_id: str, binary_id: int) -> None:
+        self._send(worker_id, RemoveBinary(binary_id))
+
+    def broadcast(self, message: Any) -> None:
+        for worker_id in self.registered():
+            self._send(worker_id, message)
+
+    def send(self, worker_id: str, message: Any) -> None:
+        self._send(worker_id, message)
+

@@ -1,0 +1,65 @@
+"""The typed events of the DAGScheduler's loop. Any thread may post one;
+only the loop thread handles them (and so only it changes scheduling state).
+Events are frozen: a handler never mutates what another thread built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class JobSubmitted:
+    job: Any  # ActiveJob, built by the submitting thread
+
+
+@dataclass(frozen=True)
+class JobCancelled:
+    job_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CompletionEvent:
+    worker_id: str
+    tid: int
+    outcome: Any  # TaskSuccess | ExceptionFailure | FetchFailure
+    payload: bytes | None = None
+    duration: float = 0.0
+    cache_updates: tuple = field(default=())
+
+
+@dataclass(frozen=True)
+class ExecutorAdded:
+    worker_id: str
+    host: str
+    cores: int
+    address: str
+
+
+@dataclass(frozen=True)
+class ExecutorLost:
+    worker_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ResubmitFailedStages:
+    pass
+
+
+@dataclass(frozen=True)
+class Revive:
+    """Offer free slots again (a locality wait expired)."""
+
+
+@dataclass(frozen=True)
+class RunOnLoop:
+    """Run ``call`` on the loop thread (state queries, cleanup requests)."""
+
+    call: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class StopLoop:
+    pass

@@ -1,0 +1,45 @@
+"""Stages: the set of tasks of one job between shuffle boundaries.
+
+A ``ShuffleMapStage`` computes the map side of one ``ShuffleDependency`` and is
+complete when the MapOutputTracker holds an output for every map partition;
+it is shared by every job that needs that shuffle, and skipped entirely when
+its outputs already exist. A ``ResultStage`` runs the action's function on
+the partitions a job asked for. Owned by the DAGScheduler's loop thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Stage:
+    def __init__(self, stage_id: int, rdd: Any, parents: list["Stage"], job_id: int):
+        self.id = stage_id
+        self.rdd = rdd
+        self.parents = parents
+        self.num_partitions = rdd.getNumPartitions()
+        self.first_job_id = job_id
+        self.job_ids: set[int] = {job_id}
+        self.attempt = -1  # latest attempt number; -1 until first submitted
+        self.pending: set[int] = set()  # partitions still to finish in this attempt
+        self.consecutive_failures = 0  # attempts ended by fetch failures, in a row
+
+    @property
+    def name(self) -> str:
+        return f"{self.rdd._op} at {self.rdd._callsite}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.id}, {self.name})"
+
+
+class ShuffleMapStage(Stage):
+    def __init__(self, stage_id: int, rdd: Any, parents: list[Stage], job_id: int, dependency: Any):
+        super().__init__(stage_id, rdd, parents, job_id)
+        self.dependency = dependency
+        self.shuffle_id = dependency.shuffle_id
+
+
+class ResultStage(Stage):
+    def __init__(self, stage_id: int, rdd: Any, parents: list[Stage], job_id: int, job: Any):
+        super().__init__(stage_id, rdd, parents, job_id)
+        self.job = job

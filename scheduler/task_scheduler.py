@@ -1,0 +1,135 @@
+"""TaskScheduler: puts the tasks of active task sets on free worker slots.
+
+State: the live workers with their free slots and the stage binaries each
+already holds; the active task sets in priority order (earlier job first, then
+earlier stage); and, for every running task id, its task set and worker. A
+worker is sent a stage binary with its first task of that stage attempt only,
+and told to drop it when the task set ends.
+
+Owned by the DAGScheduler's loop thread (not thread-safe). It asks the backend
+to launch tasks and never talks to sockets itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ember.engine.task import TaskDescription
+from ember.scheduler.task_set_manager import TaskSetManager
+
+
+@dataclass
+class WorkerSlots:
+    worker_id: str
+    host: str
+    cores: int
+    address: str
+    free: int
+    binaries: set[int] = field(default_factory=set)
+    running: set[int] = field(default_factory=set)
+
+
+class TaskScheduler:
+    def __init__(self, backend: Any):
+        self.backend = backend
+        self.workers: dict[str, WorkerSlots] = {}
+        self.task_sets: list[TaskSetManager] = []
+        self._by_tid: dict[int, tuple[TaskSetManager, str]] = {}
+        self._next_tid = 0
+        self.launches = 0  # total task attempts launched (observable in tests)
+
+    # --- workers --------------------------------------------------------------
+
+    def add_worker(self, worker_id: str, host: str, cores: int, address: str) -> None:
+        self.workers[worker_id] = WorkerSlots(worker_id, host, cores, address, cores)
+
+    def remove_worker(self, worker_id: str) -> list[tuple[TaskSetManager, int]]:
+        """Forget a worker; returns the (task set, tid) attempts it was running."""
+        slots = self.workers.pop(worker_id, None)
+        if slots is None:
+            return []
+        lost = []
+        for tid in sorted(slots.running):
+            entry = self._by_tid.pop(tid, None)
+            if entry is not None:
+                lost.append((entry[0], tid))
+        live = set(self.workers)
+        for task_set in self.task_sets:
+            task_set.forget_preference(worker_id, live)
+        return lost
+
+    def is_live(self, worker_id: str) -> bool:
+        return worker_id in self.workers
+
+    # --- task sets ------------------------------------------------------------
+
+    def submit(self, task_set: TaskSetManager) -> None:
+        self.task_sets.append(task_set)
+        self.task_sets.sort(key=lambda ts: ts.priority)
+
+    def remove_task_set(self, task_set: TaskSetManager) -> None:
+        if task_set in self.task_sets:
+            self.task_sets.remove(task_set)
+        for slots in self.workers.values():
+            if task_set.binary_id in slots.binaries:
+                slots.binaries.discard(task_set.binary_id)
+                self.backend.remove_binary(slots.worker_id, task_set.binary_id)
+
+    def task_ended(self, tid: int, worker_id: str) -> TaskSetManager | None:
+        """Free the slot of a reported attempt. None when the report is not
+        from the live worker that runs this attempt (stale or fenced)."""
+        entry = self._by_tid.get(tid)
+        if entry is None or entry[1] != worker_id or worker_id not in self.workers:
+            return None
+        del self._by_tid[tid]
+        slots = self.workers[worker_id]
+        slots.running.discard(tid)
+        slots.free += 1
+        return entry[0]
+
+    def kill_running(self, task_set: TaskSetManager) -> None:
+        for tid, (_, worker_id) in list(task_set.running.items()):
+            self.backend.kill(worker_id, tid)
+
+    # --- placement ------------------------------------------------------------
+
+    def revive(self, now: float) -> int:
+        """Offer every free slot; returns the number of tasks launched."""
+        launched = 0
+        for slots in list(self.workers.values()):
+            while slots.free > 0:
+                for task_set in self.task_sets:
+                    index = task_set.offer(slots.worker_id, now)
+                    if index is not None:
+                        self._launch(slots, task_set, index)
+                        launched += 1
+                        break
+                else:
+                    break
+        return launched
+
+    def _launch(self, slots: WorkerSlots, task_set: TaskSetManager, index: int) -> None:
+        tid = self._next_tid
+        self._next_tid += 1
+        attempt = task_set.launched(tid, index, slots.worker_id)
+        self._by_tid[tid] = (task_set, slots.worker_id)
+        slots.running.add(tid)
+        slots.free -= 1
+        spec = task_set.tasks[index]
+        stage = task_set.stage
+        description = TaskDescription(
+            tid=tid, job_id=task_set.job_id, stage_id=stage.id,
+            stage_attempt=task_set.stage_attempt, partition=spec.partition, attempt=attempt,
+            binary_id=task_set.binary_id, epoch=task_set.epoch)
+        with_binary = task_set.binary_id not in slots.binaries
+        slots.binaries.add(task_set.binary_id)
+        self.launches += 1
+        self.backend.launch(slots.worker_id, description, spec.split,
+                            task_set.binary if with_binary else None)
+
+    def next_deadline(self) -> float | None:
+        """The earliest locality deadline among task sets with waiting tasks."""
+        deadlines = [ts.locality_deadline() for ts in self.task_sets if ts.has_pending]
+        deadlines = [d for d in deadlines if d is not None]
+        return min(deadlines) if deadlines else None

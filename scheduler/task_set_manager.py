@@ -1,0 +1,192 @@
+"""TaskSetManager: the attempts of the tasks of one stage attempt.
+
+State per task (index = position in the task set): attempts launched, failures
+charged, deaths of the workers it ran on, whether it succeeded; plus the
+running attempts by task id. Pending tasks sit in lazy queues (an index may be
+queued several times; ``_is_pending`` filters): per preferred worker, without
+preference, and all. A slot offered on worker W takes, in order: a task that
+prefers W; a task with no preference; once the locality wait has passed since
+the last local launch, any task (delay scheduling).
+
+Failure policy:
+* an exception raised by the task counts toward ``max_failures``; the task
+  set aborts when one task has failed that many times;
+* the death of the worker running it is not charged as a failure, but a task
+  that was running on ``max_failures`` dead workers is the likely culprit (it
+  kills its worker) and aborts the task set too;
+* a fetch failure is not handled here: the DAGScheduler marks the whole task
+  set as a zombie (no more launches) and resubmits the parent stage.
+
+Owned by the DAGScheduler's loop thread (not thread-safe).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class TaskSpec:
+    partition: int
+    split: bytes
+    preferred: tuple[str, ...]
+
+
+class TaskSetManager:
+    def __init__(self, stage: Any, stage_attempt: int, job_id: int, tasks: list[TaskSpec],
+                 binary: bytes, binary_id: int, epoch: int, max_failures: int,
+                 locality_wait: float, now: float):
+        self.stage = stage
+        self.stage_attempt = stage_attempt
+        self.job_id = job_id
+        self.priority = (job_id, stage.id)
+        self.tasks = tasks
+        self.binary = binary
+        self.binary_id = binary_id
+        self.epoch = epoch
+        self.max_failures = max_failures
+        self.locality_wait = locality_wait
+        count = len(tasks)
+        self.attempts = [0] * count
+        self.failures = [0] * count
+        self.kills = [0] * count
+        self.succeeded = [False] * count
+        self.num_succeeded = 0
+        self.running: dict[int, tuple[int, str]] = {}
+        self._running_count = [0] * count
+        self.zombie = False
+        self.last_failure: Any = None
+        self._for_worker: dict[str, deque] = defaultdict(deque)
+        self._no_preference: deque = deque()
+        self._any: deque = deque()
+        self._local_deadline = now + locality_wait
+        for index in range(count):
+            self._enqueue(index)
+
+    def __repr__(self) -> str:
+        return f"TaskSet(stage {self.stage.id}.{self.stage_attempt}, {self.num_succeeded}/{len(self.tasks)})"
+
+    # --- queues ---------------------------------------------------------------
+
+    def _enqueue(self, index: int) -> None:
+        preferred = self.tasks[index].preferred
+        for worker_id in preferred:
+            self._for_worker[worker_id].append(index)
+        if not preferred:
+            self._no_preference.append(index)
+        self._any.append(index)
+
+    def _is_pending(self, index: int) -> bool:
+        return not self.succeeded[index] and self._running_count[index] == 0
+
+    def _pop(self, queue: deque) -> int | None:
+        while queue:
+            index = queue.popleft()
+            if self._is_pending(index):
+                return index
+        return None
+
+    @property
+    def has_pending(self) -> bool:
+        return not self.zombie and any(self._is_pending(i) for i in range(len(self.tasks)))
+
+    def offer(self, worker_id: str, now: float) -> int | None:
+        """The index of a task to launch on a free slot of ``worker_id``."""
+        if self.zombie:
+            return None
+        index = self._pop(self._for_worker.get(worker_id, deque()))
+        if index is not None:
+            self._local_deadline = now + self.locality_wait
+            return index
+        index = self._pop(self._no_preference)
+        if index is None and now >= self._local_deadline:
+            index = self._pop(self._any)
+        return index
+
+    def locality_deadline(self) -> float | None:
+        """When a waiting task with a preference may run anywhere."""
+        if self.zombie or not self._any:
+            return None
+        return self._local_deadline
+
+    def forget_preference(self, worker_id: str, live: set[str]) -> None:
+        """A preferred worker is gone: tasks left without a live preferred
+        worker may run anywhere at once."""
+        for index, task in enumerate(self.tasks):
+            if worker_id in task.preferred and not any(w in live for w in task.preferred):
+                self._no_preference.append(index)
+
+    # --- lifecycle of attempts ------------------------------------------------
+
+    def launched(self, tid: int, index: int, worker_id: str) -> int:
+        """Record a launch; returns the attempt number."""
+        self.running[tid] = (index, worker_id)
+        self._running_count[index] += 1
+        attempt = self.attempts[index]
+        self.attempts[index] += 1
+        return attempt
+
+    def _finish(self, tid: int) -> int | None:
+        entry = self.running.pop(tid, None)
+        if entry is None:
+            return None
+        index = entry[0]
+        self._running_count[index] -= 1
+        return index
+
+    def succeeded_attempt(self, tid: int) -> int | None:
+        """The task index if this is the first success of the task, else None."""
+        index = self._finish(tid)
+        if index is None or self.succeeded[index]:
+            return None
+        self.succeeded[index] = True
+        self.num_succeeded += 1
+        return index
+
+    def failed_attempt(self, tid: int, failure: Any) -> bool:
+        """A task raised; True when the task set must abort."""
+        index = self._finish(tid)
+        if index is None or self.succeeded[index]:
+            return False
+        self.last_failure = failure
+        self.failures[index] += 1
+        if self.failures[index] >= self.max_failures:
+            return True
+        self._enqueue(index)
+        return False
+
+    def worker_died_running(self, tid: int) -> bool:
+        """The worker running this attempt died; True when the task set must
+        abort (the task took down ``max_failures`` workers)."""
+        index = self._finish(tid)
+        if index is None or self.succeeded[index]:
+            return False
+        self.kills[index] += 1
+        if self.kills[index] >= self.max_failures:
+            return True
+        self._enqueue(index)
+        return False
+
+    def resubmit(self, index: int) -> None:
+        """A succeeded map task lost its output: run it again."""
+        if self.succeeded[index]:
+            self.succeeded[index] = False
+            self.num_succeeded -= 1
+        if self._is_pending(index):
+            self._enqueue(index)
+
+    def abandon(self, tid: int) -> None:
+        """Forget an attempt without judging it (zombie results, kills)."""
+        self._finish(tid)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.num_succeeded == len(self.tasks)
+
+    def index_of(self, partition: int) -> int | None:
+        for index, task in enumerate(self.tasks):
+            if task.partition == partition:
+                return index
+        return None

@@ -1,0 +1,5 @@
+"""Entry point of a worker process: ``python -m ember.worker``."""
+
+from ember.worker.process import main
+
+main()

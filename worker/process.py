@@ -1,0 +1,191 @@
+"""The worker process: ``python -m ember.worker``.
+
+Start-up: read one bootstrap line (JSON) from stdin, written by the driver:
+worker id, driver address, the cluster secret (hex; never on the command
+line), work directory, slots, and the driver's import path. Then start the
+shuffle service, connect to the driver with CURVE (exit code 3 and
+"authentication failed: cluster secret mismatch" at the first handshake
+failure), register (exit code 4 if refused), and serve tasks.
+
+Lifeline: stdin stays open for the worker's whole life; when it reaches EOF
+(the driver stopped, exited, or was SIGKILLed: the kernel closes the pipe) the
+worker removes its directory and exits at once. A worker therefore never
+outlives its driver.
+
+Threads: main (waits for the end), lifeline (blocks on stdin), I/O (the
+driver socket, ``Endpoint``), shuffle service, ZAP handler, and one per task
+slot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+import zmq
+
+from ember.engine.errors import AuthenticationError
+from ember.engine.protocol import (
+    KillTask,
+    LaunchTask,
+    PeerLost,
+    Register,
+    Registered,
+    Refused,
+    RemoveBinary,
+    RemoveRdd,
+    RemoveShuffle,
+    Shutdown,
+    decode,
+    encode,
+)
+from ember.engine.shuffle import remove_shuffle_files
+from ember.engine.transport import Authenticator, Endpoint, client_socket, connect_authenticated, derive_keys
+from ember.engine.version import __version__
+from ember.worker.block_manager import BlockManager
+from ember.worker.executor import Executor
+from ember.worker.shuffle_reader import ShuffleReader
+from ember.worker.shuffle_service import ShuffleService
+
+log = logging.getLogger("ember.worker")
+
+EXIT_AUTH_FAILED = 3
+EXIT_REFUSED = 4
+
+
+@dataclass
+class WorkerEnv:
+    """The services a task reaches through ``TaskContext._env``."""
+
+    worker_id: str
+    shuffle_dir: str
+    shuffle_address: str
+    blocks: BlockManager
+    shuffle: ShuffleReader
+
+
+class Worker:
+    def __init__(self, bootstrap: dict):
+        self.worker_id: str = bootstrap["worker_id"]
+        self.driver: str = bootstrap["driver"]
+        self.work_dir: str = bootstrap["work_dir"]
+        self.slots: int = int(bootstrap.get("cores", 1))
+        self.connect_timeout: float = float(bootstrap.get("connect_timeout", 30))
+        self.fetch_timeout: float = float(bootstrap.get("fetch_timeout", 60))
+        self.max_message_size: int = int(bootstrap.get("max_message_size", 2 * 1024 ** 3 - 1))
+        self._keys = derive_keys(bytes.fromhex(bootstrap["secret"]))
+        self._registered = threading.Event()
+        self._refusal: str | None = None
+        self._done = threading.Event()
+        self._lost: set[str] = set()
+        for entry in bootstrap.get("sys_path", []):
+            if entry not in sys.path:
+                sys.path.append(entry)
+        if bootstrap.get("cwd"):
+            os.chdir(bootstrap["cwd"])
+
+    def run(self) -> int:
+        shuffle_dir = os.path.join(self.work_dir, "shuffle")
+        os.makedirs(shuffle_dir, exist_ok=True)
+        zctx = zmq.Context()
+        auth = Authenticator(zctx, self._keys)
+        service = ShuffleService(zctx, self._keys, shuffle_dir,
+                                 max_message_size=self.max_message_size).start()
+        self.env = WorkerEnv(
+            self.worker_id, shuffle_dir, service.address,
+            BlockManager(os.path.join(self.work_dir, "blocks")),
+            ShuffleReader(zctx, self._keys, self.worker_id, shuffle_dir, self._lost,
+                          self.fetch_timeout, self.max_message_size))
+        sock = client_socket(zctx, zmq.DEALER, self._keys, self.driver,
+                             identity=self.worker_id.encode(), max_message_size=self.max_message_size)
+        try:
+            connect_authenticated(sock, self.driver, self.connect_timeout)
+        except AuthenticationError as error:
+            print(f"ember worker {self.worker_id}: {error}", file=sys.stderr, flush=True)
+            return EXIT_AUTH_FAILED
+        except ConnectionError as error:
+            print(f"ember worker {self.worker_id}: {error}", file=sys.stderr, flush=True)
+            return 1
+        self.endpoint = Endpoint(zctx, sock, self._on_message, "ember-worker-io").start()
+        self.executor = Executor(self.env, self.endpoint.send, self.slots).start()
+        self.endpoint.send(encode(Register(
+            self.worker_id, os.getpid(), socket.gethostname(), self.slots, service.address,
+            __version__, "%d.%d" % sys.version_info[:2])))
+        self._registered.wait(self.connect_timeout)
+        if self._refusal is not None or not self._registered.is_set():
+            reason = self._refusal or "no answer to registration"
+            print(f"ember worker {self.worker_id}: refused by the driver: {reason}",
+                  file=sys.stderr, flush=True)
+            return EXIT_REFUSED
+        self._done.wait()
+        return 0
+
+    def _on_message(self, frames: list) -> None:
+        message, payloads = decode(frames)
+        if isinstance(message, LaunchTask):
+            self.executor.launch(message, payloads)
+        elif isinstance(message, RemoveBinary):
+            self.executor.remove_binary(message.binary_id)
+        elif isinstance(message, PeerLost):
+            self._lost.add(message.worker_id)
+        elif isinstance(message, RemoveShuffle):
+            remove_shuffle_files(self.env.shuffle_dir, message.shuffle_id)
+        elif isinstance(message, RemoveRdd):
+            self.env.blocks.remove_rdd(message.rdd_id)
+        elif isinstance(message, KillTask):
+            log.debug("kill requested for task %s", message.tid)
+        elif isinstance(message, Registered):
+            self._registered.set()
+        elif isinstance(message, Refused):
+            self._refusal = message.reason
+            self._registered.set()
+        elif isinstance(message, Shutdown):
+            self._done.set()
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        try:  # the last worker out removes the Context's directory
+            os.rmdir(os.path.dirname(self.work_dir))
+        except OSError:
+            pass
+
+
+def _watch_lifeline(worker: Worker) -> None:
+    try:
+        while sys.stdin.buffer.read(65536):
+            pass
+    except (OSError, ValueError):
+        pass
+    worker.cleanup()
+    os._exit(0)
+
+
+def read_bootstrap(stream) -> dict:
+    line = stream.readline()
+    if not line:
+        raise SystemExit("ember worker: no bootstrap on stdin (workers are started by a driver)")
+    return json.loads(line)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="ember worker %(process)d: %(levelname)s %(name)s: %(message)s")
+    worker = Worker(read_bootstrap(sys.stdin.buffer))
+    signal.signal(signal.SIGTERM, lambda *_: worker._done.set())
+    threading.Thread(target=_watch_lifeline, args=(worker,), name="ember-lifeline",
+                     daemon=True).start()
+    try:
+        code = worker.run()
+    except BaseException:  # noqa: BLE001 - report, clean up, exit non-zero
+        logging.getLogger("ember.worker").exception("worker failed")
+        code = 1
+    worker.cleanup()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,142 @@
+"""ShuffleReader: the records of one reduce partition, from every map output.
+
+Blocks written by this worker are read from its own disk; the others are
+requested from the shuffle service of the worker that wrote them, all at once,
+one request per worker. Every block is checked against its CRC. The records
+are then yielded in map-index order, so a reduce partition's input order (and
+the output of every aggregation over it) is the same on every run.
+
+A missing map output, an unreadable or corrupt block, a peer declared lost by
+the driver (``lost`` is updated by the worker's I/O thread on PeerLost) or a
+peer silent past ``timeout`` raises ``FetchFailedError``: the scheduler reruns
+the map task, never hands out partial data.
+
+Thread-safety: ``read`` may run in several executor threads at once; each
+thread has its own sockets.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Any, Iterator
+
+import zmq
+
+from ember.engine.errors import FetchFailedError
+from ember.engine.protocol import FetchRequest, FetchResponse, decode, encode
+from ember.engine.serializer import loads
+from ember.engine.shuffle import read_block, verify_block
+from ember.engine.transport import ClusterKeys, client_socket
+
+
+class ShuffleReader:
+    def __init__(self, zctx: zmq.Context, keys: ClusterKeys, worker_id: str, directory: str,
+                 lost: set[str], timeout: float, max_message_size: int):
+        self._zctx = zctx
+        self._keys = keys
+        self.worker_id = worker_id
+        self.directory = directory
+        self.lost = lost
+        self.timeout = timeout
+        self._max_message_size = max_message_size
+        self._local = threading.local()
+        self._request_ids = itertools.count()
+
+    def read(self, shuffle_id: int, reduce_index: int, context: Any) -> Iterator:
+        statuses = context._map_outputs.get(shuffle_id)
+        if statuses is None:
+            raise FetchFailedError(f"no map output locations for shuffle {shuffle_id}",
+                                   shuffle_id=shuffle_id, map_index=0, reduce_index=reduce_index,
+                                   worker_id=None)
+        blocks: dict[int, Any] = {}
+        remote: dict[str, tuple[str, list[tuple[int, int]]]] = {}
+        for map_index, status in enumerate(statuses):
+            if status is None:
+                raise FetchFailedError(
+                    f"map output {map_index} of shuffle {shuffle_id} is missing",
+                    shuffle_id=shuffle_id, map_index=map_index, reduce_index=reduce_index,
+                    worker_id=None)
+            if status.block_size(reduce_index) == 0:
+                continue
+            if status.worker_id == self.worker_id:
+                blob, crc = read_block(self.directory, shuffle_id, map_index, status.attempt_id,
+                                       reduce_index)
+                verify_block(blob, crc, shuffle_id, map_index, reduce_index, self.worker_id)
+                blocks[map_index] = blob
+            else:
+                remote.setdefault(status.address, (status.worker_id, []))[1].append(
+                    (map_index, status.attempt_id))
+        if remote:
+            self._fetch(shuffle_id, reduce_index, remote, blocks)
+        return self._records(blocks, len(statuses))
+
+    @staticmethod
+    def _records(blocks: dict[int, Any], count: int) -> Iterator:
+        for map_index in range(count):
+            blob = blocks.pop(map_index, None)
+            if blob is not None:
+                yield from loads(blob)
+
+    def _socket(self, address: str) -> zmq.Socket:
+        sockets = getattr(self._local, "sockets", None)
+        if sockets is None:
+            sockets = self._local.sockets = {}
+        sock = sockets.get(address)
+        if sock is None:
+            sock = client_socket(self._zctx, zmq.DEALER, self._keys, address,
+                                 max_message_size=self._max_message_size)
+            sock.connect(address)
+            sockets[address] = sock
+        return sock
+
+    def _drop_socket(self, address: str) -> None:
+        sock = getattr(self._local, "sockets", {}).pop(address, None)
+        if sock is not None:
+            sock.close(linger=0)
+
+    def _fetch(self, shuffle_id: int, reduce_index: int,
+               remote: dict[str, tuple[str, list[tuple[int, int]]]], blocks: dict[int, Any]) -> None:
+        def failure(message: str, worker_id: str, wanted: list[tuple[int, int]]) -> FetchFailedError:
+            return FetchFailedError(message, shuffle_id=shuffle_id, map_index=wanted[0][0],
+                                    reduce_index=reduce_index, worker_id=worker_id)
+
+        pending: dict[int, tuple[str, str, list[tuple[int, int]]]] = {}
+        poller = zmq.Poller()
+        for address, (worker_id, wanted) in remote.items():
+            if worker_id in self.lost:
+                raise failure(f"worker {worker_id} holding shuffle {shuffle_id} output is lost",
+                              worker_id, wanted)
+            sock = self._socket(address)
+            request_id = next(self._request_ids)
+            sock.send_multipart(encode(FetchRequest(request_id, shuffle_id, reduce_index, tuple(wanted))))
+            pending[request_id] = (address, worker_id, wanted)
+            poller.register(sock, zmq.POLLIN)
+        deadline = time.monotonic() + self.timeout
+        while pending:
+            for sock, _ in poller.poll(100):
+                frames = sock.recv_multipart(copy=False)
+                response, payloads = decode([frames[0].bytes, *frames[1:]])
+                entry = pending.pop(getattr(response, "request_id", -1), None)
+                if not isinstance(response, FetchResponse) or entry is None:
+                    continue  # the answer to an abandoned earlier request
+                poller.unregister(sock)
+                address, worker_id, wanted = entry
+                blobs = iter(payloads)
+                for map_index, crc, error in response.entries:
+                    if error is not None:
+                        raise failure(error, worker_id, [(map_index, 0)])
+                    blob = next(blobs).buffer
+                    verify_block(blob, crc, shuffle_id, map_index, reduce_index, worker_id)
+                    blocks[map_index] = blob
+            for address, worker_id, wanted in pending.values():
+                if worker_id in self.lost:
+                    self._drop_socket(address)
+                    raise failure(f"worker {worker_id} was lost while serving shuffle {shuffle_id}",
+                                  worker_id, wanted)
+            if time.monotonic() > deadline:
+                address, worker_id, wanted = next(iter(pending.values()))
+                self._drop_socket(address)
+                raise failure(f"no answer from worker {worker_id} ({address}) for shuffle "
+                              f"{shuffle_id} within {self.timeout:.0f} s", worker_id, wanted)
