@@ -81,6 +81,9 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("spark.task.maxFailures", parse_int, "4",
             "Attempts of one task (failures raised by the task) before its job is aborted.",
             at_least(1)),
+    Setting("ember.task.maxWorkerDeaths", parse_int, "4",
+            "Deaths of the workers running one task before that task is taken to be killing "
+            "them and its job is aborted (worker deaths are not task failures).", at_least(1)),
     Setting("spark.stage.maxConsecutiveAttempts", parse_int, "4",
             "Consecutive attempts of a stage ended by fetch failures before its jobs abort.",
             at_least(1)),

@@ -35,7 +35,7 @@ import zmq
 from ember.driver.conf import Conf
 from ember.driver.local_cluster import LocalCluster
 from ember.driver.master import parse_master
-from ember.engine.callsite import user_callsite
+from ember.engine.callsite import api_callsite, user_callsite
 from ember.engine.closure import Closure, in_user_code
 from ember.engine.dependency import ShuffleDependency
 from ember.engine.errors import DriverOnlyError, NoWorkersError, StoppedContextError
@@ -132,6 +132,7 @@ class Context:
         max_failures = self._spec.max_failures or conf.value("spark.task.maxFailures")
         self._scheduler = DAGScheduler(
             None, max_failures=max_failures,
+            max_worker_deaths=conf.value("ember.task.maxWorkerDeaths"),
             max_stage_attempts=conf.value("spark.stage.maxConsecutiveAttempts"),
             locality_wait=conf.value("spark.locality.wait"),
             max_result_size=conf.value("spark.driver.maxResultSize") or float("inf"))
@@ -387,11 +388,11 @@ class Context:
                 raise ValueError(f"partition indices {bad} out of range: {rdd!r} has {count} partitions")
         if not wanted:
             return []
-        callsite = user_callsite(3)
+        name, callsite = api_callsite(2)
         self._prepare(rdd)
-        action = Closure(func, [("an action", callsite, func)])
+        action = Closure(func, [(name, callsite, func)])
         action.freeze()
-        waiter = self._scheduler.submit_job(rdd, action, wanted, {}, callsite)
+        waiter = self._scheduler.submit_job(rdd, action, wanted, {}, f"{name} at {callsite}")
         try:
             payloads = waiter.wait()
         except KeyboardInterrupt:

@@ -29,11 +29,19 @@ def _internal_dirs() -> tuple[str, ...]:
 
 def user_callsite(depth: int = 2) -> str:
     """``file:line`` of the innermost frame outside ember, e.g. ``job.py:7``."""
+    return api_callsite(depth + 1)[1]
+
+
+def api_callsite(depth: int = 2) -> tuple[str, str]:
+    """(ember API called by the user, ``file:line`` of the call), e.g.
+    ``("collect", "job.py:7")``: the outermost ember frame and its caller."""
     internal = _internal_dirs()
     frame = sys._getframe(depth)
+    api = "<unknown>"
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(internal):
-            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+            return api, f"{os.path.basename(filename)}:{frame.f_lineno}"
+        api = frame.f_code.co_name
         frame = frame.f_back
-    return "<unknown>"
+    return api, "<unknown>"

@@ -430,7 +430,12 @@ class RDD:
 
     # --- shuffles -------------------------------------------------------------
 
-    def _default_reduce_partitions(self) -> int:
+    def _reduce_partitions(self, numPartitions: int | None, method: str) -> int:
+        """An explicit partition count (checked), or the default for a shuffle
+        of this RDD: spark.default.parallelism if set, else this RDD's count
+        (which is 0 for an empty RDD, as in Spark)."""
+        if numPartitions is not None:
+            return _check_positive("numPartitions", numPartitions, method)
         ctx = self._require_driver()
         if ctx._conf.contains("spark.default.parallelism"):
             return ctx.defaultParallelism
@@ -447,9 +452,7 @@ class RDD:
         """
         from ember.engine.rdds import ShuffledRDD
 
-        if numPartitions is None:
-            numPartitions = self._default_reduce_partitions()
-        _check_positive("numPartitions", numPartitions, "partitionBy")
+        numPartitions = self._reduce_partitions(numPartitions, "partitionBy")
         partitioner = Partitioner(numPartitions, partitionFunc)
         if self.partitioner == partitioner:
             return self
@@ -469,8 +472,8 @@ class RDD:
         """
         from ember.engine.aggregation import combine_combiners, combine_values
 
-        if numPartitions is None:
-            numPartitions = self._default_reduce_partitions()
+        if numPartitions is not None:  # else resolved by partitionBy, as for this RDD
+            _check_positive("numPartitions", numPartitions, "combineByKey")
         local = self._pipe(
             lambda _, it: combine_values(it, createCombiner, mergeValue), True,
             "combineByKey", (createCombiner, mergeValue))
@@ -488,8 +491,8 @@ class RDD:
         """
         from ember.engine.aggregation import reduce_values
 
-        if numPartitions is None:
-            numPartitions = self._default_reduce_partitions()
+        if numPartitions is not None:  # else resolved by partitionBy, as for this RDD
+            _check_positive("numPartitions", numPartitions, "reduceByKey")
         local = self._pipe(lambda _, it: reduce_values(it, func), True, "reduceByKey", func)
         shuffled = local.partitionBy(numPartitions, partitionFunc)
         return shuffled._pipe(lambda _, it: reduce_values(it, func), True, "reduceByKey", func)
@@ -551,8 +554,8 @@ class RDD:
         """
         from ember.engine.aggregation import group_combiners, group_values
 
-        if numPartitions is None:
-            numPartitions = self._default_reduce_partitions()
+        if numPartitions is not None:  # else resolved by partitionBy, as for this RDD
+            _check_positive("numPartitions", numPartitions, "groupByKey")
         local = self._pipe(lambda _, it: group_values(it), True, "groupByKey", None)
         shuffled = local.partitionBy(numPartitions, partitionFunc)
         return shuffled._pipe(lambda _, it: group_combiners(it), True, "groupByKey", None)
@@ -663,9 +666,9 @@ class RDD:
         """
         from ember.engine.sampling import range_bounds
 
-        if numPartitions is None:
-            numPartitions = self._default_reduce_partitions()
-        _check_positive("numPartitions", numPartitions, "sortByKey")
+        numPartitions = self._reduce_partitions(numPartitions, "sortByKey")
+        if numPartitions == 0:  # no partitions at all: nothing to sort
+            return self
 
         def sort_partition(_, iterator):
             try:

@@ -31,7 +31,8 @@ Policy:
   output, and resubmits both stages after a short delay; a stage that fails
   this way ``max_stage_attempts`` attempts in a row aborts its jobs.
 * A lost worker: its running tasks are rerun elsewhere without being charged
-  a failure, its map outputs and cached blocks are forgotten (epoch bump), and
+  a failure (unless one task was running on ``max_worker_deaths`` dead
+  workers: it is then taken to be what kills them), its map outputs and cached blocks are forgotten (epoch bump), and
   the other workers are told, so their fetches from it fail fast.
 * Results and map outputs are accepted only from the live worker that runs
   the current attempt (``TaskScheduler.task_ended``); anything else is stale.
@@ -95,12 +96,14 @@ log = logging.getLogger("ember.scheduler")
 
 
 class DAGScheduler:
-    def __init__(self, backend: Any, *, max_failures: int = 4, max_stage_attempts: int = 4,
+    def __init__(self, backend: Any, *, max_failures: int = 4, max_worker_deaths: int = 4,
+                 max_stage_attempts: int = 4,
                  locality_wait: float = 3.0, max_result_size: int = 1 << 30,
                  resubmit_delay: float = 0.2, clock: Clock = SYSTEM_CLOCK):
         self.backend = backend
         self.clock = clock
         self.max_failures = max_failures
+        self.max_worker_deaths = max_worker_deaths
         self.max_stage_attempts = max_stage_attempts
         self.locality_wait = locality_wait
         self.max_result_size = max_result_size
@@ -304,7 +307,7 @@ class DAGScheduler:
                  for p, split in zip(partitions, splits)]
         task_set = TaskSetManager(stage, stage.attempt, job.id, tasks, binary, next(self._binary_ids),
                                   self.map_outputs.epoch, self.max_failures, self.locality_wait,
-                                  self.clock.monotonic())
+                                  self.clock.monotonic(), self.max_worker_deaths)
         self.running.add(stage)
         self.task_sets[stage] = task_set
         self.tasks.submit(task_set)
@@ -461,7 +464,7 @@ class DAGScheduler:
         for task_set, tid in self.tasks.remove_worker(event.worker_id):
             if task_set.worker_died_running(tid):
                 stage = task_set.stage
-                index = next(i for i, k in enumerate(task_set.kills) if k >= task_set.max_failures)
+                index = next(i for i, k in enumerate(task_set.kills) if k >= task_set.max_worker_deaths)
                 self._abort_stage(stage, WorkerLostError(
                     f"Job aborted: task for partition {task_set.tasks[index].partition} in stage "
                     f"{stage.id} ({stage.name}) failed {task_set.kills[index]} times: worker "
@@ -488,7 +491,8 @@ class DAGScheduler:
                    f"{stage.id} ({stage.name}) failed {task_set.failures[index]} times; most recent "
                    f"failure on worker {event.worker_id}: {failure.exc_type}: {failure.message}")
         error = failure.rebuild()
-        if error is None:
+        # SystemExit and friends would end the driver program: they arrive as text.
+        if not isinstance(error, Exception):
             return TaskFailedError(f"{summary}\n\nWorker traceback:\n{failure.traceback}",
                                    exc_type=failure.exc_type, remote_traceback=failure.traceback)
         error.__cause__ = RemoteTraceback(failure.traceback)

@@ -54,7 +54,7 @@ class ActiveJob:
         self.partitions = partitions
         self.waiter = waiter
         self.properties = properties
-        self.callsite = callsite
+        self.callsite = callsite  # "collect at job.py:12"
         self.finished = [False] * len(partitions)
         self.num_finished = 0
         self.result_bytes = 0

@@ -43,3 +43,7 @@ class ResultStage(Stage):
     def __init__(self, stage_id: int, rdd: Any, parents: list[Stage], job_id: int, job: Any):
         super().__init__(stage_id, rdd, parents, job_id)
         self.job = job
+
+    @property
+    def name(self) -> str:
+        return self.job.callsite  # the action: "collect at job.py:12"

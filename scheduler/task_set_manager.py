@@ -12,8 +12,8 @@ Failure policy:
 * an exception raised by the task counts toward ``max_failures``; the task
   set aborts when one task has failed that many times;
 * the death of the worker running it is not charged as a failure, but a task
-  that was running on ``max_failures`` dead workers is the likely culprit (it
-  kills its worker) and aborts the task set too;
+  that was running on ``max_worker_deaths`` dead workers is the likely culprit
+  (it kills its worker: Dask's KilledWorker rule) and aborts the task set too;
 * a fetch failure is not handled here: the DAGScheduler marks the whole task
   set as a zombie (no more launches) and resubmits the parent stage.
 
@@ -37,7 +37,7 @@ class TaskSpec:
 class TaskSetManager:
     def __init__(self, stage: Any, stage_attempt: int, job_id: int, tasks: list[TaskSpec],
                  binary: bytes, binary_id: int, epoch: int, max_failures: int,
-                 locality_wait: float, now: float):
+                 locality_wait: float, now: float, max_worker_deaths: int = 4):
         self.stage = stage
         self.stage_attempt = stage_attempt
         self.job_id = job_id
@@ -47,6 +47,7 @@ class TaskSetManager:
         self.binary_id = binary_id
         self.epoch = epoch
         self.max_failures = max_failures
+        self.max_worker_deaths = max_worker_deaths
         self.locality_wait = locality_wait
         count = len(tasks)
         self.attempts = [0] * count
@@ -159,12 +160,12 @@ class TaskSetManager:
 
     def worker_died_running(self, tid: int) -> bool:
         """The worker running this attempt died; True when the task set must
-        abort (the task took down ``max_failures`` workers)."""
+        abort (the task took down ``max_worker_deaths`` workers)."""
         index = self._finish(tid)
         if index is None or self.succeeded[index]:
             return False
         self.kills[index] += 1
-        if self.kills[index] >= self.max_failures:
+        if self.kills[index] >= self.max_worker_deaths:
             return True
         self._enqueue(index)
         return False

@@ -1,0 +1,81 @@
+"""Fixtures shared by the whole suite.
+
+Every test is checked for leaks: after it, no new child process may still be
+running, no new listening socket may remain open in this process, no new
+``ember-*`` temporary directory may remain, and no Context may remain active.
+Fixtures own what they start and stop it in their teardown.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+import time
+
+import psutil
+import pytest
+
+import ember
+from ember.driver.context import Context
+
+
+def _children() -> dict[int, psutil.Process]:
+    found = {}
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                found[process.pid] = process
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def _listeners() -> set[tuple]:
+    return {(c.laddr.ip, c.laddr.port) for c in psutil.Process().net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN}
+
+
+def _ember_dirs() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "ember-*")))
+
+
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05):
+    """Poll ``predicate`` until it returns a truthy value or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    children, listeners, dirs = set(_children()), _listeners(), _ember_dirs()
+    active = Context._active
+    yield
+    stray = Context._active
+    if stray is not None and stray is not active:
+        stray.stop()
+        pytest.fail(f"the test left a Context running: {stray!r}")
+    wait_until(lambda: not set(_children()) - children, timeout=5)
+    leaked = {pid: process for pid, process in _children().items() if pid not in children}
+    if leaked:
+        commands = {pid: process.cmdline() for pid, process in leaked.items()}
+        for process in leaked.values():
+            process.kill()
+        pytest.fail(f"the test left child processes running: {commands}")
+    assert _listeners() <= listeners, f"listening sockets left open: {_listeners() - listeners}"
+    assert _ember_dirs() <= dirs, f"temporary directories left: {_ember_dirs() - dirs}"
+
+
+@pytest.fixture(scope="module")
+def sc():
+    """A local[2] cluster shared by the tests of one module."""
+    context = ember.Context("local[2]", appName="ember-tests")
+    pids = set(context._cluster.pids().values())
+    yield context
+    context.stop()
+    assert not [pid for pid in pids if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE], "workers outlived stop()"
