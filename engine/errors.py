@@ -166,6 +166,11 @@ class OutOfOrderSequenceError(LogStoreError, ValueError):
     lost between producer and broker. Nothing was appended."""
 
 
+class InvalidProducerEpochError(LogStoreError, ValueError):
+    """An idempotent producer sent an epoch older than the partition's current
+    one: a newer instance of that producer has fenced it. Nothing was appended."""
+
+
 class KafkaStorageError(LogStoreError, OSError):
     """The log directory failed (fsync error, disk full). The broker stops
     acknowledging writes to it rather than retry and risk a false ack."""
