@@ -36,10 +36,9 @@ from ember.driver.conf import Conf
 from ember.driver.local_cluster import LocalCluster
 from ember.driver.master import parse_master
 from ember.engine.callsite import api_callsite, user_callsite
-from ember.engine.closure import Closure, in_user_code
+from ember.engine.closure import Closure
 from ember.engine.dependency import ShuffleDependency
 from ember.engine.errors import DriverOnlyError, NoWorkersError, StoppedContextError
-from ember.engine.protocol import RemoveRdd, RemoveShuffle
 from ember.engine.rdd import RDD
 from ember.engine.rdds import EmptyRDD, ParallelCollectionRDD, PartitionerAwareUnionRDD, TextFileRDD, UnionRDD
 from ember.engine.serializer import dumps, loads
@@ -47,7 +46,7 @@ from ember.engine.transport import Authenticator, derive_keys, new_secret
 from ember.engine.version import __version__
 from ember.scheduler.backend import ZmqBackend
 from ember.scheduler.dag_scheduler import DAGScheduler
-from ember.scheduler.events import RunOnLoop
+from ember.scheduler.events import RddUnpersisted, ShuffleReleased
 
 log = logging.getLogger("ember")
 
@@ -418,28 +417,14 @@ class Context:
         weakref.finalize(dependency, _release_shuffle, weakref.ref(self), dependency.shuffle_id)
 
     def _unpersist_rdd(self, rdd_id: int, blocking: bool = False) -> None:
-        if self._stopped:
-            return
-        scheduler, backend = self._scheduler, self._backend
-
-        def forget() -> None:
-            scheduler.cache.remove_rdd(rdd_id)
-            backend.broadcast(RemoveRdd(rdd_id))
-
-        scheduler.post(RunOnLoop(forget))
+        if not self._stopped:
+            self._scheduler.post(RddUnpersisted(rdd_id))
 
 
 def _release_shuffle(context_ref: "weakref.ref[Context]", shuffle_id: int) -> None:
     context = context_ref()
-    if context is None or context._stopped or in_user_code():
-        return
-    scheduler, backend = context._scheduler, context._backend
-
-    def forget() -> None:
-        scheduler.map_outputs.unregister_shuffle(shuffle_id)
-        backend.broadcast(RemoveShuffle(shuffle_id))
-
-    scheduler.post(RunOnLoop(forget))
+    if context is not None and not context._stopped:
+        context._scheduler.post(ShuffleReleased(shuffle_id))
 
 
 _live_contexts: "weakref.WeakSet[Context]" = weakref.WeakSet()

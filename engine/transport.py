@@ -191,7 +191,8 @@ class Endpoint:
 
     Received multipart messages are passed to ``handler`` on the I/O thread
     (it must be quick: hand work to other threads). ``send`` may be called from
-    any thread. Thread-safety: the socket is touched only by the I/O thread.
+    any thread; ``reply`` only from the handler. Thread-safety: the socket is
+    touched only by the I/O thread.
     """
 
     def __init__(self, zctx: zmq.Context, sock: zmq.Socket, handler: Handler, name: str):
@@ -226,6 +227,10 @@ class Endpoint:
                 self._pushes.append(push)
             self._local.push = push
         push.send_multipart(frames, copy=False)
+
+    def reply(self, frames: list) -> None:
+        """Send at once, from inside the handler (on the I/O thread only)."""
+        self._sock.send_multipart(frames, copy=False)
 
     def _run(self) -> None:
         poller = zmq.Poller()

@@ -70,7 +70,7 @@ from ember.engine.errors import (
     TaskFailedError,
     WorkerLostError,
 )
-from ember.engine.protocol import PeerLost
+from ember.engine.protocol import PeerLost, RemoveRdd, RemoveShuffle
 from ember.engine.serializer import dumps, loads
 from ember.engine.storage import StorageLevel
 from ember.engine.task import RESULT, SHUFFLE_MAP, ExceptionFailure, FetchFailure, TaskSuccess, make_binary
@@ -81,9 +81,11 @@ from ember.scheduler.events import (
     ExecutorLost,
     JobCancelled,
     JobSubmitted,
+    RddUnpersisted,
     ResubmitFailedStages,
     Revive,
     RunOnLoop,
+    ShuffleReleased,
     StopLoop,
 )
 from ember.scheduler.job import ActiveJob, JobWaiter
@@ -134,6 +136,8 @@ class DAGScheduler:
             ExecutorAdded: self._on_executor_added,
             ExecutorLost: self._on_executor_lost,
             ResubmitFailedStages: self._on_resubmit_failed_stages,
+            ShuffleReleased: self._on_shuffle_released,
+            RddUnpersisted: self._on_rdd_unpersisted,
             Revive: lambda event: None,
             RunOnLoop: lambda event: event.call(),
         }
@@ -481,6 +485,14 @@ class DAGScheduler:
                 stage.pending.add(partition)
         self.cache.remove_worker(event.worker_id)
         self.backend.broadcast(PeerLost(event.worker_id))
+
+    def _on_shuffle_released(self, event: ShuffleReleased) -> None:
+        self.map_outputs.unregister_shuffle(event.shuffle_id)
+        self.backend.broadcast(RemoveShuffle(event.shuffle_id))
+
+    def _on_rdd_unpersisted(self, event: RddUnpersisted) -> None:
+        self.cache.remove_rdd(event.rdd_id)
+        self.backend.broadcast(RemoveRdd(event.rdd_id))
 
     # --- ending jobs ----------------------------------------------------------
 

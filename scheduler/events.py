@@ -44,6 +44,18 @@ class ExecutorLost:
 
 
 @dataclass(frozen=True)
+class ShuffleReleased:
+    """The driver dropped a ShuffleDependency: its outputs can go."""
+
+    shuffle_id: int
+
+
+@dataclass(frozen=True)
+class RddUnpersisted:
+    rdd_id: int
+
+
+@dataclass(frozen=True)
 class ResubmitFailedStages:
     pass
 

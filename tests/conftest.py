@@ -50,6 +50,22 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05):
         time.sleep(interval)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_tempdir(tmp_path_factory):
+    """Give this test session its own temporary directory, inherited by the
+    processes it starts, so the leak check sees only what this session made
+    (other ember processes on the machine use the shared one)."""
+    directory = str(tmp_path_factory.mktemp("tmp"))
+    saved_env, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = directory, directory
+    yield directory
+    tempfile.tempdir = saved_tempdir
+    if saved_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = saved_env
+
+
 @pytest.fixture(autouse=True)
 def no_leaks():
     children, listeners, dirs = set(_children()), _listeners(), _ember_dirs()
