@@ -13,6 +13,15 @@ import pytest
 
 from ember import StorageLevel
 
+@pytest.fixture(scope="module", params=["local[2]", "local[4]"])
+def sc(request):
+    """Every test of this module runs on a 2-worker and a 4-worker cluster."""
+    import ember
+
+    with ember.Context(request.param, appName="rdd-core") as context:
+        yield context
+
+
 WORDS = ("the quick brown fox jumps over the lazy dog and the dog sleeps " * 40).split()
 PAIRS = [(w, i) for i, w in enumerate(WORDS)]
 
