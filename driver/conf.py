@@ -99,6 +99,16 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             "system temporary directory by default."),
     Setting("spark.executor.cores", parse_int, "1", "Task slots per worker process.", at_least(1)),
     Setting("spark.executor.memory", parse_size, "1g", "Memory budget of one worker process."),
+    Setting("spark.executor.heartbeatInterval", parse_duration, "1s",
+            "How often a worker tells the driver it is alive."),
+    Setting("spark.network.timeout", parse_duration, "120s",
+            "Silence after which the driver declares a worker lost (and a worker fences "
+            "itself from a silent driver)."),
+    Setting("ember.task.killTimeout", parse_duration, "10s",
+            "How long a killed task may take to stop before its worker process exits to "
+            "free the slot (a local cluster replaces it)."),
+    Setting("ember.worker.maxRespawnsPerMinute", parse_int, "60",
+            "Most replacement workers a local cluster starts per minute.", at_least(0)),
     Setting("ember.worker.startTimeout", parse_duration, "60s",
             "How long the driver waits for local workers to start and register."),
     Setting("ember.shuffle.fetchTimeout", parse_duration, "60s",

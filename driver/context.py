@@ -35,6 +35,7 @@ import zmq
 from ember.driver.conf import Conf
 from ember.driver.local_cluster import LocalCluster
 from ember.driver.master import parse_master
+from ember.engine.accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from ember.engine.callsite import api_callsite, user_callsite
 from ember.engine.closure import Closure
 from ember.engine.dependency import ShuffleDependency
@@ -46,7 +47,7 @@ from ember.engine.transport import Authenticator, derive_keys, new_secret
 from ember.engine.version import __version__
 from ember.scheduler.backend import ZmqBackend
 from ember.scheduler.dag_scheduler import DAGScheduler
-from ember.scheduler.events import RddUnpersisted, ShuffleReleased
+from ember.scheduler.events import ClusterFailed, RddUnpersisted, ShuffleReleased
 
 log = logging.getLogger("ember")
 
@@ -103,6 +104,9 @@ class Context:
         self._shuffle_ids = itertools.count()
         self._spec = spec
         self._lock = threading.Lock()
+        self._respawns: list[float] = []
+        self._startup_failures = 0
+        self._accumulators = AccumulatorRegistry()
         self._work_root: str | None = None
         self._zctx: zmq.Context | None = None
         self._auth: Authenticator | None = None
@@ -130,15 +134,16 @@ class Context:
         self._auth = Authenticator(self._zctx, keys)
         max_failures = self._spec.max_failures or conf.value("spark.task.maxFailures")
         self._scheduler = DAGScheduler(
-            None, max_failures=max_failures,
+            None, max_failures=max_failures, accumulators=self._accumulators,
             max_worker_deaths=conf.value("ember.task.maxWorkerDeaths"),
             max_stage_attempts=conf.value("spark.stage.maxConsecutiveAttempts"),
             locality_wait=conf.value("spark.locality.wait"),
             max_result_size=conf.value("spark.driver.maxResultSize") or float("inf"))
         max_message_size = conf.value("ember.network.maxMessageSize")
+        timeout = conf.value("spark.network.timeout")
         self._backend = ZmqBackend(self._zctx, keys, self._scheduler.post,
                                    host=conf.value("ember.driver.bindAddress"),
-                                   max_message_size=max_message_size)
+                                   max_message_size=max_message_size, heartbeat_timeout=timeout)
         self._scheduler.backend = self._backend
         self._scheduler.tasks.backend = self._backend
         self._scheduler.start()
@@ -148,7 +153,10 @@ class Context:
             cores=conf.value("spark.executor.cores"),
             settings={"fetch_timeout": conf.value("ember.shuffle.fetchTimeout"),
                       "max_message_size": max_message_size,
-                      "connect_timeout": conf.value("ember.worker.startTimeout")})
+                      "connect_timeout": conf.value("ember.worker.startTimeout"),
+                      "heartbeat_interval": conf.value("spark.executor.heartbeatInterval"),
+                      "heartbeat_timeout": timeout,
+                      "kill_timeout": conf.value("ember.task.killTimeout")})
         worker_ids = {self._cluster.spawn() for _ in range(self._spec.workers)}
 
         def check() -> None:
@@ -159,10 +167,49 @@ class Context:
                                      f"with the driver; its error output is above")
 
         self._backend.wait_for(worker_ids, conf.value("ember.worker.startTimeout"), check)
+        self._backend.listener = self  # from now on, lost workers are replaced
+
+    # --- keeping the local cluster at strength ---------------------------------
+    # A lost worker (dead, or silent past spark.network.timeout) is replaced at
+    # once. Bounds: three replacements in a row that die before registering
+    # mean the workers cannot start here; and at most
+    # ember.worker.maxRespawnsPerMinute replacements a minute. Past either,
+    # jobs fail with NoWorkersError once no worker is left, instead of waiting.
 
     def _worker_exited(self, worker_id: str, reason: str) -> None:
-        log.warning("worker %s exited: %s", worker_id, reason)
-        self._backend.worker_lost(worker_id, reason)
+        """A worker process ended (watcher thread)."""
+        if self._backend.worker_lost(worker_id, reason) or self._stopped:
+            return  # it was registered: worker_lost() below replaced it
+        if self._backend.has_registered(worker_id):
+            return  # declared lost earlier (heartbeat) and replaced then
+        self._startup_failures += 1
+        log.warning("worker %s exited before registering (%s)", worker_id, reason)
+        self._replace(f"worker {worker_id} exited before registering ({reason})")
+
+    def worker_registered(self, worker_id: str) -> None:
+        self._startup_failures = 0
+
+    def worker_lost(self, worker_id: str, reason: str) -> None:
+        log.warning("worker %s lost: %s", worker_id, reason)
+        self._replace(f"worker {worker_id} lost ({reason})")
+
+    def _replace(self, why: str) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            now = time.monotonic()
+            self._respawns = [t for t in self._respawns if now - t < 60]
+            limit = self._conf.value("ember.worker.maxRespawnsPerMinute")
+            if self._startup_failures >= 3:
+                failure = f"{why}; three replacement workers in a row failed to start"
+            elif len(self._respawns) >= limit:
+                failure = f"{why}; {limit} workers were replaced in the last minute (the limit)"
+            else:
+                self._respawns.append(now)
+                self._cluster.spawn()
+                return
+        log.error("not replacing a lost worker: %s", failure)
+        self._scheduler.post(ClusterFailed(failure))
 
     def stop(self) -> None:
         """Stop the workers and release every resource of this Context."""
@@ -171,7 +218,8 @@ class Context:
                 Context._active = None
         if getattr(self, "_stopped", True) and self._zctx is None:
             return
-        self._stopped = True
+        with self._lock:  # no replacement worker is started from now on
+            self._stopped = True
         if self._scheduler is not None:
             self._scheduler.stop()
         if self._cluster is not None:
@@ -349,6 +397,20 @@ class Context:
         if partitioner is not None and all(r.partitioner == partitioner for r in rdds):
             return PartitionerAwareUnionRDD(self, rdds, user_callsite(3))
         return UnionRDD(self, rdds, user_callsite(3))
+
+    # --- shared variables -------------------------------------------------------
+
+    def accumulator(self, value: Any, accum_param: AccumulatorParam | None = None) -> Accumulator:
+        """An accumulator starting at ``value``; tasks add to it, the driver
+        reads it. Numbers need no ``accum_param``.
+
+        >>> acc = sc.accumulator(0)
+        >>> sc.parallelize(range(10), 3).foreach(lambda x: acc.add(1))
+        >>> acc.value
+        10
+        """
+        self._check_running()
+        return self._accumulators.create(value, accum_param)
 
     # --- running jobs ---------------------------------------------------------
 

@@ -99,6 +99,16 @@ class JobCancelledError(JobAbortedError):
     """A job was cancelled by the user (cancel API or Ctrl-C)."""
 
 
+class TaskKilledError(EmberError, RuntimeError):
+    """Raised inside a running task to stop it (its job was cancelled or failed,
+    or another attempt of it won)."""
+
+
+class IndeterminateStageError(JobAbortedError):
+    """A map stage produced different output when recomputed after part of its
+    old output had been consumed: the job cannot be completed consistently."""
+
+
 class WorkerLostError(EmberError, RuntimeError):
     """A worker process exited or stopped answering while it ran a task."""
 
@@ -182,3 +192,9 @@ class KafkaTimeoutError(LogStoreError, TimeoutError):
 
 class BrokerUnavailableError(LogStoreError, ConnectionError):
     """The broker cannot be reached."""
+
+
+class CommitFailedError(LogStoreError, RuntimeError):
+    """A consumer group refused an offset commit: the committing member is no
+    longer in the group, or its generation is stale (the group rebalanced and
+    its partitions may belong to another member now). Nothing was stored."""

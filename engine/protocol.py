@@ -7,16 +7,16 @@ is a multipart ZeroMQ message: the first frame is the pickled message object
 read from peers that authenticated with the cluster's secret (CURVE + ZAP,
 see ``transport``): nothing unauthenticated reaches ``decode``.
 
-Driver -> worker: Registered, Refused, LaunchTask, KillTask, RemoveBinary,
-RemoveShuffle, RemoveRdd, PeerLost, Shutdown.
-Worker -> driver: Register, StatusUpdate.
+Driver -> worker: Registered, Refused, HeartbeatAck, LaunchTask, KillTask,
+RemoveBinary, RemoveShuffle, RemoveRdd, PeerLost, Shutdown.
+Worker -> driver: Register, Heartbeat, StatusUpdate.
 Worker <-> worker (shuffle service): FetchRequest, FetchResponse.
 """
 
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ember.engine.errors import ProtocolError
@@ -36,6 +36,19 @@ class Register:
 
 @dataclass(frozen=True)
 class Registered:
+    pass
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Worker -> driver, every heartbeat interval; answered by HeartbeatAck
+    (or by Refused once the driver has declared the worker lost)."""
+
+    worker_id: str
+
+
+@dataclass(frozen=True)
+class HeartbeatAck:
     pass
 
 
@@ -61,13 +74,12 @@ class KillTask:
 @dataclass(frozen=True)
 class StatusUpdate:
     """A finished task attempt. ``outcome`` is a TaskSuccess (its payload in
-    the next frame), ExceptionFailure or FetchFailure."""
+    the next frame), ExceptionFailure, FetchFailure or TaskKilled."""
 
     worker_id: str
     tid: int
     outcome: Any
     duration: float
-    cache_updates: tuple = field(default=())
 
 
 @dataclass(frozen=True)

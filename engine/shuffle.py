@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Iterable
 from zlib import crc32
 
+from ember.engine import failpoints
 from ember.engine.aggregation import explain_record_error
 from ember.engine.errors import FetchFailedError
 from ember.engine.fileio import atomic_writer
@@ -92,7 +93,9 @@ def write_map_output(directory: str, shuffle_id: int, map_index: int, attempt_id
     entries = []
     with atomic_writer(data_path, durable=False) as data:
         offset = 0
-        for bucket in buckets:
+        for index, bucket in enumerate(buckets):
+            if index == len(buckets) // 2:
+                failpoints.point("shuffle.mid_write")
             if not bucket:
                 entries.append((offset, 0, 0))
                 continue

@@ -23,8 +23,9 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from ember.engine import failpoints
 from ember.engine.closure import Closure
-from ember.engine.errors import FetchFailedError
+from ember.engine.errors import FetchFailedError, TaskKilledError
 from ember.engine.serializer import dumps, loads
 from ember.engine.shuffle import MapStatus, write_map_output
 from ember.engine.task_context import TaskContext
@@ -64,6 +65,14 @@ class TaskDescription:
 class TaskSuccess:
     payload: bytes
     cache_updates: list = field(default_factory=list)
+    accumulator_updates: dict = field(default_factory=dict)
+
+
+@dataclass
+class TaskKilled:
+    """The attempt was stopped on request (cancellation, a speculative loser)."""
+
+    reason: str
 
 
 @dataclass
@@ -106,20 +115,22 @@ def describe_exception(error: BaseException) -> ExceptionFailure:
 
 
 def run_task(description: TaskDescription, binary_bytes: bytes, split_bytes: bytes,
-             env: Any) -> TaskSuccess | ExceptionFailure | FetchFailure:
+             env: Any) -> TaskSuccess | ExceptionFailure | FetchFailure | TaskKilled:
     """Run one task attempt; never raises: every outcome is returned as data.
-    Unpickling happens here too, so a module missing on the worker is a task
-    failure naming the module."""
-    context = None
+    Unpickling happens here too (with this task's context current, so that
+    accumulators in the closures register with it), so a module missing on the
+    worker is a task failure naming the module."""
+    context = TaskContext(
+        stage_id=description.stage_id, stage_attempt=description.stage_attempt,
+        partition_id=description.partition, attempt_number=description.attempt,
+        task_attempt_id=description.tid, env=env)
+    TaskContext._set(context)
     try:
         binary: StageBinary = loads(binary_bytes)
-        context = TaskContext(
-            stage_id=description.stage_id, stage_attempt=description.stage_attempt,
-            partition_id=description.partition, attempt_number=description.attempt,
-            task_attempt_id=description.tid, local_properties=binary.properties,
-            env=env, map_outputs=binary.map_outputs)
-        TaskContext._set(context)
+        context._localProperties = dict(binary.properties)
+        context._map_outputs = binary.map_outputs
         split = loads(split_bytes)
+        failpoints.point("task.start")
         records = binary.rdd.iterator(split, context)
         if binary.kind == RESULT:
             value = binary.func.value(records)
@@ -134,7 +145,9 @@ def run_task(description: TaskDescription, binary_bytes: bytes, split_bytes: byt
             sizes = write_map_output(env.shuffle_dir, dep.shuffle_id, description.partition,
                                      description.tid, records, dep.partitioner)
             payload = dumps(MapStatus(env.worker_id, env.shuffle_address, description.tid, sizes))
-        return TaskSuccess(payload, context._cache_updates)
+        return TaskSuccess(payload, context._cache_updates, context._accumulator_updates())
+    except TaskKilledError as error:
+        return TaskKilled(str(error))
     except FetchFailedError as error:
         return FetchFailure(error.shuffle_id, error.map_index, error.reduce_index,
                             error.worker_id, str(error))

@@ -32,6 +32,15 @@ class TaskContext:
         self._env = env
         self._map_outputs = map_outputs or {}
         self._cache_updates: list = []
+        self._accumulators: list = []  # accumulators unpickled by this task
+
+    def _accumulator_updates(self) -> dict:
+        """{accumulator id: what this task added}, merged per id."""
+        updates: dict = {}
+        for accumulator in self._accumulators:
+            aid, value, param = accumulator.aid, accumulator._value, accumulator.accum_param
+            updates[aid] = param.addInPlace(updates[aid], value) if aid in updates else value
+        return updates
 
     @classmethod
     def get(cls) -> "TaskContext | None":

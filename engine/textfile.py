@@ -23,6 +23,7 @@ import gzip
 import os
 from typing import IO, Iterator
 
+from ember.engine import failpoints
 from ember.engine.fileio import atomic_write, atomic_writer, is_temp_name
 from ember.engine.task_context import TaskContext
 
@@ -190,17 +191,26 @@ class TextOutput:
                 if len(batch) >= 4096:
                     sink.write(b"\n".join(batch) + b"\n")
                     batch.clear()
+                    failpoints.point("output.mid_write")
             if batch:
-                sink.write(b"\n".join(batch) + b"\n")
+                half = len(batch) // 2
+                sink.write(b"".join(line + b"\n" for line in batch[:half]))
+                failpoints.point("output.mid_write")
+                sink.write(b"".join(line + b"\n" for line in batch[half:]))
             if sink is not handle:
                 sink.close()
 
     def commit(self) -> None:
+        """Every partition committed: remove what killed attempts left
+        half-written, then mark success."""
+        self._remove_temporary_files()
         atomic_write(os.path.join(self.path, "_SUCCESS"), b"")
 
     def abort(self) -> None:
-        if not os.path.isdir(self.path):
-            return
+        if os.path.isdir(self.path):
+            self._remove_temporary_files()
+
+    def _remove_temporary_files(self) -> None:
         for name in os.listdir(self.path):
             if is_temp_name(name):
                 try:

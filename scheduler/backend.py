@@ -6,7 +6,13 @@ the set of registered workers. Turns worker messages into scheduler events
 kill, broadcast) into messages. A worker is registered after it connects,
 authenticates and presents a matching ember and Python version; messages from
 any other peer, or from a worker declared lost, are dropped unread beyond
-their header (fencing).
+their header (fencing), and a lost worker that speaks up is told so (it then
+exits).
+
+Liveness: every message from a worker counts as a heartbeat; workers send one
+every heartbeat interval and get an answer. A monitor thread declares a worker
+lost when it has been silent for ``heartbeat_timeout`` seconds (a hung or
+stopped process, or a network partition), exactly as if it had died.
 
 Thread-safety: the socket is used only by its I/O thread; every public
 method may be called from any thread.
@@ -23,6 +29,8 @@ from typing import Any, Callable
 import zmq
 
 from ember.engine.protocol import (
+    Heartbeat,
+    HeartbeatAck,
     KillTask,
     LaunchTask,
     Register,
@@ -45,20 +53,42 @@ PYTHON_VERSION = "%d.%d" % sys.version_info[:2]
 
 class ZmqBackend:
     def __init__(self, zctx: zmq.Context, keys: ClusterKeys, post: Callable[[Any], None],
-                 host: str = "127.0.0.1", max_message_size: int = 2 * 1024 ** 3 - 1):
+                 host: str = "127.0.0.1", max_message_size: int = 2 * 1024 ** 3 - 1,
+                 heartbeat_timeout: float = 120.0):
         sock, self.address = server_socket(zctx, zmq.ROUTER, keys, host, 0, max_message_size)
         self._endpoint = Endpoint(zctx, sock, self._on_message, "ember-driver-io")
         self._post = post
         self._workers: dict[str, Register] = {}
         self._lost: set[str] = set()
+        self._last_seen: dict[str, float] = {}
         self._changed = threading.Condition()
+        self.heartbeat_timeout = heartbeat_timeout
+        self._ever: set[str] = set()
+        # The owner of the worker processes (the Context) hears of registrations
+        # and losses, to replace lost workers.
+        self.listener: Any = None
+        self._closing = threading.Event()
+        self._monitor = threading.Thread(target=self._watch_heartbeats, name="ember-heartbeat-monitor",
+                                         daemon=True)
 
     def start(self) -> "ZmqBackend":
         self._endpoint.start()
+        self._monitor.start()
         return self
 
     def close(self) -> None:
+        self._closing.set()
         self._endpoint.close()
+
+    def _watch_heartbeats(self) -> None:
+        period = min(1.0, self.heartbeat_timeout / 4)
+        while not self._closing.wait(period):
+            now = time.monotonic()
+            with self._changed:
+                silent = [(w, now - seen) for w, seen in self._last_seen.items()
+                          if w in self._workers and now - seen > self.heartbeat_timeout]
+            for worker_id, quiet in silent:
+                self.worker_lost(worker_id, f"no heartbeat for {quiet:.1f} s")
 
     # --- incoming -------------------------------------------------------------
 
@@ -70,12 +100,16 @@ class ZmqBackend:
             return
         if identity not in self._workers:
             log.debug("dropped %s from unregistered peer %s", type(message).__name__, identity)
+            if identity in self._lost:
+                self._send(identity, Refused(f"worker {identity} was declared lost by the driver"))
             return
-        if isinstance(message, StatusUpdate):
+        self._last_seen[identity] = time.monotonic()
+        if isinstance(message, Heartbeat):
+            self._send(identity, HeartbeatAck())
+        elif isinstance(message, StatusUpdate):
             self._post(CompletionEvent(
                 worker_id=identity, tid=message.tid, outcome=message.outcome,
-                payload=payloads[0] if payloads else None, duration=message.duration,
-                cache_updates=message.cache_updates))
+                payload=payloads[0] if payloads else None, duration=message.duration))
 
     def _register(self, identity: str, message: Register) -> None:
         problem = None
@@ -95,20 +129,33 @@ class ZmqBackend:
             return
         with self._changed:
             self._workers[identity] = message
+            self._ever.add(identity)
+            self._last_seen[identity] = time.monotonic()
             self._changed.notify_all()
         self._send(identity, Registered())
         self._post(ExecutorAdded(identity, message.host, message.cores, message.shuffle_address))
+        if self.listener is not None:
+            self.listener.worker_registered(identity)
 
     # --- worker set -----------------------------------------------------------
 
-    def worker_lost(self, worker_id: str, reason: str) -> None:
-        """Fence a worker (its later messages are dropped) and tell the scheduler."""
+    def worker_lost(self, worker_id: str, reason: str) -> bool:
+        """Fence a worker (its later messages are dropped) and tell the
+        scheduler. Returns whether it had registered (and not been lost yet)."""
         with self._changed:
             self._lost.add(worker_id)
+            self._last_seen.pop(worker_id, None)
             known = self._workers.pop(worker_id, None) is not None
             self._changed.notify_all()
         if known:
             self._post(ExecutorLost(worker_id, reason))
+            if self.listener is not None:
+                self.listener.worker_lost(worker_id, reason)
+        return known
+
+    def has_registered(self, worker_id: str) -> bool:
+        with self._changed:
+            return worker_id in self._ever
 
     def registered(self) -> dict[str, Register]:
         with self._changed:

@@ -59,12 +59,14 @@ import queue
 import threading
 from typing import Any
 
+from ember.engine.accumulators import AccumulatorRegistry
 from ember.engine.clock import SYSTEM_CLOCK, Clock
 from ember.engine.closure import Closure
 from ember.engine.dependency import NarrowDependency, ShuffleDependency
 from ember.engine.errors import (
     JobAbortedError,
     JobCancelledError,
+    NoWorkersError,
     RemoteTraceback,
     ResultTooLargeError,
     TaskFailedError,
@@ -76,6 +78,7 @@ from ember.engine.storage import StorageLevel
 from ember.engine.task import RESULT, SHUFFLE_MAP, ExceptionFailure, FetchFailure, TaskSuccess, make_binary
 from ember.scheduler.cache_tracker import CacheTracker
 from ember.scheduler.events import (
+    ClusterFailed,
     CompletionEvent,
     ExecutorAdded,
     ExecutorLost,
@@ -101,7 +104,8 @@ class DAGScheduler:
     def __init__(self, backend: Any, *, max_failures: int = 4, max_worker_deaths: int = 4,
                  max_stage_attempts: int = 4,
                  locality_wait: float = 3.0, max_result_size: int = 1 << 30,
-                 resubmit_delay: float = 0.2, clock: Clock = SYSTEM_CLOCK):
+                 resubmit_delay: float = 0.2, clock: Clock = SYSTEM_CLOCK,
+                 accumulators: AccumulatorRegistry | None = None):
         self.backend = backend
         self.clock = clock
         self.max_failures = max_failures
@@ -110,6 +114,7 @@ class DAGScheduler:
         self.locality_wait = locality_wait
         self.max_result_size = max_result_size
         self.resubmit_delay = resubmit_delay
+        self.accumulators = accumulators if accumulators is not None else AccumulatorRegistry()
         self.map_outputs = MapOutputTracker()
         self.cache = CacheTracker()
         self.tasks = TaskScheduler(backend)
@@ -127,6 +132,7 @@ class DAGScheduler:
         self._timers: list[tuple[float, int, Any]] = []
         self._timer_seq = itertools.count()
         self._revive_at: float | None = None
+        self.cluster_failure: str | None = None
         self._resubmit_scheduled = False
         self._thread: threading.Thread | None = None
         self._handlers = {
@@ -137,6 +143,7 @@ class DAGScheduler:
             ExecutorLost: self._on_executor_lost,
             ResubmitFailedStages: self._on_resubmit_failed_stages,
             ShuffleReleased: self._on_shuffle_released,
+            ClusterFailed: self._on_cluster_failed,
             RddUnpersisted: self._on_rdd_unpersisted,
             Revive: lambda event: None,
             RunOnLoop: lambda event: event.call(),
@@ -353,6 +360,9 @@ class DAGScheduler:
 
     def _on_job_submitted(self, event: JobSubmitted) -> None:
         job = event.job
+        if self.cluster_failure is not None and not self.tasks.workers:
+            job.waiter.job_failed(NoWorkersError(f"no live workers: {self.cluster_failure}"))
+            return
         try:
             parents = self._parent_stages(job.rdd, job.id)
         except Exception as error:  # noqa: BLE001 - e.g. partitions cannot be computed
@@ -373,18 +383,20 @@ class DAGScheduler:
         task_set = self.tasks.task_ended(event.tid, event.worker_id)
         if task_set is None:
             return  # stale: from a lost worker or an attempt no longer tracked
-        for rdd_id, partition in event.cache_updates:
-            self.cache.add(event.worker_id, rdd_id, partition)
         outcome = event.outcome
         stage = task_set.stage
         if isinstance(outcome, TaskSuccess):
+            for rdd_id, partition in outcome.cache_updates:
+                self.cache.add(event.worker_id, rdd_id, partition)
             index = task_set.succeeded_attempt(event.tid)
             if index is None:
                 return
             partition = task_set.tasks[index].partition
             if isinstance(stage, ResultStage):
-                self._result_ready(stage, partition, event.payload)
+                self._result_ready(stage, partition, event.payload, outcome.accumulator_updates)
             else:
+                # Transformations' updates count for every successful attempt (as in Spark).
+                self.accumulators.apply(outcome.accumulator_updates)
                 self._map_output_ready(stage, task_set, partition, event.payload)
         elif isinstance(outcome, FetchFailure):
             task_set.abandon(event.tid)
@@ -395,7 +407,8 @@ class DAGScheduler:
         else:
             task_set.abandon(event.tid)
 
-    def _result_ready(self, stage: ResultStage, partition: int, payload: bytes) -> None:
+    def _result_ready(self, stage: ResultStage, partition: int, payload: bytes,
+                      accumulator_updates: dict) -> None:
         job = stage.job
         if job.id not in self.jobs:
             return
@@ -411,6 +424,7 @@ class DAGScheduler:
             return
         job.finished[output_index] = True
         job.num_finished += 1
+        self.accumulators.apply(accumulator_updates)  # an action's updates: once per partition
         job.waiter.task_succeeded(output_index, payload)
         stage.pending.discard(partition)
         if job.num_finished == len(job.partitions):
@@ -460,7 +474,13 @@ class DAGScheduler:
                 self._submit_stage(stage)
 
     def _on_executor_added(self, event: ExecutorAdded) -> None:
+        self.cluster_failure = None
         self.tasks.add_worker(event.worker_id, event.host, event.cores, event.address)
+
+    def _on_cluster_failed(self, event: ClusterFailed) -> None:
+        self.cluster_failure = event.reason
+        if not self.tasks.workers:
+            self._fail_all(NoWorkersError(f"no live workers: {event.reason}"))
 
     def _on_executor_lost(self, event: ExecutorLost) -> None:
         if not self.tasks.is_live(event.worker_id):

@@ -4,7 +4,7 @@ Events are frozen: a handler never mutates what another thread built."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 
@@ -23,10 +23,9 @@ class JobCancelled:
 class CompletionEvent:
     worker_id: str
     tid: int
-    outcome: Any  # TaskSuccess | ExceptionFailure | FetchFailure
+    outcome: Any  # TaskSuccess | ExceptionFailure | FetchFailure | TaskKilled
     payload: bytes | None = None
     duration: float = 0.0
-    cache_updates: tuple = field(default=())
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,13 @@ class ExecutorAdded:
 @dataclass(frozen=True)
 class ExecutorLost:
     worker_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClusterFailed:
+    """No worker can be started any more: jobs fail rather than wait forever."""
+
     reason: str
 
 

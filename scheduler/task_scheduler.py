@@ -12,11 +12,24 @@ to launch tasks and never talks to sockets itself.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ember.engine.task import TaskDescription
+from ember.scheduler.stage import ResultStage
 from ember.scheduler.task_set_manager import TaskSetManager
+
+
+class Launch(NamedTuple):
+    """One task attempt launched (kept in a bounded history, for status and tests)."""
+
+    stage_id: int
+    stage_attempt: int
+    partition: int
+    attempt: int
+    worker_id: str
+    kind: str  # "result" or "shuffle_map"
 
 
 @dataclass
@@ -37,7 +50,8 @@ class TaskScheduler:
         self.task_sets: list[TaskSetManager] = []
         self._by_tid: dict[int, tuple[TaskSetManager, str]] = {}
         self._next_tid = 0
-        self.launches = 0  # total task attempts launched (observable in tests)
+        self.launches = 0  # total task attempts launched
+        self.history: deque[Launch] = deque(maxlen=100_000)
 
     # --- workers --------------------------------------------------------------
 
@@ -125,6 +139,8 @@ class TaskScheduler:
         with_binary = task_set.binary_id not in slots.binaries
         slots.binaries.add(task_set.binary_id)
         self.launches += 1
+        self.history.append(Launch(stage.id, task_set.stage_attempt, spec.partition, attempt,
+                                   slots.worker_id, "result" if isinstance(stage, ResultStage) else "shuffle_map"))
         self.backend.launch(slots.worker_id, description, spec.split,
                             task_set.binary if with_binary else None)
 

@@ -2,34 +2,58 @@
 
 One thread per slot takes launched tasks from a queue and runs them with
 ``engine.task.run_task``; the outcome (result or map status, a failure with the
-worker's traceback, or a fetch failure) goes back to the driver as a
+worker's traceback, a fetch failure, or "killed") goes back to the driver as a
 ``StatusUpdate``, the result bytes as a separate frame. Stage binaries arrive
 once per stage attempt and are kept until the driver says the attempt ended.
 
-Thread-safety: ``launch`` and ``remove_binary`` are called by the I/O thread,
-the slot threads only read the binaries.
+Killing a running task: ``kill(tid)`` raises ``TaskKilledError`` inside the
+slot thread running it (an asynchronous exception, delivered the next time
+that thread runs Python code). A task stuck in a call that never returns to
+Python cannot be interrupted that way; if it is still running after
+``kill_timeout`` seconds the worker process exits, the only way to take the
+slot back (a local cluster starts a replacement).
+
+Thread-safety: ``launch``, ``remove_binary`` and ``kill`` are called by the I/O
+thread; the slot threads only read the binaries. ``_running`` is guarded by a
+lock, and an asynchronous exception is only ever aimed at a thread while it
+runs the task it was meant for.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import queue
 import threading
 import time
 from typing import Any, Callable
 
+from ember.engine import failpoints
+from ember.engine.errors import TaskKilledError
 from ember.engine.protocol import LaunchTask, StatusUpdate, encode
-from ember.engine.task import TaskSuccess, describe_exception, run_task
+from ember.engine.task import TaskKilled, TaskSuccess, describe_exception, run_task
 
 log = logging.getLogger("ember.worker.executor")
 
 
+def _raise_in_thread(ident: int, exception: type[BaseException] | None) -> None:
+    """Schedule ``exception`` in thread ``ident`` (None: cancel a pending one)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(ident), ctypes.py_object(exception) if exception else None)
+
+
 class Executor:
-    def __init__(self, env: Any, send: Callable[[list], None], slots: int):
+    def __init__(self, env: Any, send: Callable[[list], None], slots: int,
+                 kill_timeout: float = 10.0):
         self.env = env
         self._send = send
+        self.kill_timeout = kill_timeout
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._binaries: dict[int, bytes] = {}
+        self._running: dict[int, int] = {}  # tid -> ident of the slot thread running it
+        self._killed: set[int] = set()
+        self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._work, name=f"ember-task-slot-{i}", daemon=True)
                          for i in range(slots)]
 
@@ -46,23 +70,71 @@ class Executor:
     def remove_binary(self, binary_id: int) -> None:
         self._binaries.pop(binary_id, None)
 
+    def kill(self, tid: int) -> None:
+        with self._lock:
+            self._killed.add(tid)
+            ident = self._running.get(tid)
+            if ident is not None:
+                _raise_in_thread(ident, TaskKilledError)
+        if ident is not None:
+            threading.Timer(self.kill_timeout, self._reap, args=(tid,)).start()
+
+    def _reap(self, tid: int) -> None:
+        with self._lock:
+            stuck = tid in self._running
+        if stuck:
+            log.error("task %s did not stop within %.0f s of being killed; the worker exits "
+                      "to free its slot", tid, self.kill_timeout)
+            os._exit(1)
+
     def _work(self) -> None:
         while True:
-            task, split = self._queue.get()
-            started = time.monotonic()
-            binary = self._binaries.get(task.binary_id)
-            if binary is None:
-                outcome = describe_exception(RuntimeError(
-                    f"worker {self.env.worker_id} has no binary for stage {task.stage_id} "
-                    f"attempt {task.stage_attempt}"))
-            else:
-                outcome = run_task(task, binary, split, self.env)
-            payloads = []
-            cache_updates: tuple = ()
-            if isinstance(outcome, TaskSuccess):
-                payloads = [outcome.payload]
-                cache_updates = tuple(outcome.cache_updates)
-                outcome = TaskSuccess(b"")
-            update = StatusUpdate(self.env.worker_id, task.tid, outcome,
-                                  time.monotonic() - started, cache_updates)
-            self._send(encode(update, *payloads))
+            try:
+                self._run_one(*self._queue.get())
+            except TaskKilledError:
+                pass  # a kill that arrived just as its task was reported
+
+    def _run_one(self, task: Any, split: bytes) -> None:
+        started = time.monotonic()
+        with self._lock:
+            killed_early = task.tid in self._killed
+            if not killed_early:
+                self._running[task.tid] = threading.get_ident()
+        if killed_early:
+            outcome: Any = TaskKilled("killed before it started")
+        else:
+            try:
+                binary = self._binaries.get(task.binary_id)
+                if binary is None:
+                    outcome = describe_exception(RuntimeError(
+                        f"worker {self.env.worker_id} has no binary for stage {task.stage_id} "
+                        f"attempt {task.stage_attempt}"))
+                else:
+                    outcome = run_task(task, binary, split, self.env)
+            except TaskKilledError:
+                outcome = TaskKilled("killed")
+            finally:
+                self._finished(task.tid)
+        payloads = []
+        if isinstance(outcome, TaskSuccess):
+            payloads = [outcome.payload]
+            outcome = TaskSuccess(b"", outcome.cache_updates, outcome.accumulator_updates)
+        failpoints.point("worker.before_result_send")
+        self._send(encode(StatusUpdate(self.env.worker_id, task.tid, outcome,
+                                       time.monotonic() - started), *payloads))
+        failpoints.point("worker.after_result_send")
+
+    def _finished(self, tid: int) -> None:
+        """Forget a task that ended. Once this ran, no kill can be aimed at
+        this thread for it (kills check ``_running`` under the same lock), and a
+        kill already pending is cancelled; a kill delivered before the lock was
+        taken just makes us try again."""
+        while True:
+            try:
+                with self._lock:
+                    self._running.pop(tid, None)
+                    self._killed.discard(tid)
+                    _raise_in_thread(threading.get_ident(), None)
+                return
+            except TaskKilledError:
+                continue

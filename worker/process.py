@@ -12,9 +12,15 @@ Lifeline: stdin stays open for the worker's whole life; when it reaches EOF
 worker removes its directory and exits at once. A worker therefore never
 outlives its driver.
 
-Threads: main (waits for the end), lifeline (blocks on stdin), I/O (the
-driver socket, ``Endpoint``), shuffle service, ZAP handler, and one per task
-slot.
+Heartbeats: the worker sends one every ``heartbeat_interval``; the driver
+answers each. A worker that hears nothing from the driver for
+``heartbeat_timeout`` (or is told it was declared lost, for instance after
+being stopped longer than that) fences itself: it stops, discards its outputs
+and exits. Its results would be refused anyway.
+
+Threads: main (waits for the end), lifeline (blocks on stdin), heartbeat, I/O
+(the driver socket, ``Endpoint``), shuffle service, ZAP handler, and one per
+task slot.
 """
 
 from __future__ import annotations
@@ -27,11 +33,15 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 import zmq
 
+from ember.engine import failpoints
 from ember.engine.errors import AuthenticationError
 from ember.engine.protocol import (
+    Heartbeat,
+    HeartbeatAck,
     KillTask,
     LaunchTask,
     PeerLost,
@@ -79,6 +89,10 @@ class Worker:
         self.connect_timeout: float = float(bootstrap.get("connect_timeout", 30))
         self.fetch_timeout: float = float(bootstrap.get("fetch_timeout", 60))
         self.max_message_size: int = int(bootstrap.get("max_message_size", 2 * 1024 ** 3 - 1))
+        self.heartbeat_interval: float = float(bootstrap.get("heartbeat_interval", 1.0))
+        self.heartbeat_timeout: float = float(bootstrap.get("heartbeat_timeout", 120.0))
+        self.kill_timeout: float = float(bootstrap.get("kill_timeout", 10.0))
+        self._last_heard = time.monotonic()
         self._keys = derive_keys(bytes.fromhex(bootstrap["secret"]))
         self._registered = threading.Event()
         self._refusal: str | None = None
@@ -113,7 +127,7 @@ class Worker:
             print(f"ember worker {self.worker_id}: {error}", file=sys.stderr, flush=True)
             return 1
         self.endpoint = Endpoint(zctx, sock, self._on_message, "ember-worker-io").start()
-        self.executor = Executor(self.env, self.endpoint.send, self.slots).start()
+        self.executor = Executor(self.env, self.endpoint.send, self.slots, self.kill_timeout).start()
         self.endpoint.send(encode(Register(
             self.worker_id, os.getpid(), socket.gethostname(), self.slots, service.address,
             __version__, "%d.%d" % sys.version_info[:2])))
@@ -123,10 +137,25 @@ class Worker:
             print(f"ember worker {self.worker_id}: refused by the driver: {reason}",
                   file=sys.stderr, flush=True)
             return EXIT_REFUSED
+        threading.Thread(target=self._heartbeat, name="ember-heartbeat", daemon=True).start()
         self._done.wait()
+        if self._refusal is not None:
+            print(f"ember worker {self.worker_id}: stopping: {self._refusal}", file=sys.stderr, flush=True)
+            return EXIT_REFUSED
         return 0
 
+    def _heartbeat(self) -> None:
+        beat = encode(Heartbeat(self.worker_id))
+        while not self._done.wait(self.heartbeat_interval):
+            silent = time.monotonic() - self._last_heard
+            if silent > self.heartbeat_timeout:
+                self._refusal = f"no word from the driver for {silent:.1f} s; fencing myself"
+                self._done.set()
+                return
+            self.endpoint.send(beat)
+
     def _on_message(self, frames: list) -> None:
+        self._last_heard = time.monotonic()
         message, payloads = decode(frames)
         if isinstance(message, LaunchTask):
             self.executor.launch(message, payloads)
@@ -139,12 +168,15 @@ class Worker:
         elif isinstance(message, RemoveRdd):
             self.env.blocks.remove_rdd(message.rdd_id)
         elif isinstance(message, KillTask):
-            log.debug("kill requested for task %s", message.tid)
+            self.executor.kill(message.tid)
+        elif isinstance(message, HeartbeatAck):
+            pass
         elif isinstance(message, Registered):
             self._registered.set()
         elif isinstance(message, Refused):
             self._refusal = message.reason
             self._registered.set()
+            self._done.set()
         elif isinstance(message, Shutdown):
             self._done.set()
 
@@ -177,6 +209,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="ember worker %(process)d: %(levelname)s %(name)s: %(message)s")
     worker = Worker(read_bootstrap(sys.stdin.buffer))
+    failpoints.configure(worker.worker_id)
     signal.signal(signal.SIGTERM, lambda *_: worker._done.set())
     threading.Thread(target=_watch_lifeline, args=(worker,), name="ember-lifeline",
                      daemon=True).start()

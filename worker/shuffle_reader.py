@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 import zmq
 
+from ember.engine import failpoints
 from ember.engine.errors import FetchFailedError
 from ember.engine.protocol import FetchRequest, FetchResponse, decode, encode
 from ember.engine.serializer import loads
@@ -130,6 +131,7 @@ class ShuffleReader:
                     blob = next(blobs).buffer
                     verify_block(blob, crc, shuffle_id, map_index, reduce_index, worker_id)
                     blocks[map_index] = blob
+                failpoints.point("shuffle.mid_fetch")
             for address, worker_id, wanted in pending.values():
                 if worker_id in self.lost:
                     self._drop_socket(address)

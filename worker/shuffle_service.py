@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import zmq
 
+from ember.engine import failpoints
 from ember.engine.errors import FetchFailedError
 from ember.engine.protocol import FetchRequest, FetchResponse, decode, encode
 from ember.engine.shuffle import read_block
@@ -35,6 +36,7 @@ class ShuffleService:
         request, _ = decode(frames[1:])
         if not isinstance(request, FetchRequest):
             return
+        failpoints.point("shuffle.serve")
         entries, blobs = [], []
         for map_index, attempt_id in request.blocks:
             try:

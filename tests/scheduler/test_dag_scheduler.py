@@ -372,8 +372,8 @@ def test_cached_partition_prefers_the_worker_that_holds_it():
     cached = h.rdd(2).map(lambda x: x).cache()
     first = h.submit(cached)
     for worker, task in h.new_launches():
-        h.scheduler.process(CompletionEvent(worker, task.tid, TaskSuccess(b""), payload=dumps(0),
-                                            cache_updates=((cached.id(), task.partition),)))
+        h.scheduler.process(CompletionEvent(worker, task.tid, TaskSuccess(b"", [(cached.id(), task.partition)]),
+                                            payload=dumps(0)))
     first.wait(0)
     holders = {p: next(iter(h.scheduler.cache.locations(cached.id(), p))) for p in (0, 1)}
     h.submit(cached)
@@ -385,8 +385,8 @@ def test_delay_scheduling_waits_for_the_local_worker_then_runs_anywhere():
     cached = h.rdd(2).cache()
     first = h.submit(cached)
     for worker, task in h.new_launches():
-        h.scheduler.process(CompletionEvent("w-0", task.tid, TaskSuccess(b""), payload=dumps(0),
-                                            cache_updates=((cached.id(), task.partition),))) \
+        h.scheduler.process(CompletionEvent("w-0", task.tid, TaskSuccess(b"", [(cached.id(), task.partition)]),
+                                            payload=dumps(0))) \
             if worker == "w-0" else h.finish(worker, task, 0)
     first.wait(0)
     for partition in (0, 1):  # pretend w-0 holds both partitions
