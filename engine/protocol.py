@@ -36,7 +36,10 @@ class Register:
 
 @dataclass(frozen=True)
 class Registered:
-    pass
+    """Registration accepted. ``lost_workers``: peers already declared lost,
+    so the new worker never waits on their shuffle blocks."""
+
+    lost_workers: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -131,8 +131,9 @@ class ZmqBackend:
             self._workers[identity] = message
             self._ever.add(identity)
             self._last_seen[identity] = time.monotonic()
+            lost = tuple(sorted(self._lost))
             self._changed.notify_all()
-        self._send(identity, Registered())
+        self._send(identity, Registered(lost))
         self._post(ExecutorAdded(identity, message.host, message.cores, message.shuffle_address))
         if self.listener is not None:
             self.listener.worker_registered(identity)

@@ -172,6 +172,7 @@ class Worker:
         elif isinstance(message, HeartbeatAck):
             pass
         elif isinstance(message, Registered):
+            self._lost.update(message.lost_workers)
             self._registered.set()
         elif isinstance(message, Refused):
             self._refusal = message.reason

@@ -88,7 +88,8 @@ def test_zombie_worker_is_fenced_and_its_late_results_are_refused(cluster, tmp_p
     try:
         wait_for(lambda: zombie_id not in sc._scheduler.tasks.workers, timeout=10,
                  what="the stopped worker to be declared lost")
-        assert len(worker_pids(sc)) == 3, "a replacement was started while the zombie sleeps"
+        wait_for(lambda: len(worker_pids(sc)) == 3, timeout=10,
+                 what="a replacement to start while the zombie sleeps")
     finally:
         os.kill(zombie, signal.SIGCONT)
     assert job.result() == w2_oracle(data)
