@@ -1,0 +1,95 @@
+"""``python -m benchmarks run|list``: the suite's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmarks.engines import ENGINES
+from benchmarks.scales import SCALES
+
+DEFAULT_ENGINES = list(ENGINES)
+DEFAULT_SEED = 20240611
+
+
+def _names(kind: str, known):
+    def parse(text: str) -> list[str]:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in known]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {kind} {', '.join(unknown) or '(none given)'}; "
+                f"choose from: {', '.join(known)}")
+        return list(dict.fromkeys(names))
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    from benchmarks.workloads import all_workloads
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks",
+                                     description="ember's benchmark suite (see benchmarks/README.md)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list the workloads, engines and scales")
+    run = commands.add_parser("run", help="generate data if needed, run and report")
+    run.add_argument("--scale", choices=list(SCALES), default="small")
+    run.add_argument("--engines", type=_names("engine", DEFAULT_ENGINES), default=DEFAULT_ENGINES,
+                     help=f"comma-separated, default {','.join(DEFAULT_ENGINES)}")
+    workloads = list(all_workloads())
+    run.add_argument("--workloads", type=_names("workload", workloads), default=workloads,
+                     help="comma-separated, default: all")
+    run.add_argument("--repeat", type=int, default=3, help="runs per engine and workload")
+    run.add_argument("--seed", type=int, default=DEFAULT_SEED, help="data generation seed")
+    run.add_argument("--timeout", type=float, default=None,
+                     help="seconds per run (default: the scale's)")
+    run.add_argument("--out", type=Path, default=None,
+                     help="results folder (default benchmarks/results; "
+                          "benchmarks/data/results for --scale tiny)")
+    return parser
+
+
+def _list() -> None:
+    from benchmarks.workloads import all_workloads, pending
+
+    print("workloads:")
+    for workload in all_workloads().values():
+        tags = [tag for tag, on in (("cpu-bound", workload.cpu_bound),
+                                    ("memory budget", workload.memory_budget)) if on]
+        print(f"  {workload.name:<26} {workload.measures}"
+              + (f"  [{', '.join(tags)}]" if tags else ""))
+    for name, what in pending().items():
+        print(f"  {name:<26} (pending: arrives with the log store) {what}")
+    print("engines:", ", ".join(DEFAULT_ENGINES))
+    print("scales:")
+    for scale in SCALES.values():
+        print(f"  {scale.name:<7} text {scale.text_mb} MB, reduceByKey {scale.kv_rows:,} rows, "
+              f"sort {scale.sort_rows:,} rows, k-means {scale.points:,} points, "
+              f"spill budget {scale.spill_budget_mb} MB over {scale.spill_rows:,} rows")
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        _list()
+        return 0
+    if args.repeat < 1:
+        print("--repeat must be at least 1", file=sys.stderr)
+        return 2
+    from benchmarks.runner import run_suite
+    from benchmarks.workloads import all_workloads
+
+    scale = SCALES[args.scale]
+    chosen = {name: all_workloads()[name] for name in args.workloads}
+    try:
+        run_suite(scale=scale, engines=args.engines, workloads=chosen, repeat=args.repeat,
+                  seed=args.seed, timeout_s=args.timeout or scale.timeout_s, out_dir=args.out)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the run in progress was stopped and nothing was recorded",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

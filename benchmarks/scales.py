@@ -1,0 +1,68 @@
+"""Data sizes per scale.
+
+Every size the suite uses lives here, so a scale is one readable row and the
+README can quote it. ``medium`` is the size the benchmark issue asks for;
+``small`` keeps a full run within minutes on two cores; ``tiny`` exists to
+develop the suite itself and its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    partitions: int          # input partitions (one data file each)
+    text_mb: int             # wordcount input
+    vocabulary: int          # distinct synthetic words the text draws from
+    kv_rows: int             # reduceByKey input rows
+    kv_keys: int             # distinct keys among them
+    join_left_rows: int      # left side rows (many per key)
+    join_right_keys: int     # key space of the join; the right side holds 80 % of it
+    sort_rows: int
+    points: int              # k-means points
+    dims: int
+    clusters: int
+    spill_budget_mb: int     # memory budget per worker for the spill workloads
+    timeout_s: int           # per run, covering context start and stop
+
+    @property
+    def spill_rows(self) -> int:
+        """Rows whose raw payload is four times the worker budget."""
+        return 4 * self.spill_budget_mb * 2**20 // SPILL_RECORD_BYTES
+
+
+# An int64 key plus a 100-byte value: the on-disk size of one spill record.
+# In Python memory a record is about twice that, so "4x the budget" is a
+# lower bound on the pressure the engines see.
+SPILL_VALUE_BYTES = 100
+SPILL_RECORD_BYTES = 8 + SPILL_VALUE_BYTES
+
+KMEANS_STEPS = 10
+TINY_TASKS = 1000
+
+# One row per setting, one column per scale.
+_NAMES = ("tiny", "small", "medium")
+_TABLE = {
+    #                   tiny      small        medium
+    "partitions":      (4,        8,           16),
+    "text_mb":         (2,        20,          200),
+    "vocabulary":      (5_000,    50_000,      200_000),
+    "kv_rows":         (100_000,  1_000_000,   5_000_000),
+    "kv_keys":         (5_000,    50_000,      100_000),
+    "join_left_rows":  (100_000,  1_000_000,   5_000_000),
+    "join_right_keys": (20_000,   250_000,     1_000_000),
+    "sort_rows":       (100_000,  1_000_000,   5_000_000),
+    "points":          (50_000,   1_000_000,   5_000_000),
+    "dims":            (8,        10,          10),
+    "clusters":        (5,        8,           8),
+    "spill_budget_mb": (4,        16,          128),
+    "timeout_s":       (300,      900,         3600),
+}
+
+SCALES = {
+    name: Scale(name=name, **{field: column[i] for field, column in _TABLE.items()})
+    for i, name in enumerate(_NAMES)
+}
