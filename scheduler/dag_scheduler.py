@@ -36,6 +36,12 @@ Policy:
   the other workers are told, so their fetches from it fail fast.
 * Results and map outputs are accepted only from the live worker that runs
   the current attempt (``TaskScheduler.task_ended``); anything else is stale.
+* Speculation (optional): stragglers get a copy; when one attempt of a task
+  succeeds, the others are killed.
+* Output commit: a task that publishes output (``saveAsTextFile``) asks first;
+  per (stage, partition) the first live attempt to ask is authorized and every
+  other is denied, until the authorized attempt fails. So exactly one attempt's
+  output is published per partition, whatever retries and copies ran.
 
 Review checklist for a change here:
 
@@ -65,6 +71,7 @@ from ember.engine.closure import Closure
 from ember.engine.dependency import NarrowDependency, ShuffleDependency
 from ember.engine.errors import (
     JobAbortedError,
+    IndeterminateStageError,
     JobCancelledError,
     NoWorkersError,
     RemoteTraceback,
@@ -78,11 +85,14 @@ from ember.engine.storage import StorageLevel
 from ember.engine.task import RESULT, SHUFFLE_MAP, ExceptionFailure, FetchFailure, TaskSuccess, make_binary
 from ember.scheduler.cache_tracker import CacheTracker
 from ember.scheduler.events import (
+    AskCommit,
+    CheckSpeculation,
     ClusterFailed,
     CompletionEvent,
     ExecutorAdded,
     ExecutorLost,
     JobCancelled,
+    JobsCancelled,
     JobSubmitted,
     RddUnpersisted,
     ResubmitFailedStages,
@@ -95,7 +105,7 @@ from ember.scheduler.job import ActiveJob, JobWaiter
 from ember.scheduler.map_output_tracker import MapOutputTracker
 from ember.scheduler.stage import ResultStage, ShuffleMapStage, Stage
 from ember.scheduler.task_scheduler import TaskScheduler
-from ember.scheduler.task_set_manager import TaskSetManager, TaskSpec
+from ember.scheduler.task_set_manager import Speculation, TaskSetManager, TaskSpec
 
 log = logging.getLogger("ember.scheduler")
 
@@ -105,7 +115,8 @@ class DAGScheduler:
                  max_stage_attempts: int = 4,
                  locality_wait: float = 3.0, max_result_size: int = 1 << 30,
                  resubmit_delay: float = 0.2, clock: Clock = SYSTEM_CLOCK,
-                 accumulators: AccumulatorRegistry | None = None):
+                 accumulators: AccumulatorRegistry | None = None,
+                 speculation: Speculation | None = None, speculation_interval: float = 0.1):
         self.backend = backend
         self.clock = clock
         self.max_failures = max_failures
@@ -115,6 +126,10 @@ class DAGScheduler:
         self.max_result_size = max_result_size
         self.resubmit_delay = resubmit_delay
         self.accumulators = accumulators if accumulators is not None else AccumulatorRegistry()
+        self.speculation = speculation
+        self.speculation_interval = speculation_interval
+        self._speculation_scheduled = False
+        self.commit_rights: dict[tuple[int, int], int] = {}  # (stage, partition) -> tid
         self.map_outputs = MapOutputTracker()
         self.cache = CacheTracker()
         self.tasks = TaskScheduler(backend)
@@ -138,12 +153,15 @@ class DAGScheduler:
         self._handlers = {
             JobSubmitted: self._on_job_submitted,
             JobCancelled: self._on_job_cancelled,
+            JobsCancelled: self._on_jobs_cancelled,
             CompletionEvent: self._on_completion,
             ExecutorAdded: self._on_executor_added,
             ExecutorLost: self._on_executor_lost,
             ResubmitFailedStages: self._on_resubmit_failed_stages,
             ShuffleReleased: self._on_shuffle_released,
             ClusterFailed: self._on_cluster_failed,
+            AskCommit: self._on_ask_commit,
+            CheckSpeculation: self._on_check_speculation,
             RddUnpersisted: self._on_rdd_unpersisted,
             Revive: lambda event: None,
             RunOnLoop: lambda event: event.call(),
@@ -318,10 +336,13 @@ class DAGScheduler:
                  for p, split in zip(partitions, splits)]
         task_set = TaskSetManager(stage, stage.attempt, job.id, tasks, binary, next(self._binary_ids),
                                   self.map_outputs.epoch, self.max_failures, self.locality_wait,
-                                  self.clock.monotonic(), self.max_worker_deaths)
+                                  self.clock.monotonic(), self.max_worker_deaths, self.speculation)
         self.running.add(stage)
         self.task_sets[stage] = task_set
         self.tasks.submit(task_set)
+        if self.speculation is not None and not self._speculation_scheduled:
+            self._speculation_scheduled = True
+            self._schedule(self.speculation_interval, CheckSpeculation())
 
     def _serialize(self, stage: Stage, job: ActiveJob, partitions: list[int]) -> tuple[bytes, list[bytes]]:
         reads = {parent.shuffle_id: self.map_outputs.statuses(parent.shuffle_id)
@@ -342,6 +363,8 @@ class DAGScheduler:
 
     def _stage_completed(self, stage: Stage) -> None:
         self.running.discard(stage)
+        for key in [key for key in self.commit_rights if key[0] == stage.id]:
+            del self.commit_rights[key]
         stage.consecutive_failures = 0
         task_set = self.task_sets.pop(stage, None)
         if task_set is not None:
@@ -379,6 +402,15 @@ class DAGScheduler:
         if job is not None:
             self._fail_job(job, JobCancelledError(f"Job {job.id} cancelled: {event.reason}"))
 
+    def _on_jobs_cancelled(self, event: JobsCancelled) -> None:
+        for job in list(self.jobs.values()):
+            tags = set(filter(None, job.properties.get("spark.job.tags", "").split(",")))
+            if event.group is not None and job.properties.get("spark.jobGroup.id") != event.group:
+                continue
+            if event.tag is not None and event.tag not in tags:
+                continue
+            self._fail_job(job, JobCancelledError(f"Job {job.id} cancelled: {event.reason}"))
+
     def _on_completion(self, event: CompletionEvent) -> None:
         task_set = self.tasks.task_ended(event.tid, event.worker_id)
         if task_set is None:
@@ -388,9 +420,11 @@ class DAGScheduler:
         if isinstance(outcome, TaskSuccess):
             for rdd_id, partition in outcome.cache_updates:
                 self.cache.add(event.worker_id, rdd_id, partition)
-            index = task_set.succeeded_attempt(event.tid)
+            index = task_set.succeeded_attempt(event.tid, self.clock.monotonic())
             if index is None:
                 return
+            for tid, worker_id in task_set.other_attempts(index):  # speculative losers
+                self.backend.kill(worker_id, tid)
             partition = task_set.tasks[index].partition
             if isinstance(stage, ResultStage):
                 self._result_ready(stage, partition, event.payload, outcome.accumulator_updates)
@@ -398,7 +432,9 @@ class DAGScheduler:
                 # Transformations' updates count for every successful attempt (as in Spark).
                 self.accumulators.apply(outcome.accumulator_updates)
                 self._map_output_ready(stage, task_set, partition, event.payload)
-        elif isinstance(outcome, FetchFailure):
+            return
+        self._release_commit(stage, event.tid)
+        if isinstance(outcome, FetchFailure):
             task_set.abandon(event.tid)
             self._fetch_failed(stage, task_set, outcome)
         elif isinstance(outcome, ExceptionFailure):
@@ -437,10 +473,45 @@ class DAGScheduler:
         status = loads(payload)
         if not self.tasks.is_live(status.worker_id):
             return
-        self.map_outputs.register(stage.shuffle_id, partition, status)
+        if self.map_outputs.register(stage.shuffle_id, partition, status):
+            self._output_changed(stage, partition)
         stage.pending.discard(partition)
-        if stage in self.running and not stage.pending and self.task_sets.get(stage) is task_set:
+        if self.task_sets.get(stage) is task_set and (not stage.pending or task_set.is_finished):
+            # Done, or this attempt has nothing left to run while outputs of an
+            # earlier attempt went missing: complete it, which resubmits them.
             self._stage_completed(stage)
+
+    def _output_changed(self, stage: ShuffleMapStage, partition: int) -> None:
+        """A recomputed map output differs from the first one: whatever read
+        the old output is invalid. A map stage downstream is recomputed in
+        full; a result stage that already delivered partitions cannot take
+        them back, so its job aborts (never an answer mixing both outputs)."""
+        for child in [s for s in self.stages.values() if stage in s.parents]:
+            if isinstance(child, ResultStage):
+                if child.job.num_finished:
+                    self._abort_stage(child, IndeterminateStageError(
+                        f"Stage {stage.id} ({stage.name}) produced different output when its "
+                        f"partition {partition} was recomputed, and stage {child.id} ({child.name}) "
+                        f"had already used the old output for {child.job.num_finished} of "
+                        f"{len(child.job.partitions)} partitions, so the job cannot finish "
+                        f"consistently. Make the stage's functions deterministic, or persist its "
+                        f"input before the shuffle."))
+                    continue
+            else:
+                self.map_outputs.unregister_all(child.shuffle_id)
+            self._restart(child)
+
+    def _restart(self, stage: Stage) -> None:
+        """Drop a running attempt that read stale map outputs; the stage is
+        resubmitted once its parents are available again."""
+        task_set = self.task_sets.pop(stage, None)
+        if task_set is not None:
+            task_set.zombie = True
+            self.tasks.kill_running(task_set)
+            self.tasks.remove_task_set(task_set)
+        if stage in self.running:
+            self.running.discard(stage)
+            self.waiting.add(stage)
 
     def _fetch_failed(self, stage: Stage, task_set: TaskSetManager, failure: FetchFailure) -> None:
         map_stage = self.shuffle_stages.get(failure.shuffle_id)
@@ -465,6 +536,29 @@ class DAGScheduler:
             self._resubmit_scheduled = True
             self._schedule(self.resubmit_delay, ResubmitFailedStages())
 
+    def _release_commit(self, stage: Stage, tid: int) -> None:
+        """A failed or lost attempt gives up its right to commit, so a retry may."""
+        for key, holder in list(self.commit_rights.items()):
+            if holder == tid and key[0] == stage.id:
+                del self.commit_rights[key]
+
+    def _on_ask_commit(self, event: AskCommit) -> None:
+        key = (event.stage_id, event.partition)
+        holder = self.commit_rights.get(key)
+        allowed = (holder is None or holder == event.tid) and self.tasks.is_running(event.tid, event.worker_id)
+        if allowed:
+            self.commit_rights[key] = event.tid
+        self.backend.answer_commit(event.worker_id, event.tid, allowed)
+
+    def _on_check_speculation(self, event: CheckSpeculation) -> None:
+        self._speculation_scheduled = False
+        now = self.clock.monotonic()
+        for task_set in self.tasks.task_sets:
+            task_set.check_speculation(now)
+        if self.tasks.task_sets:
+            self._speculation_scheduled = True
+            self._schedule(self.speculation_interval, CheckSpeculation())
+
     def _on_resubmit_failed_stages(self, event: ResubmitFailedStages) -> None:
         self._resubmit_scheduled = False
         stages = sorted(self.failed, key=lambda s: (s.first_job_id, s.id))
@@ -485,7 +579,12 @@ class DAGScheduler:
     def _on_executor_lost(self, event: ExecutorLost) -> None:
         if not self.tasks.is_live(event.worker_id):
             return
-        for task_set, tid in self.tasks.remove_worker(event.worker_id):
+        lost_attempts = self.tasks.remove_worker(event.worker_id)
+        for task_set in self.tasks.task_sets:
+            task_set.worker_died_elsewhere({task_set.running_index(tid) for ts, tid in lost_attempts
+                                            if ts is task_set})
+        for task_set, tid in lost_attempts:
+            self._release_commit(task_set.stage, tid)
             if task_set.worker_died_running(tid):
                 stage = task_set.stage
                 index = next(i for i, k in enumerate(task_set.kills) if k >= task_set.max_worker_deaths)
@@ -497,12 +596,14 @@ class DAGScheduler:
             stage = self.shuffle_stages.get(shuffle_id)
             task_set = self.task_sets.get(stage) if stage is not None else None
             if task_set is None:
-                continue
+                continue  # not running: its missing partitions are found when submitted
             for partition in self.map_outputs.missing(shuffle_id):
                 index = task_set.index_of(partition)
                 if index is not None:
                     task_set.resubmit(index)
                 stage.pending.add(partition)
+            if task_set.is_finished:  # nothing left to run in this attempt: resubmit
+                self._stage_completed(stage)
         self.cache.remove_worker(event.worker_id)
         self.backend.broadcast(PeerLost(event.worker_id))
 

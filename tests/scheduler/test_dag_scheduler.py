@@ -13,7 +13,10 @@ import pytest
 from ember.driver.conf import Conf
 from ember.engine.clock import ManualClock
 from ember.engine.closure import Closure
-from ember.engine.errors import JobAbortedError, JobCancelledError, RemoteTraceback, ResultTooLargeError, TaskFailedError, WorkerLostError
+from ember.engine.errors import (
+    IndeterminateStageError, JobAbortedError, JobCancelledError, RemoteTraceback, ResultTooLargeError,
+    TaskFailedError, WorkerLostError,
+)
 from ember.engine.protocol import PeerLost
 from ember.engine.rdds import ParallelCollectionRDD
 from ember.engine.serializer import dumps, loads
@@ -48,6 +51,7 @@ class FakeBackend:
         self.killed = []
         self.broadcasts = []
         self.binaries = {}
+        self.commit_answers = []
 
     def launch(self, worker_id, task, split, binary):
         if binary is not None:
@@ -59,6 +63,9 @@ class FakeBackend:
 
     def remove_binary(self, worker_id, binary_id):
         pass
+
+    def answer_commit(self, worker_id, tid, allowed):
+        self.commit_answers.append((worker_id, tid, allowed))
 
     def broadcast(self, message):
         self.broadcasts.append(message)
@@ -98,9 +105,10 @@ class Harness:
     def finish(self, worker, task, value=None):
         self.scheduler.process(CompletionEvent(worker, task.tid, TaskSuccess(b""), payload=dumps(value)))
 
-    def finish_map(self, worker, task, reduce_partitions=2):
+    def finish_map(self, worker, task, reduce_partitions=2, content=0):
         sizes = array("Q", [1] * reduce_partitions).tobytes()
-        status = MapStatus(worker, f"tcp://{worker}", task.tid, sizes)
+        checksums = array("I", [content] * reduce_partitions).tobytes()
+        status = MapStatus(worker, f"tcp://{worker}", task.tid, sizes, checksums)
         self.scheduler.process(CompletionEvent(worker, task.tid, TaskSuccess(b""), payload=dumps(status)))
 
     def fail(self, worker, task, error=ValueError("bad record")):
@@ -416,3 +424,131 @@ def test_every_scheduler_error_pickles():
         clone = pickle.loads(pickle.dumps(error))
         assert type(clone) is type(error) and str(clone) == str(error)
         assert clone.__dict__ == error.__dict__
+
+
+def test_worker_deaths_spread_over_many_tasks_are_not_blamed_on_one():
+    h = Harness(workers=("w-0", "w-1"), max_worker_deaths=2)
+    waiter = h.submit(h.rdd(2))
+    on = {task.partition: worker for worker, task in h.new_launches()}
+    h.lose(on[0])                      # partition 0: first death
+    h.add_worker("w-2")
+    on.update({t.partition: w for w, t in h.new_launches()})
+    h.lose(on[1])                      # a death elsewhere: partition 0's streak ends
+    h.add_worker("w-3")
+    on.update({t.partition: w for w, t in h.new_launches()})
+    h.lose(on[0])                      # partition 0 again: a new streak of one, not two
+    h.add_worker("w-4")
+    running = dict(h.new_launches())
+    running.update({w: t for w, t in h.backend.launched if w == on[1]})
+    for worker, task in running.items():
+        h.finish(worker, task, task.partition)
+    assert results(waiter) == [0, 1]
+
+
+def test_a_task_killing_every_worker_it_runs_on_is_blamed():
+    h = Harness(workers=("w-0", "w-1"), max_worker_deaths=2)
+    waiter = h.submit(h.rdd(2))
+    on = {task.partition: worker for worker, task in h.new_launches()}
+    h.finish(on[1], next(t for w, t in h.backend.launched if t.partition == 1), 1)
+    h.lose(on[0])
+    (worker, retry), = h.new_launches()
+    h.lose(worker)
+    with pytest.raises(WorkerLostError, match="failed 2 times"):
+        waiter.wait(0)
+
+
+def run_until_first_result_then_lose_a_map_output(h, reduced):
+    waiter = h.submit(reduced)
+    maps = h.new_launches()
+    for launch in maps:
+        h.finish_map(*launch, content=1)
+    reduces = h.new_launches()
+    h.finish(*reduces[0], "used the first output")
+    h.fetch_fail(*reduces[1], 0, 0)
+    h.clock.advance(1)
+    h.scheduler.fire_timers()
+    (rerun,) = h.new_launches()
+    return waiter, rerun
+
+
+def test_recomputed_map_output_that_differs_aborts_a_job_that_used_the_old_one():
+    h = Harness()
+    waiter, rerun = run_until_first_result_then_lose_a_map_output(h, h.rdd(2).map(lambda x: (x, 1)).partitionBy(2))
+    h.finish_map(*rerun, content=2)  # not the same bytes as the first time
+    with pytest.raises(IndeterminateStageError, match="produced different output.*1 of 2 partitions"):
+        waiter.wait(0)
+
+
+def test_recomputed_map_output_that_is_the_same_completes_the_job():
+    h = Harness()
+    waiter, rerun = run_until_first_result_then_lose_a_map_output(h, h.rdd(2).map(lambda x: (x, 1)).partitionBy(2))
+    h.finish_map(*rerun, content=1)
+    (last,) = h.new_launches()
+    h.finish(*last, "second")
+    assert results(waiter) == ["used the first output", "second"]
+
+
+def test_changed_map_output_recomputes_every_partition_of_a_downstream_map_stage():
+    h = Harness()
+    first = h.rdd(2).map(lambda x: (x, 1)).partitionBy(2)
+    second = first.map(lambda kv: kv).partitionBy(2)
+    waiter = h.submit(second)
+    for launch in h.new_launches():
+        h.finish_map(*launch, content=1)  # stage 0
+    middle = h.new_launches()
+    h.finish_map(*middle[0], content=1)  # stage 1, partition A done
+    h.fetch_fail(*middle[1], 0, 0)      # stage 1, partition B lost stage 0's map 0
+    h.clock.advance(1)
+    h.scheduler.fire_timers()
+    (rerun,) = h.new_launches()
+    h.finish_map(*rerun, content=9)     # stage 0 map 0 changed
+    again = h.new_launches()
+    assert sorted(t.partition for _, t in again) == [0, 1], "all of stage 1 runs again"
+    for launch in again:
+        h.finish_map(*launch, content=1)
+    for worker, task in h.new_launches():
+        h.finish(worker, task, task.partition)
+    assert results(waiter) == [0, 1]
+
+
+def test_outputs_of_an_earlier_attempt_lost_while_a_later_attempt_runs_are_recomputed():
+    h = Harness(workers=("w-0", "w-1", "w-2"))
+    reduced = h.rdd(3).map(lambda x: (x, 1)).reduceByKey(add, 1)
+    waiter = h.submit(reduced)
+    maps = {t.partition: (w, t) for w, t in h.new_launches()}
+    for partition in (0, 1, 2):
+        h.finish_map(*maps[partition], reduce_partitions=1)
+    (reducer,) = h.new_launches()
+    h.fetch_fail(*reducer, 0, 2)            # map 2's output is gone: attempt 1 reruns map 2 only
+    h.clock.advance(1)
+    h.scheduler.fire_timers()
+    (rerun,) = h.new_launches()
+    assert rerun[1].partition == 2
+    lost = next(p for p in (0, 1) if maps[p][0] != rerun[0])
+    h.lose(maps[lost][0])                   # an output of attempt 0 dies meanwhile
+    h.finish_map(*rerun, reduce_partitions=1)
+    (again,) = h.new_launches()
+    assert again[1].partition == lost, "the lost output of the earlier attempt is recomputed"
+    h.finish_map(*again, reduce_partitions=1)
+    (final,) = h.new_launches()
+    h.finish(*final, "done")
+    assert results(waiter) == ["done"]
+
+
+def test_outputs_lost_after_the_current_attempt_finished_all_its_tasks_are_recomputed():
+    h = Harness(workers=("w-0", "w-1", "w-2"))
+    reduced = h.rdd(3).map(lambda x: (x, 1)).reduceByKey(add, 1)
+    waiter = h.submit(reduced)
+    maps = {t.partition: (w, t) for w, t in h.new_launches()}
+    h.finish_map(*maps[0], reduce_partitions=1)
+    h.finish_map(*maps[1], reduce_partitions=1)
+    h.lose(maps[0][0])                      # map 0's output is lost while map 2 still runs
+    h.lose(maps[1][0])                      # and map 1's
+    h.add_worker("w-3")
+    h.add_worker("w-4")
+    for launch in h.new_launches():         # this attempt reruns 0 and 1 itself
+        h.finish_map(*launch, reduce_partitions=1)
+    h.finish_map(*maps[2], reduce_partitions=1)
+    (final,) = h.new_launches()
+    h.finish(*final, "done")
+    assert results(waiter) == ["done"]
