@@ -62,6 +62,17 @@ def parse_int(text: str) -> int:
         raise ValueError("an integer") from None
 
 
+def parse_float(text: str) -> float:
+    try:
+        return float(str(text).strip())
+    except ValueError:
+        raise ValueError("a number") from None
+
+
+def between(low: float, high: float) -> Callable[[Any], str | None]:
+    return lambda value: None if low <= value <= high else f"a value between {low} and {high}"
+
+
 def at_least(minimum: float) -> Callable[[Any], str | None]:
     return lambda value: None if value >= minimum else f"at least {minimum}"
 
@@ -109,6 +120,19 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             "free the slot (a local cluster replaces it)."),
     Setting("ember.worker.maxRespawnsPerMinute", parse_int, "60",
             "Most replacement workers a local cluster starts per minute.", at_least(0)),
+    Setting("spark.speculation", parse_bool, "false",
+            "Launch a copy of a straggling task on another worker; the first attempt to "
+            "finish wins and the other is killed."),
+    Setting("spark.speculation.interval", parse_duration, "100ms",
+            "How often to look for stragglers."),
+    Setting("spark.speculation.multiplier", parse_float, "1.5",
+            "A task is a straggler when it runs this many times longer than the median "
+            "successful task of its stage.", at_least(1.0)),
+    Setting("spark.speculation.quantile", parse_float, "0.75",
+            "Fraction of a stage's tasks that must finish before stragglers are looked for.",
+            between(0.0, 1.0)),
+    Setting("spark.speculation.minTaskRuntime", parse_duration, "100ms",
+            "A task is never a straggler before running this long."),
     Setting("ember.worker.startTimeout", parse_duration, "60s",
             "How long the driver waits for local workers to start and register."),
     Setting("ember.shuffle.fetchTimeout", parse_duration, "60s",

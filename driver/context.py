@@ -47,7 +47,8 @@ from ember.engine.transport import Authenticator, derive_keys, new_secret
 from ember.engine.version import __version__
 from ember.scheduler.backend import ZmqBackend
 from ember.scheduler.dag_scheduler import DAGScheduler
-from ember.scheduler.events import ClusterFailed, RddUnpersisted, ShuffleReleased
+from ember.scheduler.events import ClusterFailed, JobsCancelled, RddUnpersisted, ShuffleReleased
+from ember.scheduler.task_set_manager import Speculation
 
 log = logging.getLogger("ember")
 
@@ -107,6 +108,7 @@ class Context:
         self._respawns: list[float] = []
         self._startup_failures = 0
         self._accumulators = AccumulatorRegistry()
+        self._thread_state = threading.local()
         self._work_root: str | None = None
         self._zctx: zmq.Context | None = None
         self._auth: Authenticator | None = None
@@ -133,8 +135,14 @@ class Context:
         self._zctx = zmq.Context()
         self._auth = Authenticator(self._zctx, keys)
         max_failures = self._spec.max_failures or conf.value("spark.task.maxFailures")
+        speculation = None
+        if conf.value("spark.speculation"):
+            speculation = Speculation(conf.value("spark.speculation.quantile"),
+                                      conf.value("spark.speculation.multiplier"),
+                                      conf.value("spark.speculation.minTaskRuntime"))
         self._scheduler = DAGScheduler(
             None, max_failures=max_failures, accumulators=self._accumulators,
+            speculation=speculation, speculation_interval=conf.value("spark.speculation.interval"),
             max_worker_deaths=conf.value("ember.task.maxWorkerDeaths"),
             max_stage_attempts=conf.value("spark.stage.maxConsecutiveAttempts"),
             locality_wait=conf.value("spark.locality.wait"),
@@ -398,6 +406,78 @@ class Context:
             return PartitionerAwareUnionRDD(self, rdds, user_callsite(3))
         return UnionRDD(self, rdds, user_callsite(3))
 
+    # --- local properties, job groups and tags (per thread) -----------------------
+
+    def _local_properties(self) -> dict[str, str]:
+        properties = getattr(self._thread_state, "properties", None)
+        if properties is None:
+            properties = self._thread_state.properties = {}
+        return properties
+
+    def setLocalProperty(self, key: str, value: str | None) -> None:
+        """Set a property of the jobs this thread submits (None removes it);
+        tasks read them with ``TaskContext.getLocalProperty``.
+
+        >>> from ember import TaskContext
+        >>> sc.setLocalProperty("team", "search")
+        >>> sc.parallelize([1]).map(lambda x: TaskContext.get().getLocalProperty("team")).collect()
+        ['search']
+        >>> sc.setLocalProperty("team", None)
+        """
+        if value is None:
+            self._local_properties().pop(key, None)
+        else:
+            self._local_properties()[key] = str(value)
+
+    def getLocalProperty(self, key: str) -> str | None:
+        return self._local_properties().get(key)
+
+    def setJobGroup(self, groupId: str, description: str, interruptOnCancel: bool = False) -> None:
+        """Put the jobs this thread submits in a group, which ``cancelJobGroup`` cancels."""
+        properties = self._local_properties()
+        properties["spark.jobGroup.id"] = str(groupId)
+        properties["spark.job.description"] = str(description)
+        properties["spark.job.interruptOnCancel"] = str(bool(interruptOnCancel)).lower()
+
+    def setJobDescription(self, value: str) -> None:
+        self.setLocalProperty("spark.job.description", value)
+
+    def setInterruptOnCancel(self, interruptOnCancel: bool) -> None:
+        self.setLocalProperty("spark.job.interruptOnCancel", str(bool(interruptOnCancel)).lower())
+
+    def addJobTag(self, tag: str) -> None:
+        """Tag the jobs this thread submits from now on (``cancelJobsWithTag``).
+
+        >>> sc.addJobTag("nightly"); sorted(sc.getJobTags())
+        ['nightly']
+        >>> sc.clearJobTags()
+        """
+        if not isinstance(tag, str) or not tag or "," in tag:
+            raise ValueError(f"addJobTag: a job tag must be a non-empty string without ',', got {tag!r}")
+        self._set_tags(self.getJobTags() | {tag})
+
+    def removeJobTag(self, tag: str) -> None:
+        self._set_tags(self.getJobTags() - {tag})
+
+    def getJobTags(self) -> set[str]:
+        return set(filter(None, self._local_properties().get("spark.job.tags", "").split(",")))
+
+    def clearJobTags(self) -> None:
+        self._set_tags(set())
+
+    def _set_tags(self, tags: set[str]) -> None:
+        self.setLocalProperty("spark.job.tags", ",".join(sorted(tags)) if tags else None)
+
+    def cancelJobGroup(self, groupId: str) -> None:
+        """Cancel the active jobs of a group; their running tasks are killed."""
+        self._scheduler.post(JobsCancelled(f"job group {groupId!r} cancelled", group=groupId))
+
+    def cancelJobsWithTag(self, tag: str) -> None:
+        self._scheduler.post(JobsCancelled(f"jobs tagged {tag!r} cancelled", tag=tag))
+
+    def cancelAllJobs(self) -> None:
+        self._scheduler.post(JobsCancelled("all jobs cancelled"))
+
     # --- shared variables -------------------------------------------------------
 
     def accumulator(self, value: Any, accum_param: AccumulatorParam | None = None) -> Accumulator:
@@ -453,7 +533,8 @@ class Context:
         self._prepare(rdd)
         action = Closure(func, [(name, callsite, func)])
         action.freeze()
-        waiter = self._scheduler.submit_job(rdd, action, wanted, {}, f"{name} at {callsite}")
+        waiter = self._scheduler.submit_job(rdd, action, wanted, dict(self._local_properties()),
+                                            f"{name} at {callsite}")
         try:
             payloads = waiter.wait()
         except KeyboardInterrupt:
@@ -487,6 +568,22 @@ def _release_shuffle(context_ref: "weakref.ref[Context]", shuffle_id: int) -> No
     context = context_ref()
     if context is not None and not context._stopped:
         context._scheduler.post(ShuffleReleased(shuffle_id))
+
+
+class InheritableThread(threading.Thread):
+    """A thread that starts with its parent's local properties (job group,
+    tags, ...), as in PySpark."""
+
+    def __init__(self, target: Callable | None = None, *args: Any, **kwargs: Any):
+        context = Context._active
+        inherited = dict(context._local_properties()) if context is not None else {}
+
+        def run_with_properties(*a: Any, **k: Any) -> Any:
+            if context is not None:
+                context._thread_state.properties = dict(inherited)
+            return target(*a, **k) if target is not None else None
+
+        super().__init__(*args, target=run_with_properties, **kwargs)
 
 
 _live_contexts: "weakref.WeakSet[Context]" = weakref.WeakSet()

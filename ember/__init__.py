@@ -44,6 +44,12 @@ _EXPORTS = {
     "AuthenticationError": "ember.engine.errors",
     "ResultTooLargeError": "ember.engine.errors",
     "NoWorkersError": "ember.engine.errors",
+    "IndeterminateStageError": "ember.engine.errors",
+    "StoppedContextError": "ember.engine.errors",
+    "Accumulator": "ember.engine.accumulators",
+    "AccumulatorParam": "ember.engine.accumulators",
+    "StatCounter": "ember.engine.statcounter",
+    "InheritableThread": "ember.driver.context",
 }
 
 __all__ = ["__version__", *_EXPORTS]

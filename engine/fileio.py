@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 
 def fsync_dir(path: str | os.PathLike) -> None:
@@ -43,14 +43,18 @@ def is_temp_name(name: str) -> bool:
 
 
 @contextmanager
-def atomic_writer(path: str | os.PathLike, *, durable: bool = True,
-                  mode: int = 0o644) -> Iterator[BinaryIO]:
+def atomic_writer(path: str | os.PathLike, *, durable: bool = True, mode: int = 0o644,
+                  before_publish: Callable[[], None] | None = None) -> Iterator[BinaryIO]:
     """Open a temporary file to write; on a clean exit, publish it as ``path``.
 
     With ``durable`` (the default) the file is fsynced before the rename and
     the directory after it. Shuffle files pass ``durable=False``: they need
     atomic visibility (a reader never sees half a file) but not durability,
     since a lost shuffle file is recomputed from lineage.
+
+    ``before_publish`` runs once the data is written (and fsynced), just
+    before the rename: an exception from it (an output commit refused) aborts
+    the write like any other.
 
     On an exception the temporary file is removed and ``path`` is untouched.
     """
@@ -63,6 +67,8 @@ def atomic_writer(path: str | os.PathLike, *, durable: bool = True,
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
+        if before_publish is not None:
+            before_publish()
         os.replace(tmp, final)
     except BaseException:
         try:

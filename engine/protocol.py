@@ -8,8 +8,8 @@ read from peers that authenticated with the cluster's secret (CURVE + ZAP,
 see ``transport``): nothing unauthenticated reaches ``decode``.
 
 Driver -> worker: Registered, Refused, HeartbeatAck, LaunchTask, KillTask,
-RemoveBinary, RemoveShuffle, RemoveRdd, PeerLost, Shutdown.
-Worker -> driver: Register, Heartbeat, StatusUpdate.
+CommitAnswer, RemoveBinary, RemoveShuffle, RemoveRdd, PeerLost, Shutdown.
+Worker -> driver: Register, Heartbeat, StatusUpdate, CommitRequest.
 Worker <-> worker (shuffle service): FetchRequest, FetchResponse.
 """
 
@@ -83,6 +83,22 @@ class StatusUpdate:
     tid: int
     outcome: Any
     duration: float
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    """Worker -> driver: may this task attempt publish its output for the
+    partition? (Exactly one attempt per partition is allowed to.)"""
+
+    tid: int
+    stage_id: int
+    partition: int
+
+
+@dataclass(frozen=True)
+class CommitAnswer:
+    tid: int
+    allowed: bool
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class MapStatus:
     address: str
     attempt_id: int
     sizes: bytes  # array('Q') of block lengths, one per reduce partition
+    checksums: bytes = b""  # array('I') of block CRC-32s: equal outputs, equal checksums
 
     def block_size(self, reduce_index: int) -> int:
         return memoryview(self.sizes).cast("Q")[reduce_index]
@@ -86,8 +87,9 @@ def partition_records(records: Iterable, partitioner: Partitioner) -> list[list]
 
 
 def write_map_output(directory: str, shuffle_id: int, map_index: int, attempt_id: int,
-                     records: Iterable, partitioner: Partitioner) -> bytes:
-    """Write one map task's output; returns the block sizes (array('Q') bytes)."""
+                     records: Iterable, partitioner: Partitioner) -> tuple[bytes, bytes]:
+    """Write one map task's output; returns the block sizes (array('Q') bytes)
+    and their CRC-32s (array('I') bytes)."""
     buckets = partition_records(records, partitioner)
     data_path, index_path = output_paths(directory, shuffle_id, map_index, attempt_id)
     entries = []
@@ -107,7 +109,8 @@ def write_map_output(directory: str, shuffle_id: int, map_index: int, attempt_id
     index.extend(_ENTRY.pack(*entry) for entry in entries)
     with atomic_writer(index_path, durable=False) as handle:
         handle.write(b"".join(index))
-    return array("Q", (length for _, length, _ in entries)).tobytes()
+    return (array("Q", (length for _, length, _ in entries)).tobytes(),
+            array("I", (crc for _, _, crc in entries)).tobytes())
 
 
 def _failure(message: str, shuffle_id: int, map_index: int, reduce_index: int,

@@ -142,9 +142,10 @@ def run_task(description: TaskDescription, binary_bytes: bytes, split_bytes: byt
                     f"serialized: {error}") from error
         else:
             dep = binary.dependency
-            sizes = write_map_output(env.shuffle_dir, dep.shuffle_id, description.partition,
-                                     description.tid, records, dep.partitioner)
-            payload = dumps(MapStatus(env.worker_id, env.shuffle_address, description.tid, sizes))
+            sizes, checksums = write_map_output(env.shuffle_dir, dep.shuffle_id, description.partition,
+                                                description.tid, records, dep.partitioner)
+            payload = dumps(MapStatus(env.worker_id, env.shuffle_address, description.tid, sizes,
+                                      checksums))
         return TaskSuccess(payload, context._cache_updates, context._accumulator_updates())
     except TaskKilledError as error:
         return TaskKilled(str(error))

@@ -34,6 +34,16 @@ class TaskContext:
         self._cache_updates: list = []
         self._accumulators: list = []  # accumulators unpickled by this task
 
+    def _commit_or_abort(self) -> None:
+        """Ask the driver whether this attempt may publish its output; raise
+        TaskKilledError if another attempt of the partition holds the right."""
+        ask = getattr(self._env, "ask_commit", None)
+        if ask is not None and not ask(self):
+            from ember.engine.errors import TaskKilledError
+
+            raise TaskKilledError(f"output commit denied to attempt {self._attemptNumber} of "
+                                  f"partition {self._partitionId}: another attempt committed it")
+
     def _accumulator_updates(self) -> dict:
         """{accumulator id: what this task added}, merged per id."""
         updates: dict = {}

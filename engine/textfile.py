@@ -176,7 +176,8 @@ class TextOutput:
     def write_partition(self, iterator: Iterator) -> None:
         context = TaskContext.get()
         name = f"part-{context.partitionId():05d}{self.extension}"
-        with atomic_writer(os.path.join(self.path, name)) as handle:
+        with atomic_writer(os.path.join(self.path, name),
+                           before_publish=context._commit_or_abort) as handle:
             sink: IO[bytes] = handle
             if self.extension == ".gz":
                 sink = gzip.GzipFile(fileobj=handle, mode="wb", mtime=0)

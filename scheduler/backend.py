@@ -29,6 +29,8 @@ from typing import Any, Callable
 import zmq
 
 from ember.engine.protocol import (
+    CommitAnswer,
+    CommitRequest,
     Heartbeat,
     HeartbeatAck,
     KillTask,
@@ -44,7 +46,7 @@ from ember.engine.protocol import (
 from ember.engine.task import TaskDescription
 from ember.engine.transport import ClusterKeys, Endpoint, server_socket
 from ember.engine.version import __version__
-from ember.scheduler.events import CompletionEvent, ExecutorAdded, ExecutorLost
+from ember.scheduler.events import AskCommit, CompletionEvent, ExecutorAdded, ExecutorLost
 
 log = logging.getLogger("ember.backend")
 
@@ -106,6 +108,8 @@ class ZmqBackend:
         self._last_seen[identity] = time.monotonic()
         if isinstance(message, Heartbeat):
             self._send(identity, HeartbeatAck())
+        elif isinstance(message, CommitRequest):
+            self._post(AskCommit(identity, message.tid, message.stage_id, message.partition))
         elif isinstance(message, StatusUpdate):
             self._post(CompletionEvent(
                 worker_id=identity, tid=message.tid, outcome=message.outcome,
@@ -190,6 +194,9 @@ class ZmqBackend:
 
     def kill(self, worker_id: str, tid: int) -> None:
         self._send(worker_id, KillTask(tid))
+
+    def answer_commit(self, worker_id: str, tid: int, allowed: bool) -> None:
+        self._send(worker_id, CommitAnswer(tid, allowed))
 
     def remove_binary(self, worker_id: str, binary_id: int) -> None:
         self._send(worker_id, RemoveBinary(binary_id))

@@ -20,6 +20,16 @@ class JobCancelled:
 
 
 @dataclass(frozen=True)
+class JobsCancelled:
+    """Cancel the active jobs of a job group, or carrying a tag, or (neither
+    given) every active job."""
+
+    reason: str
+    group: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
 class CompletionEvent:
     worker_id: str
     tid: int
@@ -64,6 +74,22 @@ class RddUnpersisted:
 @dataclass(frozen=True)
 class ResubmitFailedStages:
     pass
+
+
+@dataclass(frozen=True)
+class AskCommit:
+    """A task attempt asks to publish its output (see OutputCommit in the
+    DAGScheduler)."""
+
+    worker_id: str
+    tid: int
+    stage_id: int
+    partition: int
+
+
+@dataclass(frozen=True)
+class CheckSpeculation:
+    """Time to look for stragglers (spark.speculation.interval)."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """MapOutputTracker: where every shuffle map output lives.
 
 State: for each registered shuffle, one ``MapStatus`` or None per map
-partition; and an epoch, bumped whenever outputs are lost, so that a status
-computed before a loss can be recognised as stale. Outputs outlive the jobs
+partition; an epoch, bumped whenever outputs are lost, so that a status
+computed before a loss can be recognised as stale; and the block checksums of
+the first output each map partition produced. A recomputed output is compared
+with them: determinism is checked, not assumed (``register`` reports a change). Outputs outlive the jobs
 and stages that produced them: a later job that needs the same shuffle finds
 them here and skips the map stage. A shuffle is unregistered only when the
 driver drops its ShuffleDependency.
@@ -19,18 +21,35 @@ class MapOutputTracker:
     def __init__(self):
         self.epoch = 0
         self._outputs: dict[int, list[MapStatus | None]] = {}
+        self._first_checksums: dict[tuple[int, int], bytes] = {}
 
     def register_shuffle(self, shuffle_id: int, num_maps: int) -> None:
         self._outputs.setdefault(shuffle_id, [None] * num_maps)
 
     def unregister_shuffle(self, shuffle_id: int) -> None:
         self._outputs.pop(shuffle_id, None)
+        for key in [key for key in self._first_checksums if key[0] == shuffle_id]:
+            del self._first_checksums[key]
 
     def contains(self, shuffle_id: int) -> bool:
         return shuffle_id in self._outputs
 
-    def register(self, shuffle_id: int, map_index: int, status: MapStatus) -> None:
+    def register(self, shuffle_id: int, map_index: int, status: MapStatus) -> bool:
+        """Record an output; True when it differs from the first output of
+        this map partition (the map task is not deterministic)."""
         self._outputs[shuffle_id][map_index] = status
+        first = self._first_checksums.setdefault((shuffle_id, map_index), status.checksums)
+        if first != status.checksums:
+            self._first_checksums[(shuffle_id, map_index)] = status.checksums
+            return True
+        return False
+
+    def unregister_all(self, shuffle_id: int) -> None:
+        """Forget every output of a shuffle (its input changed)."""
+        outputs = self._outputs.get(shuffle_id)
+        if outputs is not None and any(outputs):
+            self._outputs[shuffle_id] = [None] * len(outputs)
+            self.epoch += 1
 
     def unregister(self, shuffle_id: int, map_index: int) -> None:
         outputs = self._outputs.get(shuffle_id)

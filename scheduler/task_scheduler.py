@@ -102,6 +102,12 @@ class TaskScheduler:
         slots.free += 1
         return entry[0]
 
+    def is_running(self, tid: int, worker_id: str) -> bool:
+        """Is ``tid`` a live attempt of a current task set, on ``worker_id``?"""
+        entry = self._by_tid.get(tid)
+        return (entry is not None and entry[1] == worker_id and not entry[0].zombie
+                and worker_id in self.workers)
+
     def kill_running(self, task_set: TaskSetManager) -> None:
         for tid, (_, worker_id) in list(task_set.running.items()):
             self.backend.kill(worker_id, tid)
@@ -116,17 +122,17 @@ class TaskScheduler:
                 for task_set in self.task_sets:
                     index = task_set.offer(slots.worker_id, now)
                     if index is not None:
-                        self._launch(slots, task_set, index)
+                        self._launch(slots, task_set, index, now)
                         launched += 1
                         break
                 else:
                     break
         return launched
 
-    def _launch(self, slots: WorkerSlots, task_set: TaskSetManager, index: int) -> None:
+    def _launch(self, slots: WorkerSlots, task_set: TaskSetManager, index: int, now: float) -> None:
         tid = self._next_tid
         self._next_tid += 1
-        attempt = task_set.launched(tid, index, slots.worker_id)
+        attempt = task_set.launched(tid, index, slots.worker_id, now)
         self._by_tid[tid] = (task_set, slots.worker_id)
         slots.running.add(tid)
         slots.free -= 1

@@ -12,19 +12,35 @@ Failure policy:
 * an exception raised by the task counts toward ``max_failures``; the task
   set aborts when one task has failed that many times;
 * the death of the worker running it is not charged as a failure, but a task
-  that was running on ``max_worker_deaths`` dead workers is the likely culprit
-  (it kills its worker: Dask's KilledWorker rule) and aborts the task set too;
+  that was running on ``max_worker_deaths`` dead workers in a row is the likely
+  culprit (it kills its worker: Dask's KilledWorker rule) and aborts the task
+  set too. "In a row": any worker death that does not involve the task resets
+  its count, so deaths spread over many tasks (a machine killing processes at
+  random) are never blamed on one of them;
 * a fetch failure is not handled here: the DAGScheduler marks the whole task
   set as a zombie (no more launches) and resubmits the parent stage.
+
+Speculation (``speculation`` given): once ``quantile`` of the tasks succeeded,
+a task whose only attempt has run longer than ``multiplier`` times the median
+successful duration (and at least ``min_runtime``) gets one copy, on another
+worker. The first attempt to succeed wins; the DAGScheduler kills the others.
 
 Owned by the DAGScheduler's loop thread (not thread-safe).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Speculation:
+    quantile: float = 0.75
+    multiplier: float = 1.5
+    min_runtime: float = 0.1
 
 
 @dataclass
@@ -37,7 +53,8 @@ class TaskSpec:
 class TaskSetManager:
     def __init__(self, stage: Any, stage_attempt: int, job_id: int, tasks: list[TaskSpec],
                  binary: bytes, binary_id: int, epoch: int, max_failures: int,
-                 locality_wait: float, now: float, max_worker_deaths: int = 4):
+                 locality_wait: float, now: float, max_worker_deaths: int = 4,
+                 speculation: Speculation | None = None):
         self.stage = stage
         self.stage_attempt = stage_attempt
         self.job_id = job_id
@@ -56,6 +73,11 @@ class TaskSetManager:
         self.succeeded = [False] * count
         self.num_succeeded = 0
         self.running: dict[int, tuple[int, str]] = {}
+        self.speculation = speculation
+        self._started: dict[int, float] = {}
+        self._durations: list[float] = []
+        self._copies: deque = deque()  # indexes waiting for a speculative copy
+        self._speculated: set[int] = set()
         self._running_count = [0] * count
         self.zombie = False
         self.last_failure: Any = None
@@ -104,7 +126,45 @@ class TaskSetManager:
         index = self._pop(self._no_preference)
         if index is None and now >= self._local_deadline:
             index = self._pop(self._any)
+        if index is None:
+            index = self._speculative_copy(worker_id)
         return index
+
+    def _speculative_copy(self, worker_id: str) -> int | None:
+        for _ in range(len(self._copies)):
+            index = self._copies.popleft()
+            if self.succeeded[index]:
+                continue
+            if any(i == index and w == worker_id for i, w in self.running.values()):
+                self._copies.append(index)  # a copy must run elsewhere
+                continue
+            return index
+        return None
+
+    def check_speculation(self, now: float) -> bool:
+        """Queue copies of stragglers; True if any was found."""
+        policy = self.speculation
+        if policy is None or self.zombie or len(self.tasks) < 2:
+            return False
+        if self.num_succeeded < max(int(policy.quantile * len(self.tasks)), 1):
+            return False
+        threshold = max(policy.multiplier * statistics.median(self._durations), policy.min_runtime)
+        found = False
+        for tid, (index, _) in self.running.items():
+            if (not self.succeeded[index] and index not in self._speculated
+                    and self._running_count[index] == 1 and now - self._started[tid] > threshold):
+                self._speculated.add(index)
+                self._copies.append(index)
+                found = True
+        return found
+
+    def running_index(self, tid: int) -> int | None:
+        entry = self.running.get(tid)
+        return entry[0] if entry is not None else None
+
+    def other_attempts(self, index: int) -> list[tuple[int, str]]:
+        """(tid, worker) of the attempts of task ``index`` still running."""
+        return [(tid, worker) for tid, (i, worker) in self.running.items() if i == index]
 
     def locality_deadline(self) -> float | None:
         """When a waiting task with a preference may run anywhere."""
@@ -121,9 +181,10 @@ class TaskSetManager:
 
     # --- lifecycle of attempts ------------------------------------------------
 
-    def launched(self, tid: int, index: int, worker_id: str) -> int:
+    def launched(self, tid: int, index: int, worker_id: str, now: float = 0.0) -> int:
         """Record a launch; returns the attempt number."""
         self.running[tid] = (index, worker_id)
+        self._started[tid] = now
         self._running_count[index] += 1
         attempt = self.attempts[index]
         self.attempts[index] += 1
@@ -133,17 +194,21 @@ class TaskSetManager:
         entry = self.running.pop(tid, None)
         if entry is None:
             return None
+        self._started.pop(tid, None)
         index = entry[0]
         self._running_count[index] -= 1
         return index
 
-    def succeeded_attempt(self, tid: int) -> int | None:
+    def succeeded_attempt(self, tid: int, now: float = 0.0) -> int | None:
         """The task index if this is the first success of the task, else None."""
+        started = self._started.get(tid)
         index = self._finish(tid)
         if index is None or self.succeeded[index]:
             return None
         self.succeeded[index] = True
         self.num_succeeded += 1
+        if started is not None:
+            self._durations.append(now - started)
         return index
 
     def failed_attempt(self, tid: int, failure: Any) -> bool:
@@ -169,6 +234,13 @@ class TaskSetManager:
             return True
         self._enqueue(index)
         return False
+
+    def worker_died_elsewhere(self, involved: set[int]) -> None:
+        """A worker died running none of the tasks ``involved`` (indexes of
+        this set it was running): every other task's streak of deaths ends."""
+        for index, kills in enumerate(self.kills):
+            if kills and index not in involved:
+                self.kills[index] = 0
 
     def resubmit(self, index: int) -> None:
         """A succeeded map task lost its output: run it again."""

@@ -6,12 +6,15 @@ worker's traceback, a fetch failure, or "killed") goes back to the driver as a
 ``StatusUpdate``, the result bytes as a separate frame. Stage binaries arrive
 once per stage attempt and are kept until the driver says the attempt ended.
 
-Killing a running task: ``kill(tid)`` raises ``TaskKilledError`` inside the
-slot thread running it (an asynchronous exception, delivered the next time
-that thread runs Python code). A task stuck in a call that never returns to
-Python cannot be interrupted that way; if it is still running after
-``kill_timeout`` seconds the worker process exits, the only way to take the
-slot back (a local cluster starts a replacement).
+Slot 0 runs on the process's main thread (``serve()``); others get threads.
+
+Killing a running task raises ``TaskKilledError`` inside it. On the main
+thread this is done with a signal (SIGUSR1), which also interrupts a blocking
+call such as ``time.sleep``; on other slots with an asynchronous exception,
+delivered the next time that thread runs Python code. A task stuck in a call
+that neither returns nor yields to signals cannot be interrupted; if it is
+still running after ``kill_timeout`` seconds the worker process exits, the only
+way to take the slot back (a local cluster starts a replacement).
 
 Thread-safety: ``launch``, ``remove_binary`` and ``kill`` are called by the I/O
 thread; the slot threads only read the binaries. ``_running`` is guarded by a
@@ -25,6 +28,7 @@ import ctypes
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 from typing import Any, Callable
@@ -54,13 +58,27 @@ class Executor:
         self._running: dict[int, int] = {}  # tid -> ident of the slot thread running it
         self._killed: set[int] = set()
         self._lock = threading.Lock()
+        self._main = threading.main_thread().ident
+        self._main_task: int | None = None  # tid running on the main thread
         self._threads = [threading.Thread(target=self._work, name=f"ember-task-slot-{i}", daemon=True)
-                         for i in range(slots)]
+                         for i in range(1, slots)]
 
     def start(self) -> "Executor":
+        """Start the extra slots; the caller's main thread then calls serve()."""
+        signal.signal(signal.SIGUSR1, self._interrupt_main)
         for thread in self._threads:
             thread.start()
         return self
+
+    def serve(self) -> None:
+        """Run slot 0 on the main thread, forever."""
+        self._work()
+
+    def _interrupt_main(self, signum, frame) -> None:
+        with self._lock:
+            doomed = self._main_task is not None and self._main_task in self._killed
+        if doomed:
+            raise TaskKilledError("killed")
 
     def launch(self, message: LaunchTask, payloads: list) -> None:
         if message.with_binary:
@@ -74,7 +92,9 @@ class Executor:
         with self._lock:
             self._killed.add(tid)
             ident = self._running.get(tid)
-            if ident is not None:
+            if ident == self._main:
+                signal.pthread_kill(ident, signal.SIGUSR1)
+            elif ident is not None:
                 _raise_in_thread(ident, TaskKilledError)
         if ident is not None:
             threading.Timer(self.kill_timeout, self._reap, args=(tid,)).start()
@@ -100,6 +120,8 @@ class Executor:
             killed_early = task.tid in self._killed
             if not killed_early:
                 self._running[task.tid] = threading.get_ident()
+                if threading.get_ident() == self._main:
+                    self._main_task = task.tid
         if killed_early:
             outcome: Any = TaskKilled("killed before it started")
         else:
@@ -134,6 +156,8 @@ class Executor:
                 with self._lock:
                     self._running.pop(tid, None)
                     self._killed.discard(tid)
+                    if self._main_task == tid:
+                        self._main_task = None
                     _raise_in_thread(threading.get_ident(), None)
                 return
             except TaskKilledError:

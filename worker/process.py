@@ -18,9 +18,11 @@ answers each. A worker that hears nothing from the driver for
 being stopped longer than that) fences itself: it stops, discards its outputs
 and exits. Its results would be refused anyway.
 
-Threads: main (waits for the end), lifeline (blocks on stdin), heartbeat, I/O
+Threads: main (runs task slot 0, so a killed task can be interrupted by a
+signal even in a blocking call), lifeline (blocks on stdin), heartbeat, I/O
 (the driver socket, ``Endpoint``), shuffle service, ZAP handler, and one per
-task slot.
+further task slot. The process ends through ``exit()``, from whichever thread
+learns that it must: it removes the worker's directory and leaves at once.
 """
 
 from __future__ import annotations
@@ -35,11 +37,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any, Callable
 import zmq
 
 from ember.engine import failpoints
 from ember.engine.errors import AuthenticationError
 from ember.engine.protocol import (
+    CommitAnswer,
+    CommitRequest,
     Heartbeat,
     HeartbeatAck,
     KillTask,
@@ -78,6 +83,36 @@ class WorkerEnv:
     shuffle_address: str
     blocks: BlockManager
     shuffle: ShuffleReader
+    ask_commit: Callable[[Any], bool]
+
+
+class CommitClient:
+    """Asks the driver's output commit coordinator, for a task thread."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.send: Callable[[list], None] = lambda frames: None
+        self._waiting: dict[int, list] = {}
+        self._lock = threading.Lock()
+
+    def ask(self, context: Any) -> bool:
+        tid = context.taskAttemptId()
+        slot = [threading.Event(), False]
+        with self._lock:
+            self._waiting[tid] = slot
+        try:
+            self.send(encode(CommitRequest(tid, context.stageId(), context.partitionId())))
+            return slot[0].wait(self.timeout) and slot[1]
+        finally:
+            with self._lock:
+                self._waiting.pop(tid, None)
+
+    def answered(self, answer: CommitAnswer) -> None:
+        with self._lock:
+            slot = self._waiting.get(answer.tid)
+        if slot is not None:
+            slot[1] = answer.allowed
+            slot[0].set()
 
 
 class Worker:
@@ -111,11 +146,14 @@ class Worker:
         auth = Authenticator(zctx, self._keys)
         service = ShuffleService(zctx, self._keys, shuffle_dir,
                                  max_message_size=self.max_message_size).start()
+        commits = CommitClient(self.heartbeat_timeout)
+        self._commits = commits
         self.env = WorkerEnv(
             self.worker_id, shuffle_dir, service.address,
             BlockManager(os.path.join(self.work_dir, "blocks")),
             ShuffleReader(zctx, self._keys, self.worker_id, shuffle_dir, self._lost,
-                          self.fetch_timeout, self.max_message_size))
+                          self.fetch_timeout, self.max_message_size),
+            commits.ask)
         sock = client_socket(zctx, zmq.DEALER, self._keys, self.driver,
                              identity=self.worker_id.encode(), max_message_size=self.max_message_size)
         try:
@@ -127,6 +165,7 @@ class Worker:
             print(f"ember worker {self.worker_id}: {error}", file=sys.stderr, flush=True)
             return 1
         self.endpoint = Endpoint(zctx, sock, self._on_message, "ember-worker-io").start()
+        commits.send = self.endpoint.send
         self.executor = Executor(self.env, self.endpoint.send, self.slots, self.kill_timeout).start()
         self.endpoint.send(encode(Register(
             self.worker_id, os.getpid(), socket.gethostname(), self.slots, service.address,
@@ -138,11 +177,22 @@ class Worker:
                   file=sys.stderr, flush=True)
             return EXIT_REFUSED
         threading.Thread(target=self._heartbeat, name="ember-heartbeat", daemon=True).start()
+        threading.Thread(target=self._await_end, name="ember-end", daemon=True).start()
+        self.executor.serve()
+        return 0
+
+    def _await_end(self) -> None:
         self._done.wait()
         if self._refusal is not None:
             print(f"ember worker {self.worker_id}: stopping: {self._refusal}", file=sys.stderr, flush=True)
-            return EXIT_REFUSED
-        return 0
+            self.exit(EXIT_REFUSED)
+        self.exit(0)
+
+    def exit(self, code: int) -> None:
+        self.cleanup()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
     def _heartbeat(self) -> None:
         beat = encode(Heartbeat(self.worker_id))
@@ -169,6 +219,8 @@ class Worker:
             self.env.blocks.remove_rdd(message.rdd_id)
         elif isinstance(message, KillTask):
             self.executor.kill(message.tid)
+        elif isinstance(message, CommitAnswer):
+            self._commits.answered(message)
         elif isinstance(message, HeartbeatAck):
             pass
         elif isinstance(message, Registered):
@@ -195,8 +247,7 @@ def _watch_lifeline(worker: Worker) -> None:
             pass
     except (OSError, ValueError):
         pass
-    worker.cleanup()
-    os._exit(0)
+    worker.exit(0)
 
 
 def read_bootstrap(stream) -> dict:
@@ -219,7 +270,4 @@ def main() -> None:
     except BaseException:  # noqa: BLE001 - report, clean up, exit non-zero
         logging.getLogger("ember.worker").exception("worker failed")
         code = 1
-    worker.cleanup()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    worker.exit(code)

@@ -19,8 +19,8 @@ def records():
 
 
 def written(tmp_path, partitions=4):
-    sizes = write_map_output(str(tmp_path), 7, 2, 99, records(), Partitioner(partitions))
-    return MapStatus("w-0", "tcp://x", 99, sizes)
+    sizes, checksums = write_map_output(str(tmp_path), 7, 2, 99, records(), Partitioner(partitions))
+    return MapStatus("w-0", "tcp://x", 99, sizes, checksums)
 
 
 def test_blocks_round_trip_by_partition(tmp_path):
@@ -35,6 +35,14 @@ def test_blocks_round_trip_by_partition(tmp_path):
         seen.extend(block)
     assert sorted(seen) == sorted(records())
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+
+
+def test_equal_output_has_equal_checksums_and_different_output_does_not(tmp_path):
+    first = written(tmp_path)
+    again = written(tmp_path)
+    assert first.checksums == again.checksums and len(first.checksums) == 4 * 4
+    _, changed = write_map_output(str(tmp_path), 7, 2, 100, records()[:-1], Partitioner(4))
+    assert changed != first.checksums
 
 
 def test_flipped_byte_is_a_fetch_failure(tmp_path):

@@ -46,6 +46,10 @@ def w2_oracle(data):
     return dict(totals)
 
 
+def w3_data_for_chaos():
+    return w2_data(60_000, keys=1500)
+
+
 def w3(sc, data, partitions=8, prepare=lambda rdd: rdd):
     return (prepare(sc.parallelize(data, partitions))
             .groupByKey().mapValues(sorted).sortByKey().collect())

@@ -1,0 +1,130 @@
+"""Cancelling jobs really stops their tasks (B13, Ctrl-C), and the Context
+stays usable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from ember import InheritableThread, JobCancelledError
+from faults import Background, announce, markers, wait_for, worker_pids
+
+pytestmark = pytest.mark.fault
+
+
+def sleeper(directory):
+    def sleep_long(x):
+        announce(directory, f"sleeping{x}")
+        time.sleep(60)
+        return x
+    return sleep_long
+
+
+def test_cancel_job_group_kills_running_tasks_and_frees_their_slots(cluster, tmp_path):
+    sc = cluster(2)
+    pids = worker_pids(sc)
+
+    def in_group():
+        sc.setJobGroup("reports", "nightly reports")
+        return sc.parallelize(range(2), 2).map(sleeper(str(tmp_path))).collect()
+
+    job = Background(in_group)
+    wait_for(lambda: len(markers(tmp_path, "sleeping*")) == 2, what="both tasks to start")
+    started = time.monotonic()
+    sc.cancelJobGroup("reports")
+    with pytest.raises(JobCancelledError, match="job group 'reports' cancelled"):
+        job.result(timeout=10)
+    assert sc.parallelize(range(10), 2).sum() == 45
+    assert time.monotonic() - started < 5, "the killed tasks gave their slots back at once"
+    assert worker_pids(sc) == pids, "killing a task did not cost its worker"
+
+
+def test_cancel_jobs_with_tag_and_all_jobs(cluster, tmp_path):
+    sc = cluster(2)
+
+    def tagged():
+        sc.addJobTag("etl")
+        return sc.parallelize([1], 1).map(sleeper(str(tmp_path))).collect()
+
+    job = Background(tagged)
+    wait_for(lambda: markers(tmp_path, "sleeping*"))
+    sc.cancelJobsWithTag("other")  # does not match
+    time.sleep(0.2)
+    sc.cancelJobsWithTag("etl")
+    with pytest.raises(JobCancelledError, match="'etl'"):
+        job.result(timeout=10)
+    job = Background(lambda: sc.parallelize([2], 1).map(sleeper(str(tmp_path))).collect())
+    wait_for(lambda: len(markers(tmp_path, "sleeping*")) == 2)
+    sc.cancelAllJobs()
+    with pytest.raises(JobCancelledError):
+        job.result(timeout=10)
+    assert sc.parallelize([1, 2]).count() == 2
+
+
+def test_inheritable_thread_carries_the_job_group(cluster, tmp_path):
+    sc = cluster(2)
+    sc.setJobGroup("parent-group", "from the parent thread")
+    seen = []
+    thread = InheritableThread(lambda: seen.append(sc.getLocalProperty("spark.jobGroup.id")))
+    thread.start()
+    thread.join()
+    plain = threading.Thread(target=lambda: seen.append(sc.getLocalProperty("spark.jobGroup.id")))
+    plain.start()
+    plain.join()
+    assert seen == ["parent-group", None]
+
+
+def test_task_that_ignores_the_kill_costs_its_worker_after_the_kill_timeout(cluster, tmp_path):
+    sc = cluster(2, **{"ember.task.killTimeout": "1s"})
+
+    def deaf(x):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})  # the kill cannot get in
+        announce(str(tmp_path), "deaf")
+        time.sleep(60)
+
+    job = Background(lambda: sc.parallelize([1], 1).map(deaf).collect())
+    victim = int(wait_for(lambda: markers(tmp_path, "deaf*"))[0].rsplit("-", 1)[1])
+    sc.cancelAllJobs()
+    with pytest.raises(JobCancelledError):
+        job.result(timeout=10)
+    wait_for(lambda: victim not in worker_pids(sc).values(), timeout=10,
+             what="the stuck worker to exit after the kill timeout")
+    wait_for(lambda: len(sc._backend.registered()) == 2, timeout=20, what="its replacement")
+    assert sc.parallelize(range(4), 2).sum() == 6
+
+
+def test_ctrl_c_in_the_driver_cancels_the_job_and_the_context_stays_usable(tmp_path):
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent("""
+        import time, ember
+        sc = ember.Context("local[2]")
+        print("ready", flush=True)
+        try:
+            sc.parallelize(range(2), 2).foreach(lambda x: time.sleep(60))
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        started = time.monotonic()
+        print("next job", sc.parallelize(range(100), 4).sum(), flush=True)
+        print("waited", round(time.monotonic() - started, 1), flush=True)
+        sc.stop()
+    """))
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert driver.stdout.readline().strip() == "ready"
+        time.sleep(1.0)  # the tasks are sleeping
+        driver.send_signal(signal.SIGINT)
+        out, _ = driver.communicate(timeout=30)
+    finally:
+        driver.kill()
+        driver.wait()
+    lines = out.splitlines()
+    assert lines[:2] == ["interrupted", "next job 4950"]
+    assert float(lines[2].split()[1]) < 5
+    assert driver.returncode == 0

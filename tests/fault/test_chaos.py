@@ -1,0 +1,51 @@
+"""Chaos (E10): a random worker is SIGKILLed every 200-800 ms for the whole of
+a two-shuffle job, for five fixed seeds; the answer is exact every time."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+
+from faults import kill, w3, w3_data_for_chaos, w3_oracle, worker_pids
+
+pytestmark = [pytest.mark.fault, pytest.mark.slow]
+
+
+def steady(index, iterator):
+    time.sleep(0.15)  # long enough that kills land mid-task and mid-stage
+    return iterator
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_two_shuffle_job_is_exact_under_random_worker_kills(cluster, seed):
+    sc = cluster(2)
+    data = w3_data_for_chaos()
+    rng = random.Random(seed)
+    stop = threading.Event()
+    kills: list[str] = []
+
+    def chaos():
+        while not stop.wait(rng.uniform(0.2, 0.8)):
+            live = sorted(set(worker_pids(sc)) & set(sc._backend.registered()))
+            if live:
+                victim = rng.choice(live)
+                kill(worker_pids(sc).get(victim, -1))
+                kills.append(victim)
+
+    monkey = threading.Thread(target=chaos, daemon=True)
+    monkey.start()
+    try:
+        result = w3(sc, data, partitions=12, prepare=lambda rdd: rdd.mapPartitionsWithIndex(steady))
+    finally:
+        stop.set()
+        monkey.join()
+    assert kills, f"seed {seed}: the job ended before any worker was killed"
+    assert result == w3_oracle(data), f"seed {seed}: wrong answer after killing {kills}"
+    attempts = {}
+    for launch in sc._scheduler.tasks.history:
+        key = (launch.stage_id, launch.partition)
+        attempts[key] = attempts.get(key, 0) + 1
+    assert max(attempts.values()) <= 4 * (len(kills) + 1), f"seed {seed}: unbounded retries"
