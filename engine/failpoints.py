@@ -32,6 +32,7 @@ POINTS = {
     "shuffle.mid_write": "a map task wrote half of its data file",
     "shuffle.mid_fetch": "a reducer received part of the blocks it asked for",
     "shuffle.serve": "a shuffle service is about to answer a fetch request",
+    "shuffle.read": "a shuffle block is about to be read from disk (locally or to serve it)",
     "output.mid_write": "a task wrote half of a saveAsTextFile part file",
 }
 

@@ -125,6 +125,7 @@ def read_block(directory: str, shuffle_id: int, map_index: int, attempt_id: int,
     Raises FetchFailedError when the files are missing or malformed."""
     data_path, index_path = output_paths(directory, shuffle_id, map_index, attempt_id)
     try:
+        failpoints.point("shuffle.read")
         with open(index_path, "rb") as index:
             header = index.read(_HEADER.size)
             if len(header) != _HEADER.size:

@@ -437,7 +437,7 @@ class DAGScheduler:
         if isinstance(outcome, FetchFailure):
             task_set.abandon(event.tid)
             self._fetch_failed(stage, task_set, outcome)
-        elif isinstance(outcome, ExceptionFailure):
+        elif isinstance(outcome, ExceptionFailure) and not task_set.zombie:
             if task_set.failed_attempt(event.tid, outcome):
                 self._abort_stage(stage, self._task_error(stage, task_set, outcome, event))
         else:

@@ -83,7 +83,9 @@ class Executor:
     def launch(self, message: LaunchTask, payloads: list) -> None:
         if message.with_binary:
             self._binaries[message.task.binary_id] = payloads[1]
-        self._queue.put((message.task, payloads[0]))
+        # Bound now: a RemoveBinary that arrives while the task waits for a
+        # slot must not take the binary away from it.
+        self._queue.put((message.task, payloads[0], self._binaries.get(message.task.binary_id)))
 
     def remove_binary(self, binary_id: int) -> None:
         self._binaries.pop(binary_id, None)
@@ -114,7 +116,7 @@ class Executor:
             except TaskKilledError:
                 pass  # a kill that arrived just as its task was reported
 
-    def _run_one(self, task: Any, split: bytes) -> None:
+    def _run_one(self, task: Any, split: bytes, binary: bytes | None) -> None:
         started = time.monotonic()
         with self._lock:
             killed_early = task.tid in self._killed
@@ -126,7 +128,6 @@ class Executor:
             outcome: Any = TaskKilled("killed before it started")
         else:
             try:
-                binary = self._binaries.get(task.binary_id)
                 if binary is None:
                     outcome = describe_exception(RuntimeError(
                         f"worker {self.env.worker_id} has no binary for stage {task.stage_id} "

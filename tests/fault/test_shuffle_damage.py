@@ -1,4 +1,5 @@
-"""Damaged shuffle output (E17, E18) and a map stage that keeps failing (E19):
+"""Damaged shuffle output (E17, E18, and E03 through a kill while serving in
+test_worker_loss) and a map stage that keeps failing (E19):
 a fetch failure, a rerun of the map task, never a wrong answer."""
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def test_deleted_shuffle_files_are_recomputed(cluster):
     assert len([l for l in launches(sc, before) if l.kind == "shuffle_map"]) == len(doomed)
 
 
-def test_map_stage_that_keeps_losing_its_output_aborts_after_four_attempts(cluster, monkeypatch):
-    monkeypatch.setenv("EMBER_FAILPOINTS", "shuffle.serve=kill@*")  # any worker dies serving blocks
+def test_map_output_that_can_never_be_read_aborts_after_four_stage_attempts(cluster, monkeypatch):
+    monkeypatch.setenv("EMBER_FAILPOINTS", "shuffle.read=raise@*")  # every block read fails
     sc = cluster(2, **{"spark.task.maxFailures": 1})
     with pytest.raises(JobAbortedError, match=r"failed 4 times in a row.*maxConsecutiveAttempts = 4"):
         w2(sc, w2_data(5000), partitions=4)

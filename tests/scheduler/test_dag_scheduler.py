@@ -552,3 +552,19 @@ def test_outputs_lost_after_the_current_attempt_finished_all_its_tasks_are_recom
     (final,) = h.new_launches()
     h.finish(*final, "done")
     assert results(waiter) == ["done"]
+
+
+def test_failures_of_a_zombie_attempt_after_a_fetch_failure_do_not_abort_the_job():
+    h = Harness(workers=("w-0", "w-1", "w-2"), max_failures=1)
+    reduced = h.rdd(1).map(lambda x: (x, 1)).reduceByKey(add, 2)
+    waiter = h.submit(reduced)
+    h.finish_map(*h.new_launches()[0])
+    first, second = h.new_launches()
+    h.fetch_fail(*first, 0, 0)                  # the attempt becomes a zombie
+    h.fail(*second, RuntimeError("late failure of the zombie attempt"))
+    h.clock.advance(1)
+    h.scheduler.fire_timers()
+    h.finish_map(*h.new_launches()[0])
+    for worker, task in h.new_launches():
+        h.finish(worker, task, task.partition)
+    assert results(waiter) == [0, 1]
