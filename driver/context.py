@@ -35,6 +35,7 @@ import zmq
 from ember.driver.conf import Conf
 from ember.driver.local_cluster import LocalCluster
 from ember.driver.master import parse_master
+from ember.engine import checkpoint, inputs
 from ember.engine.accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from ember.engine.callsite import api_callsite, user_callsite
 from ember.engine.closure import Closure
@@ -109,6 +110,7 @@ class Context:
         self._startup_failures = 0
         self._accumulators = AccumulatorRegistry()
         self._thread_state = threading.local()
+        self._checkpoint_dir: str | None = None
         self._work_root: str | None = None
         self._zctx: zmq.Context | None = None
         self._auth: Authenticator | None = None
@@ -259,7 +261,7 @@ class Context:
             "driver: use it in the driver program, not inside transformations or actions.")
 
     def __repr__(self) -> str:
-        return f"<Context master={self.master} appName={self.appName}>"
+        return f"<SparkContext master={self.master} appName={self.appName}>"
 
     @classmethod
     def getOrCreate(cls, conf: Conf | None = None) -> "Context":
@@ -289,8 +291,8 @@ class Context:
     def defaultMinPartitions(self) -> int:
         return min(self.defaultParallelism, 2)
 
-    @property
     def sparkUser(self) -> str:
+        """The name of the user running this program."""
         import getpass
 
         return getpass.getuser()
@@ -376,6 +378,65 @@ class Context:
         if minPartitions is None:
             minPartitions = self.defaultMinPartitions
         return TextFileRDD(self, name, minPartitions, use_unicode, user_callsite(2))
+
+    def wholeTextFiles(self, path: str, minPartitions: int | None = None,
+                       use_unicode: bool = True) -> RDD:
+        """An RDD of (file path, whole content) for every file under ``path``."""
+        return inputs.whole_text_files(self, path, minPartitions, use_unicode)
+
+    def binaryFiles(self, path: str, minPartitions: int | None = None) -> RDD:
+        """An RDD of (file path, content bytes) for every file under ``path``."""
+        return inputs.binary_files(self, path, minPartitions)
+
+    def binaryRecords(self, path: str, recordLength: int) -> RDD:
+        """An RDD of the fixed-length binary records of the files under ``path``."""
+        return inputs.binary_records(self, path, recordLength)
+
+    def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD:
+        """An RDD of the objects saved by ``RDD.saveAsPickleFile``."""
+        return inputs.pickle_file(self, name, minPartitions)
+
+    def sequenceFile(self, path: str, keyClass: str | None = None, valueClass: str | None = None,
+                     keyConverter: str | None = None, valueConverter: str | None = None,
+                     minSplits: int | None = None, batchSize: int = 0) -> RDD:
+        """The pairs saved by ``RDD.saveAsSequenceFile`` (ember's own format)."""
+        return inputs.sequence_file(self, path, keyClass, valueClass, keyConverter, valueConverter,
+                                    minSplits, batchSize)
+
+    def hadoopFile(self, path: str, inputFormatClass: str, keyClass: str, valueClass: str,
+                   keyConverter: str | None = None, valueConverter: str | None = None,
+                   conf: dict | None = None, batchSize: int = 0) -> RDD:
+        """Text, key-value text and sequence files through Hadoop's old API names."""
+        return inputs.hadoop_file(self, path, inputFormatClass, keyClass, valueClass, keyConverter,
+                                  valueConverter, conf, batchSize)
+
+    def newAPIHadoopFile(self, path: str, inputFormatClass: str, keyClass: str, valueClass: str,
+                         keyConverter: str | None = None, valueConverter: str | None = None,
+                         conf: dict | None = None, batchSize: int = 0) -> RDD:
+        """Text, key-value text and sequence files through Hadoop's new API names."""
+        return inputs.new_api_hadoop_file(self, path, inputFormatClass, keyClass, valueClass,
+                                          keyConverter, valueConverter, conf, batchSize)
+
+    def hadoopRDD(self, inputFormatClass: str, keyClass: str, valueClass: str,
+                  keyConverter: str | None = None, valueConverter: str | None = None,
+                  conf: dict | None = None, batchSize: int = 0) -> RDD:
+        """Like ``hadoopFile``, with the input path in ``conf``."""
+        return inputs.hadoop_rdd(self, inputFormatClass, keyClass, valueClass, keyConverter,
+                                 valueConverter, conf, batchSize)
+
+    def newAPIHadoopRDD(self, inputFormatClass: str, keyClass: str, valueClass: str,
+                        keyConverter: str | None = None, valueConverter: str | None = None,
+                        conf: dict | None = None, batchSize: int = 0) -> RDD:
+        """Like ``newAPIHadoopFile``, with the input path in ``conf``."""
+        return inputs.new_api_hadoop_rdd(self, inputFormatClass, keyClass, valueClass, keyConverter,
+                                         valueConverter, conf, batchSize)
+
+    def setCheckpointDir(self, dirName: str) -> None:
+        """Where ``RDD.checkpoint`` saves RDDs (a new subdirectory is made in it)."""
+        self._checkpoint_dir = checkpoint.new_checkpoint_dir(dirName)
+
+    def getCheckpointDir(self) -> str | None:
+        return self._checkpoint_dir
 
     def emptyRDD(self) -> RDD:
         """An RDD with no partitions and no elements.
@@ -528,6 +589,7 @@ class Context:
             if bad:
                 raise ValueError(f"partition indices {bad} out of range: {rdd!r} has {count} partitions")
         if not wanted:
+            rdd._do_checkpoint()
             return []
         name, callsite = api_callsite(2)
         self._prepare(rdd)
@@ -540,7 +602,9 @@ class Context:
         except KeyboardInterrupt:
             self._scheduler.cancel_job(waiter.job_id, "interrupted by the user (KeyboardInterrupt)")
             raise
-        return [loads(payload) for payload in payloads]
+        results = [loads(payload) for payload in payloads]
+        rdd._do_checkpoint()  # RDDs marked for checkpointing are saved after their first job
+        return results
 
     def runJob(self, rdd: RDD, partitionFunc: Callable[[Iterable], Iterable],
                partitions: Iterable[int] | None = None, allowLocal: bool = False) -> list:
@@ -558,6 +622,10 @@ class Context:
 
     def _track_shuffle(self, dependency: ShuffleDependency) -> None:
         weakref.finalize(dependency, _release_shuffle, weakref.ref(self), dependency.shuffle_id)
+
+    def _clean_shuffle(self, shuffle_id: int, blocking: bool = False) -> None:
+        if not self._stopped:
+            self._scheduler.post(ShuffleReleased(shuffle_id))
 
     def _unpersist_rdd(self, rdd_id: int, blocking: bool = False) -> None:
         if not self._stopped:

@@ -5,7 +5,9 @@ small class that overrides only those:
 
 * ``_get_partitions()``: the list of ``Partition`` objects (driver side).
 * ``compute(split, context)``: an iterator over one partition (worker side).
-* ``dependencies``: how it depends on parent RDDs (``ember.engine.dependency``).
+* ``_get_dependencies()``: how it depends on parent RDDs
+  (``ember.engine.dependency``); read through ``dependencies``, which answers
+  with the checkpoint instead once the RDD is checkpointed.
 * ``partitioner``: how its (key, value) records are partitioned, if known.
 * ``preferred_locations(split)``: workers where a partition is cheap to compute.
 
@@ -25,8 +27,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import os
 import re
+import sys
+import warnings
 from collections import defaultdict
 from functools import reduce
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
@@ -41,6 +46,7 @@ from ember.engine.statcounter import StatCounter
 from ember.engine.storage import StorageLevel
 
 if TYPE_CHECKING:
+    from ember.engine.approx import BoundedFloat
     from ember.engine.dependency import Dependency
     from ember.engine.task_context import TaskContext
 
@@ -85,7 +91,7 @@ class RDD:
     # Attributes that exist only on the driver and never travel to a worker
     # (the partitioner may hold user code; workers read it from the shuffle
     # dependency, which ships it as a Closure).
-    _DRIVER_ONLY = ("ctx", "_partitions", "partitioner", "_prepared")
+    _DRIVER_ONLY = ("ctx", "_partitions", "partitioner", "_prepared", "_resource_profile")
 
     def __init__(self, ctx: Any, op: str, callsite: str | None = None):
         self.ctx = ctx
@@ -99,6 +105,15 @@ class RDD:
         self.is_checkpointed = False
         self.partitioner: Partitioner | None = None
         self._prepared = False  # lineage checked and closures pickled (Context._prepare)
+        self.has_resource_profile = False
+        self._resource_profile: Any = None
+        # Checkpoint state (ember.engine.checkpoint): the mode once marked
+        # ("reliable" or "local"), a materializing job running, and the RDD
+        # reading the checkpoint once materialized (the lineage ends there).
+        self._checkpoint_mode: str | None = None
+        self._checkpointing = False
+        self._checkpoint_rdd: RDD | None = None
+        self._checkpoint_file: str | None = None
 
     # --- the five properties --------------------------------------------------
 
@@ -108,8 +123,7 @@ class RDD:
     def compute(self, split: Partition, context: "TaskContext") -> Iterator:
         raise NotImplementedError
 
-    @property
-    def dependencies(self) -> list["Dependency"]:
+    def _get_dependencies(self) -> list["Dependency"]:
         return []
 
     def preferred_locations(self, split: Partition) -> list[str]:
@@ -118,13 +132,26 @@ class RDD:
     # --- engine plumbing ------------------------------------------------------
 
     @property
+    def dependencies(self) -> list["Dependency"]:
+        """The parents' dependencies; once checkpointed, only the checkpoint."""
+        if self._checkpoint_rdd is not None:
+            from ember.engine.dependency import OneToOneDependency
+
+            return [OneToOneDependency(self._checkpoint_rdd)]
+        return self._get_dependencies()
+
+    @property
     def partitions(self) -> list[Partition]:
         if self._partitions is None:
             self._partitions = self._get_partitions()
         return self._partitions
 
     def iterator(self, split: Partition, context: "TaskContext") -> Iterator:
-        """The records of one partition: from the cache if persisted."""
+        """The records of one partition: from the checkpoint once checkpointed
+        (its lineage is gone, so it is never recomputed, even when persisted),
+        else from the cache if persisted."""
+        if self._checkpoint_rdd is not None:
+            return self._checkpoint_rdd.iterator(split, context)
         if self._storage_level is not StorageLevel.NONE:
             return context._env.blocks.get_or_compute(self, split, context)
         return self.compute(split, context)
@@ -259,6 +286,143 @@ class RDD:
         """
         return self._storage_level
 
+    # --- checkpoints ----------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Mark this RDD to be saved under the Context's checkpoint directory
+        by the first job that computes it; from then on it is read from those
+        files and its lineage is forgotten. Persist it too, or the save
+        computes it a second time.
+
+        >>> import tempfile
+        >>> sc.setCheckpointDir(tempfile.mkdtemp())
+        >>> rdd = sc.parallelize(range(4)).map(lambda x: x * x)
+        >>> rdd.checkpoint()
+        >>> rdd.isCheckpointed(), rdd.count(), rdd.isCheckpointed()
+        (False, 4, True)
+        >>> rdd.collect()
+        [0, 1, 4, 9]
+        """
+        ctx = self._require_driver()
+        if getattr(ctx, "_checkpoint_dir", None) is None:
+            raise RuntimeError("Checkpoint directory has not been set in the SparkContext "
+                               "(call sc.setCheckpointDir(dirName) first)")
+        self.is_checkpointed = True
+        if self._checkpoint_mode is None:
+            self._checkpoint_mode = "reliable"
+
+    def localCheckpoint(self) -> None:
+        """Mark this RDD to have its lineage cut after the first job that
+        computes it, keeping its partitions only in the workers' block
+        stores (persisted with disk added to its level). Faster than
+        :meth:`checkpoint`, but a lost worker loses the data for good.
+
+        >>> rdd = sc.parallelize(["a", "b"])
+        >>> rdd.localCheckpoint()
+        >>> rdd.isLocallyCheckpointed(), rdd.isCheckpointed()
+        (True, False)
+        >>> rdd.collect(), rdd.isCheckpointed()
+        (['a', 'b'], True)
+        """
+        from ember.engine.checkpoint import local_storage_level
+
+        self._storage_level = local_storage_level(self._storage_level)
+        if self._checkpoint_rdd is None:  # a materialized checkpoint is kept
+            self._checkpoint_mode = "local"
+
+    def isCheckpointed(self) -> bool:
+        """True once the RDD is checkpointed and materialized, reliably or locally.
+
+        >>> sc.parallelize([1]).isCheckpointed()
+        False
+        """
+        return self._checkpoint_rdd is not None
+
+    def isLocallyCheckpointed(self) -> bool:
+        """True once the RDD is marked by :meth:`localCheckpoint`.
+
+        >>> sc.parallelize([1]).isLocallyCheckpointed()
+        False
+        """
+        return self._checkpoint_mode == "local"
+
+    def getCheckpointFile(self) -> str | None:
+        """The directory of this RDD's reliable checkpoint, or None before it
+        is written (and for local checkpoints).
+
+        >>> import os, tempfile
+        >>> sc.setCheckpointDir(tempfile.mkdtemp())
+        >>> rdd = sc.parallelize([1, 2])
+        >>> rdd.checkpoint()
+        >>> rdd.getCheckpointFile() is None
+        True
+        >>> _ = rdd.sum()
+        >>> os.path.basename(rdd.getCheckpointFile()) == f"rdd-{rdd.id()}"
+        True
+        """
+        return self._checkpoint_file
+
+    def _do_checkpoint(self) -> None:
+        """Materialize the checkpoints marked in this RDD's lineage. The
+        Context calls this after every job on this RDD; it stops at the first
+        marked RDD of each branch, as Spark does."""
+        from ember.engine.checkpoint import materialize
+
+        stack, seen = [self], set()
+        while stack:
+            rdd = stack.pop()
+            if rdd._id in seen or rdd._checkpoint_rdd is not None or rdd._checkpointing:
+                continue
+            seen.add(rdd._id)
+            if rdd._checkpoint_mode is not None:
+                materialize(rdd)
+                continue
+            stack.extend(dep.rdd for dep in rdd.dependencies)
+
+    def cleanShuffleDependencies(self, blocking: bool = False) -> None:
+        """Remove the shuffle files of this RDD's lineage (up to persisted
+        ancestors) from the workers. Checkpoint and materialize the RDD first
+        if it is used again.
+
+        >>> rdd = sc.parallelize([("a", 1), ("a", 2)]).reduceByKey(lambda a, b: a + b)
+        >>> rdd.collect()
+        [('a', 3)]
+        >>> rdd.cleanShuffleDependencies()
+        """
+        from ember.engine.dependency import ShuffleDependency
+
+        ctx = self._require_driver()
+        stack, seen = list(self._get_dependencies()), set()
+        while stack:
+            dep = stack.pop()
+            if isinstance(dep, ShuffleDependency) and dep.shuffle_id not in seen:
+                seen.add(dep.shuffle_id)
+                ctx._clean_shuffle(dep.shuffle_id, blocking)
+            if dep.rdd._storage_level == StorageLevel.NONE:
+                stack.extend(dep.rdd._get_dependencies())
+
+    # --- resource profiles ----------------------------------------------------
+
+    def withResources(self, profile: Any) -> "RDD":
+        """Record the resource profile this RDD's stage asks for (ember's
+        local workers are all alike, so it changes no placement); returns self.
+
+        >>> rdd = sc.parallelize([1, 2])
+        >>> rdd.withResources("gpu-profile") is rdd, rdd.getResourceProfile()
+        (True, 'gpu-profile')
+        """
+        self.has_resource_profile = True
+        self._resource_profile = profile
+        return self
+
+    def getResourceProfile(self) -> Any:
+        """The profile given to :meth:`withResources`, or None.
+
+        >>> sc.parallelize([1]).getResourceProfile() is None
+        True
+        """
+        return self._resource_profile
+
     # --- narrow transformations -----------------------------------------------
 
     def mapPartitionsWithIndex(self, f: Callable[[int, Iterator], Iterable],
@@ -288,7 +452,16 @@ class RDD:
 
     def mapPartitionsWithSplit(self, f: Callable[[int, Iterator], Iterable],
                                preservesPartitioning: bool = False) -> "RDD":
-        """Deprecated name of :meth:`mapPartitionsWithIndex`."""
+        """Deprecated name of :meth:`mapPartitionsWithIndex` (warns FutureWarning).
+
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", FutureWarning)
+        ...     sc.parallelize([5, 6, 7], 3).mapPartitionsWithSplit(lambda i, it: [i]).collect()
+        [0, 1, 2]
+        """
+        warnings.warn("mapPartitionsWithSplit is deprecated; use mapPartitionsWithIndex instead",
+                      FutureWarning, stacklevel=2)
         return self._pipe(f, preservesPartitioning, "mapPartitionsWithSplit", f)
 
     def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> "RDD":
@@ -380,6 +553,125 @@ class RDD:
             raise ValueError(f"sample: fraction must be nonnegative, got {fraction!r}")
         return self._pipe(make_sampler(withReplacement, float(fraction), seed), True,
                           "sample", None)
+
+    def randomSplit(self, weights: list, seed: int | None = None) -> list["RDD"]:
+        """Split into RDDs holding about ``weights[i] / sum(weights)`` of the
+        elements each; every element lands in exactly one of them.
+
+        >>> parts = sc.parallelize(range(1000), 2).randomSplit([1, 3], seed=7)
+        >>> sum(p.count() for p in parts), 150 < parts[0].count() < 350
+        (1000, True)
+        """
+        from ember.engine.samplers import RangeSampler, fixed_seed
+
+        weights = list(weights)
+        if not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
+            raise TypeError(f"randomSplit: weights must be numbers, got {weights!r}")
+        if not all(w >= 0 for w in weights):
+            raise ValueError(f"Weights must be nonnegative (randomSplit: weights={weights!r})")
+        total = float(sum(weights))
+        if not total > 0:
+            raise ValueError(f"Sum of weights must be positive (randomSplit: weights={weights!r})")
+        bounds = list(itertools.accumulate((w / total for w in weights), initial=0.0))
+        bounds[-1] = 1.0  # rounding must not leave the top of [0, 1) to no split
+        seed = fixed_seed(seed)
+        return [self._pipe(RangeSampler(low, high, seed), True, "randomSplit", None)
+                for low, high in zip(bounds, bounds[1:])]
+
+    def sampleByKey(self, withReplacement: bool, fractions: dict,
+                    seed: int | None = None) -> "RDD":
+        """Sample a pair RDD with a fraction per key (``fractions[key]``).
+
+        >>> rdd = sc.parallelize([("a", i) for i in range(200)] + [("b", i) for i in range(200)])
+        >>> counts = rdd.sampleByKey(False, {"a": 0.5, "b": 0.0}, seed=3).countByKey()
+        >>> 60 < counts["a"] < 140, counts.get("b", 0)
+        (True, 0)
+        """
+        from ember.engine.samplers import StratifiedSampler, fixed_seed
+
+        for key, fraction in fractions.items():
+            if not isinstance(fraction, (int, float)) or isinstance(fraction, bool):
+                raise TypeError(f"sampleByKey: the fraction of key {key!r} must be a number, "
+                                f"got {fraction!r}")
+            if not fraction >= 0.0:
+                raise AssertionError(f"Negative fraction value: {fraction} (sampleByKey, key {key!r})")
+        sampler = StratifiedSampler(bool(withReplacement), fractions, fixed_seed(seed))
+        return self._pipe(sampler, True, "sampleByKey", None)
+
+    def zip(self, other: "RDD") -> "RDD":
+        """Pair the i-th element of this RDD with the i-th of ``other``; both
+        need the same number of partitions and of elements in each.
+
+        >>> sc.parallelize(["a", "b", "c"], 2).zip(sc.parallelize([1, 2, 3], 2)).collect()
+        [('a', 1), ('b', 2), ('c', 3)]
+        """
+        from ember.engine.rdds import ZippedRDD
+
+        if not isinstance(other, RDD):
+            raise TypeError(f"zip: other must be an RDD, got {type(other).__name__}")
+        if self.getNumPartitions() != other.getNumPartitions():
+            raise ValueError(
+                "Can only zip with RDD which has the same number of partitions "
+                f"({self.getNumPartitions()} and {other.getNumPartitions()})")
+        return ZippedRDD(self, other, user_callsite(2))
+
+    def zipWithIndex(self) -> "RDD":
+        """Pair each element with its position (partition by partition, then
+        within each); runs one job to count all partitions but the last.
+
+        >>> sc.parallelize(["x", "y", "z"], 2).zipWithIndex().collect()
+        [('x', 0), ('y', 1), ('z', 2)]
+        """
+        count = self.getNumPartitions()
+        starts = [0]
+        if count > 1:
+            for size in self._run(_count_iterator, range(count - 1)):
+                starts.append(starts[-1] + size)
+        return self._pipe(lambda k, it: ((v, i) for i, v in enumerate(it, starts[k])), False,
+                          "zipWithIndex", None)
+
+    def zipWithUniqueId(self) -> "RDD":
+        """Pair each element with a unique id: the i-th element of partition k
+        of n gets ``i * n + k`` (no job runs; ids have gaps).
+
+        >>> sc.parallelize(["x", "y", "z"], 2).zipWithUniqueId().collect()
+        [('x', 0), ('y', 1), ('z', 3)]
+        """
+        count = self.getNumPartitions()
+        return self._pipe(lambda k, it: ((v, i * count + k) for i, v in enumerate(it)), False,
+                          "zipWithUniqueId", None)
+
+    def cartesian(self, other: "RDD") -> "RDD":
+        """Every pair ``(a, b)`` with ``a`` in this RDD and ``b`` in ``other``.
+
+        >>> sorted(sc.parallelize([1, 2]).cartesian(sc.parallelize(["u", "v"])).collect())
+        [(1, 'u'), (1, 'v'), (2, 'u'), (2, 'v')]
+        """
+        from ember.engine.rdds import CartesianRDD
+
+        if not isinstance(other, RDD):
+            raise TypeError(f"cartesian: other must be an RDD, got {type(other).__name__}")
+        return CartesianRDD(self, other, user_callsite(2))
+
+    def pipe(self, command: str, env: dict | None = None, checkCode: bool = False) -> "RDD":
+        """Each partition through an external command: elements go in as lines
+        on its stdin, its stdout lines come out. ``env`` is the command's
+        whole environment; ``checkCode`` fails the task on a non-zero exit.
+
+        >>> sc.parallelize(["b", "a", "c"], 1).pipe("sort").collect()
+        ['a', 'b', 'c']
+        >>> sc.parallelize(["x"]).pipe("sh -c 'exit 3'", checkCode=True).collect()
+        Traceback (most recent call last):
+            ...
+        RuntimeError: Pipe function `sh -c 'exit 3'' exited with error code 3...
+        """
+        from ember.engine.pipe import PipeCommand
+
+        if not isinstance(command, str) or not command.strip():
+            raise TypeError(f"pipe: command must be a non-empty string, got {command!r}")
+        if env is not None and not isinstance(env, dict):
+            raise TypeError(f"pipe: env must be a dict of strings, got {type(env).__name__}")
+        return self._pipe(PipeCommand(command, env or {}, bool(checkCode)), False, "pipe", None)
 
     def union(self, other: "RDD") -> "RDD":
         """The elements of both RDDs (duplicates kept).
@@ -592,7 +884,12 @@ class RDD:
         return self._cogroup([self, other], numPartitions)
 
     def groupWith(self, other: "RDD", *others: "RDD") -> "RDD":
-        """Alias of cogroup for several RDDs."""
+        """:meth:`cogroup` of this RDD with one or more others.
+
+        >>> w, x = sc.parallelize([("k", 1)]), sc.parallelize([("k", 2), ("j", 3)])
+        >>> sorted((k, [list(g) for g in v]) for k, v in w.groupWith(x, x).collect())
+        [('j', [[], [3], [3]]), ('k', [[1], [2], [2]])]
+        """
         return self._cogroup([self, other, *others], None)
 
     @staticmethod
@@ -604,6 +901,39 @@ class RDD:
         union = reduce(lambda a, b: a.union(b), tagged)
         return union.groupByKey(numPartitions).mapValues(
             lambda values: tuple(ResultIterable(group) for group in split_tagged(values, count)))
+
+    def subtractByKey(self, other: "RDD", numPartitions: int | None = None) -> "RDD":
+        """The pairs of this RDD whose key is not a key of ``other``.
+
+        >>> x = sc.parallelize([("a", 1), ("b", 2), ("b", 3)])
+        >>> sorted(x.subtractByKey(sc.parallelize([("a", 0)])).collect())
+        [('b', 2), ('b', 3)]
+        """
+        return (self.cogroup(other, numPartitions)
+                .filter(lambda kv: len(kv[1][0]) > 0 and len(kv[1][1]) == 0)
+                .flatMapValues(lambda groups: groups[0]))
+
+    def subtract(self, other: "RDD", numPartitions: int | None = None) -> "RDD":
+        """The elements of this RDD not in ``other`` (duplicates of a kept
+        element are all kept).
+
+        >>> sorted(sc.parallelize([1, 2, 2, 3]).subtract(sc.parallelize([3, 4])).collect())
+        [1, 2, 2]
+        """
+        return (self.map(lambda x: (x, True))
+                .subtractByKey(other.map(lambda x: (x, True)), numPartitions)
+                .keys())
+
+    def intersection(self, other: "RDD") -> "RDD":
+        """The distinct elements found in both RDDs.
+
+        >>> sorted(sc.parallelize([1, 2, 2, 5]).intersection(sc.parallelize([2, 5, 7])).collect())
+        [2, 5]
+        """
+        return (self.map(lambda x: (x, None))
+                .cogroup(other.map(lambda x: (x, None)))
+                .filter(lambda kv: all(len(group) > 0 for group in kv[1]))
+                .keys())
 
     def join(self, other: "RDD", numPartitions: int | None = None) -> "RDD":
         """Inner join: ``(k, (v, w))`` for every pair of values of a shared key.
@@ -669,13 +999,7 @@ class RDD:
         numPartitions = self._reduce_partitions(numPartitions, "sortByKey")
         if numPartitions == 0:  # no partitions at all: nothing to sort
             return self
-
-        def sort_partition(_, iterator):
-            try:
-                return iter(sorted(iterator, key=lambda kv: keyfunc(kv[0]), reverse=not ascending))
-            except TypeError as error:
-                raise TypeError(f"sortByKey: keys cannot be ordered: {error}") from error
-
+        sort_partition = _SortPartition(keyfunc, ascending, "sortByKey")
         if numPartitions == 1:
             source = self.coalesce(1) if self.getNumPartitions() > 1 else self
             return source._pipe(sort_partition, True, "sortByKey", keyfunc)
@@ -686,6 +1010,21 @@ class RDD:
 
         return (self.partitionBy(numPartitions, RangeBounds(bounds, keyfunc, ascending))
                 ._pipe(sort_partition, True, "sortByKey", keyfunc))
+
+    def repartitionAndSortWithinPartitions(
+            self, numPartitions: int | None = None,
+            partitionFunc: Callable[[Any], int] = portable_hash, ascending: bool = True,
+            keyfunc: Callable[[Any], Any] = lambda x: x) -> "RDD":
+        """Repartition a pair RDD by ``partitionFunc`` and sort each partition
+        by key, in one shuffle.
+
+        >>> rdd = sc.parallelize([(3, "c"), (0, "a"), (1, "b"), (2, "d")])
+        >>> rdd.repartitionAndSortWithinPartitions(2, lambda k: k % 2).glom().collect()
+        [[(0, 'a'), (2, 'd')], [(1, 'b'), (3, 'c')]]
+        """
+        sort = _SortPartition(keyfunc, ascending, "repartitionAndSortWithinPartitions")
+        return self.partitionBy(numPartitions, partitionFunc)._pipe(
+            sort, True, "repartitionAndSortWithinPartitions", keyfunc)
 
     def sortBy(self, keyfunc: Callable[[Any], Any], ascending: bool = True,
                numPartitions: int | None = None) -> "RDD":
@@ -758,15 +1097,32 @@ class RDD:
         return reduce(f, values)
 
     def treeReduce(self, f: Callable[[Any, Any], Any], depth: int = 2) -> Any:
-        """Reduce like :meth:`reduce` (partial results merge on the driver).
+        """Reduce like :meth:`reduce`, merging partial results in a tree of
+        ``depth`` levels on the workers (see :meth:`treeAggregate`).
 
         >>> from operator import add
-        >>> sc.parallelize([-5, -4, -3, -2, -1, 1, 2, 3, 4], 10).treeReduce(add)
-        -5
+        >>> sc.parallelize(range(100), 16).treeReduce(add, depth=3)
+        4950
+        >>> sc.parallelize([], 2).treeReduce(add)
+        Traceback (most recent call last):
+            ...
+        ValueError: Cannot reduce empty RDD.
         """
-        if depth < 1:
-            raise ValueError(f"treeReduce: depth must be at least 1, got {depth}")
-        return self.reduce(f)
+        _check_depth(depth, "treeReduce")
+
+        # (value, True) stands for "no value yet", so empty partitions merge away.
+        def merge(x: tuple, y: tuple) -> tuple:
+            if x[1]:
+                return y
+            if y[1]:
+                return x
+            return f(x[0], y[0]), False
+
+        value, empty = self.map(lambda x: (x, False)).treeAggregate((None, True), merge, merge,
+                                                                    depth)
+        if empty:
+            raise ValueError("Cannot reduce empty RDD.")
+        return value
 
     def fold(self, zeroValue: Any, op: Callable[[Any, Any], Any]) -> Any:
         """Fold each partition, then the partition results, starting from
@@ -801,15 +1157,35 @@ class RDD:
 
     def treeAggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable,
                       depth: int = 2) -> Any:
-        """Aggregate like :meth:`aggregate` (partial results merge on the driver).
+        """Aggregate like :meth:`aggregate`, but merge the partitions' results
+        in a tree on the workers: each extra level shuffles them into about
+        ``n ** (1 / depth)`` times fewer partitions, so the driver merges few.
 
         >>> add = lambda x, y: x + y
-        >>> sc.parallelize([-5, -4, -3, -2, -1, 1, 2, 3, 4], 10).treeAggregate(0, add, add)
-        -5
+        >>> sc.parallelize(range(1, 101), 20).treeAggregate(0, add, add, depth=2)
+        5050
+        >>> sc.parallelize([], 3).treeAggregate(0, add, add)
+        0
         """
-        if depth < 1:
-            raise ValueError(f"treeAggregate: depth must be at least 1, got {depth}")
-        return self.aggregate(zeroValue, seqOp, combOp)
+        _check_depth(depth, "treeAggregate")
+        if self.getNumPartitions() == 0:
+            return zeroValue
+
+        def aggregate_partition(iterator):
+            return [reduce(seqOp, iterator, zeroValue)]
+
+        partial = self.mapPartitions(aggregate_partition)
+        count = partial.getNumPartitions()
+        scale = max(math.ceil(count ** (1.0 / depth)), 2)
+        # Another level only while it leaves the driver less to merge than it costs.
+        while count > scale + count / scale:
+            count /= scale
+            target = int(count)
+            partial = (partial.mapPartitionsWithIndex(
+                lambda i, it, target=target: ((i % target, x) for x in it))
+                .reduceByKey(combOp, target)
+                .values())
+        return partial.reduce(combOp)
 
     def sum(self) -> Any:
         """The sum of the elements.
@@ -853,6 +1229,130 @@ class RDD:
         if not parts:
             raise ValueError("Can not reduce() empty RDD")
         return reduce(lambda a, b: a.mergeStats(b), parts)
+
+    def variance(self) -> float:
+        """The population variance of the elements.
+
+        >>> sc.parallelize([1, 2, 3, 4]).variance()
+        1.25
+        """
+        return self.stats().variance()
+
+    def stdev(self) -> float:
+        """The population standard deviation of the elements.
+
+        >>> sc.parallelize([2, 4, 4, 4, 5, 5, 7, 9]).stdev()
+        2.0
+        """
+        return self.stats().stdev()
+
+    def sampleVariance(self) -> float:
+        """The sample variance (divided by n - 1) of the elements.
+
+        >>> sc.parallelize([1, 2, 3, 4]).sampleVariance()
+        1.6666666666666667
+        """
+        return self.stats().sampleVariance()
+
+    def sampleStdev(self) -> float:
+        """The sample standard deviation (divided by n - 1) of the elements.
+
+        >>> sc.parallelize([1, 3]).sampleStdev()
+        1.4142135623730951
+        """
+        return self.stats().sampleStdev()
+
+    def histogram(self, buckets: int | list | tuple) -> tuple:
+        """Count the elements per bucket. ``buckets`` is a number of evenly
+        spaced buckets between the minimum and the maximum (one extra job
+        finds them), or the sorted boundaries. Buckets are [a, b) except the
+        last, [a, b]; None, NaN and elements out of range are not counted.
+
+        >>> rdd = sc.parallelize([1, 2, 2, 7, 10])
+        >>> rdd.histogram(3)
+        ([1, 4, 7, 10], [3, 0, 2])
+        >>> rdd.histogram([0, 5, 10])
+        ([0, 5, 10], [3, 2])
+        """
+        from ember.engine import histogram
+
+        if isinstance(buckets, int):
+            if buckets < 1:
+                raise ValueError(f"number of buckets must be >= 1 (histogram: buckets={buckets})")
+            values = self.filter(histogram.comparable)
+            try:
+                low, high = values.map(lambda x: (x, x)).reduce(histogram.min_max)
+            except ValueError as error:
+                if "empty" not in str(error):
+                    raise
+                raise ValueError("can not generate buckets from empty RDD") from None
+            if low == high or buckets == 1:
+                return [low, high], [values.count()]
+            bounds, step = histogram.even_buckets(low, high, buckets)
+        elif isinstance(buckets, (list, tuple)):
+            step = histogram.check_buckets(buckets)
+            bounds = buckets
+        else:
+            raise TypeError("buckets should be a list or tuple or number(int or long), "
+                            f"got {type(buckets).__name__}")
+        counts = self._run(histogram.BucketCounter(bounds, step))
+        if not counts:
+            raise ValueError("Can not reduce() empty RDD")
+        return bounds, [sum(column) for column in zip(*counts)]
+
+    def countApprox(self, timeout: int, confidence: float = 0.95) -> int:
+        """The number of elements, or an estimate if counting every partition
+        takes longer than ``timeout`` milliseconds.
+
+        >>> sc.parallelize(range(500), 5).countApprox(2000)
+        500
+        """
+        counts = self.mapPartitions(lambda it: [float(_count_iterator(it))])
+        return int(counts.sumApprox(timeout, confidence))
+
+    def sumApprox(self, timeout: int, confidence: float = 0.95) -> "BoundedFloat":
+        """The sum of the elements within ``timeout`` milliseconds: exact
+        (``confidence`` 1.0) if every partition was summed in time, else
+        extrapolated, with the interval [``low``, ``high``] holding the true
+        sum with probability ``confidence``.
+
+        >>> total = sc.parallelize(range(100), 4).sumApprox(2000)
+        >>> total, total.low, total.high, total.confidence
+        (4950.0, 4950.0, 4950.0, 1.0)
+        """
+        from ember.engine import approx
+
+        approx.check_timeout_confidence("sumApprox", timeout, confidence)
+        partials, total = approx.run_timed(
+            self, lambda it: StatCounter([float(sum(it, 0))]), timeout)
+        return approx.sum_estimate(partials, total, confidence)
+
+    def meanApprox(self, timeout: int, confidence: float = 0.95) -> "BoundedFloat":
+        """The mean of the elements within ``timeout`` milliseconds (see
+        :meth:`sumApprox`).
+
+        >>> sc.parallelize([1, 2, 3, 4], 2).meanApprox(2000)
+        2.5
+        """
+        from ember.engine import approx
+
+        approx.check_timeout_confidence("meanApprox", timeout, confidence)
+        partials, total = approx.run_timed(self, lambda it: StatCounter(map(float, it)), timeout)
+        return approx.mean_estimate(partials, total, confidence)
+
+    def countApproxDistinct(self, relativeSD: float = 0.05) -> int:
+        """An estimate of the number of distinct elements (HyperLogLog), with
+        relative standard deviation about ``relativeSD`` (at least 0.000017).
+
+        >>> n = sc.parallelize([i % 300 for i in range(3000)], 4).countApproxDistinct()
+        >>> 270 < n < 330
+        True
+        """
+        from ember.engine import approx
+
+        p = approx.precision(relativeSD)
+        sketches = self._run(approx.Sketch(p))
+        return approx.estimate_distinct(approx.merge_sketches(sketches, p), p)
 
     def mean(self) -> float:
         """The mean of the elements.
@@ -904,6 +1404,70 @@ class RDD:
         (True, False)
         """
         return self.getNumPartitions() == 0 or len(self.take(1)) == 0
+
+    def lookup(self, key: Any) -> list:
+        """The values of ``key`` in a pair RDD. When the RDD's partitioner is
+        known, only the partition that can hold the key is scanned.
+
+        >>> pairs = sc.parallelize([("a", 1), ("b", 2), ("a", 3)])
+        >>> pairs.lookup("a"), pairs.lookup("z")
+        ([1, 3], [])
+        >>> pairs.groupByKey().mapValues(sorted).lookup("a")
+        [[1, 3]]
+        """
+        values = self.filter(lambda kv: kv[0] == key).values()
+        if self.partitioner is not None:
+            return values._run(list, [self.partitioner(key)])[0]
+        return values.collect()
+
+    def takeSample(self, withReplacement: bool, num: int, seed: int | None = None) -> list:
+        """``num`` elements drawn at random (with or without replacement),
+        in random order; without replacement, at most every element.
+
+        >>> rdd = sc.parallelize(range(20), 3)
+        >>> len(rdd.takeSample(False, 5, seed=1)), len(rdd.takeSample(True, 30, seed=1))
+        (5, 30)
+        >>> sorted(rdd.takeSample(False, 50, seed=2)) == list(range(20))
+        True
+        """
+        import random as _random
+
+        if isinstance(num, bool) or not isinstance(num, int):
+            raise TypeError(f"takeSample: num must be an int, got {type(num).__name__} {num!r}")
+        most = sys.maxsize - int(10.0 * math.sqrt(sys.maxsize))
+        if num < 0:
+            raise ValueError(f"Sample size cannot be negative. (takeSample: num={num})")
+        if num > most:
+            raise ValueError(f"Sample size cannot be greater than {most}. (takeSample: num={num})")
+        if num == 0 or self.getNumPartitions() == 0:
+            return []
+        total = self.count()
+        if total == 0:
+            return []
+        rng = _random.Random(seed)
+        if not withReplacement and num >= total:
+            items = self.collect()
+            rng.shuffle(items)
+            return items
+        fraction = _sample_fraction(num, total, withReplacement)
+        items = self.sample(withReplacement, fraction, seed).collect()
+        while len(items) < num:  # rare: the fraction leaves a 10^-4 chance of falling short
+            items = self.sample(withReplacement, fraction, rng.randint(0, sys.maxsize)).collect()
+        rng.shuffle(items)
+        return items[:num]
+
+    def toLocalIterator(self, prefetchPartitions: bool = False) -> Iterator:
+        """Iterate over every element on the driver, computing one partition
+        at a time (one job each), so the driver holds one partition at most;
+        with ``prefetchPartitions`` the next partition is computed while this
+        one is consumed.
+
+        >>> it = sc.parallelize(range(6), 3).toLocalIterator(prefetchPartitions=True)
+        >>> next(it), list(it)
+        (0, [1, 2, 3, 4, 5])
+        """
+        self._require_driver()
+        return _partition_by_partition(self, bool(prefetchPartitions))
 
     def take(self, num: int) -> list:
         """The first ``num`` elements, scanning as few partitions as it can.
@@ -993,7 +1557,11 @@ class RDD:
         """
         from ember.engine.textfile import TextOutput
 
-        output = TextOutput(os.path.abspath(path), compressionCodecClass)
+        self._write_output(TextOutput(os.path.abspath(path), compressionCodecClass))
+
+    def _write_output(self, output: Any) -> None:
+        """Run ``output``'s commit protocol (``TextOutput``): prepare the
+        directory, write every partition, commit, or clean up on failure."""
         output.prepare()
         try:
             self._run(output.write_partition)
@@ -1001,6 +1569,167 @@ class RDD:
             output.abort()
             raise
         output.commit()
+
+    def saveAsPickleFile(self, path: str, batchSize: int = 10) -> None:
+        """Write the elements as pickled batches of ``batchSize`` (0: 1024,
+        negative: a whole partition), one ``part-NNNNN`` file per partition
+        under ``path``; ``sc.pickleFile`` reads them back.
+
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "objects")
+        >>> sc.parallelize([{"k": 1}, (2, 3), None], 2).saveAsPickleFile(out)
+        >>> sorted(os.listdir(out))
+        ['_SUCCESS', 'part-00000', 'part-00001']
+        """
+        if isinstance(batchSize, bool) or not isinstance(batchSize, int):
+            raise TypeError(f"saveAsPickleFile: batchSize must be an int, got {batchSize!r}")
+        self._save_pickled(path, batchSize, None, False, "saveAsPickleFile")
+
+    def saveAsSequenceFile(self, path: str, compressionCodecClass: str | None = None) -> None:
+        """Write a pair RDD as a sequence file: ember's pickle files of
+        (key, value) pairs, optionally compressed; ``sc.sequenceFile`` reads
+        them back with keys and values of their original types.
+
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "pairs")
+        >>> sc.parallelize([(1, "a"), (2, "b")]).saveAsSequenceFile(out)
+        >>> os.path.exists(os.path.join(out, "_SUCCESS"))
+        True
+        """
+        self._save_pickled(path, 10, compressionCodecClass, True, "saveAsSequenceFile")
+
+    def _save_pickled(self, path: str, batch_size: int, codec_class: str | None,
+                      pairs_only: bool, method: str) -> None:
+        from ember.engine.picklefile import PickleOutput, codec_number
+
+        if not isinstance(path, str) or not path.strip():
+            raise ValueError(f"{method}: path must be a non-empty string, got {path!r}")
+        batch = 1024 if batch_size == 0 else sys.maxsize if batch_size < 0 else batch_size
+        self._write_output(PickleOutput(os.path.abspath(path), batch,
+                                        codec_number(method, codec_class),
+                                        _check_pair if pairs_only else None))
+
+    def saveAsHadoopFile(self, path: str, outputFormatClass: str, keyClass: str | None = None,
+                         valueClass: str | None = None, keyConverter: str | None = None,
+                         valueConverter: str | None = None, conf: dict | None = None,
+                         compressionCodecClass: str | None = None) -> None:
+        """Write a pair RDD with an old-API Hadoop output format: TextOutputFormat
+        (``key<TAB>value`` lines) or SequenceFileOutputFormat (see
+        :meth:`saveAsSequenceFile`); other formats raise NotImplementedError.
+
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "text")
+        >>> sc.parallelize([("a", 1), ("b", 2)], 1).saveAsHadoopFile(
+        ...     out, "org.apache.hadoop.mapred.TextOutputFormat")
+        >>> open(os.path.join(out, "part-00000")).read()
+        'a\\t1\\nb\\t2\\n'
+        """
+        from ember.engine import hadoop
+
+        hadoop.check_converters("saveAsHadoopFile", keyConverter, valueConverter)
+        hadoop.save(self, "saveAsHadoopFile", path, outputFormatClass, "old", conf,
+                    compressionCodecClass)
+
+    def saveAsNewAPIHadoopFile(self, path: str, outputFormatClass: str,
+                               keyClass: str | None = None, valueClass: str | None = None,
+                               keyConverter: str | None = None,
+                               valueConverter: str | None = None,
+                               conf: dict | None = None) -> None:
+        """:meth:`saveAsHadoopFile` with the new Hadoop API's class names
+        (``org.apache.hadoop.mapreduce.lib.output.*``); compression from ``conf``.
+
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "seq")
+        >>> sc.parallelize([(1, [2.0])]).saveAsNewAPIHadoopFile(
+        ...     out, "org.apache.hadoop.mapreduce.lib.output.SequenceFileOutputFormat")
+        >>> os.path.exists(os.path.join(out, "_SUCCESS"))
+        True
+        """
+        from ember.engine import hadoop
+
+        hadoop.check_converters("saveAsNewAPIHadoopFile", keyConverter, valueConverter)
+        hadoop.save(self, "saveAsNewAPIHadoopFile", path, outputFormatClass, "new", conf, None)
+
+    def saveAsHadoopDataset(self, conf: dict, keyConverter: str | None = None,
+                            valueConverter: str | None = None) -> None:
+        """:meth:`saveAsHadoopFile` with the output directory and format taken
+        from ``conf`` (``mapreduce.output.fileoutputformat.outputdir``,
+        ``mapred.output.format.class``).
+
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "data")
+        >>> sc.parallelize([("k", "v")], 1).saveAsHadoopDataset({
+        ...     "mapred.output.format.class": "org.apache.hadoop.mapred.TextOutputFormat",
+        ...     "mapreduce.output.fileoutputformat.outputdir": out})
+        >>> open(os.path.join(out, "part-00000")).read()
+        'k\\tv\\n'
+        """
+        self._save_dataset("saveAsHadoopDataset", "old", conf, keyConverter, valueConverter)
+
+    def saveAsNewAPIHadoopDataset(self, conf: dict, keyConverter: str | None = None,
+                                  valueConverter: str | None = None) -> None:
+        """:meth:`saveAsHadoopDataset` with the new Hadoop API
+        (``mapreduce.job.outputformat.class``).
+
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "data")
+        >>> sc.parallelize([("k", "v")]).saveAsNewAPIHadoopDataset({
+        ...     "mapreduce.job.outputformat.class":
+        ...         "org.apache.hadoop.mapreduce.lib.output.SequenceFileOutputFormat",
+        ...     "mapreduce.output.fileoutputformat.outputdir": out})
+        >>> os.path.exists(os.path.join(out, "_SUCCESS"))
+        True
+        """
+        self._save_dataset("saveAsNewAPIHadoopDataset", "new", conf, keyConverter, valueConverter)
+
+    def _save_dataset(self, method: str, api: str, conf: dict, keyConverter: Any,
+                      valueConverter: Any) -> None:
+        from ember.engine import hadoop
+
+        if not isinstance(conf, dict):
+            raise TypeError(f"{method}: conf must be a dict, got {type(conf).__name__}")
+        hadoop.check_converters(method, keyConverter, valueConverter)
+        path = hadoop.require_conf(method, conf, hadoop.OUTPUT_DIR)
+        format_class = hadoop.require_conf(method, conf, hadoop.OUTPUT_FORMAT_CLASS[api])
+        hadoop.save(self, method, path, format_class, api, conf, None)
+
+    def collectWithJobGroup(self, groupId: str, description: str,
+                            interruptOnCancel: bool = False) -> list:
+        """Deprecated: :meth:`collect` in job group ``groupId`` (set with
+        ``sc.setJobGroup`` first, so ``sc.cancelJobGroup(groupId)`` cancels it)."""
+        warnings.warn("Deprecated in 3.1, Use pyspark.InheritableThread with the pinned "
+                      "thread mode enabled.", FutureWarning, stacklevel=2)
+        self._require_driver().setJobGroup(groupId, description, interruptOnCancel)
+        return self.collect()
+
+    def toDF(self, schema: Any = None, sampleRatio: float | None = None) -> Any:
+        """Not available: ember has no DataFrame (Spark SQL) API.
+
+        >>> sc.parallelize([(1, "a")]).toDF()
+        Traceback (most recent call last):
+            ...
+        NotImplementedError: toDF: ember has no DataFrame (Spark SQL) API; collect() the rows (or build a pandas DataFrame from them) instead
+        """
+        raise NotImplementedError(
+            "toDF: ember has no DataFrame (Spark SQL) API; collect() the rows (or build a "
+            "pandas DataFrame from them) instead")
+
+
+class _SortPartition:
+    """Sorts one partition of pairs by ``keyfunc(key)`` (sortByKey,
+    repartitionAndSortWithinPartitions)."""
+
+    def __init__(self, keyfunc: Callable[[Any], Any], ascending: bool, method: str):
+        self.keyfunc = keyfunc
+        self.ascending = ascending
+        self.method = method
+
+    def __call__(self, _: int, iterator: Iterator) -> Iterator:
+        keyfunc = self.keyfunc
+        try:
+            return iter(sorted(iterator, key=lambda kv: keyfunc(kv[0]), reverse=not self.ascending))
+        except TypeError as error:
+            raise TypeError(f"{self.method}: keys cannot be ordered: {error}") from error
 
 
 class _Tag:
@@ -1020,6 +1749,52 @@ class _Tag:
 
     def __setstate__(self, state):
         self.index = state
+
+
+def _check_depth(depth: Any, method: str) -> None:
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        raise TypeError(f"{method}: depth must be an int, got {type(depth).__name__} {depth!r}")
+    if depth < 1:
+        raise ValueError(f"Depth cannot be smaller than 1 but got {depth}. ({method})")
+
+
+def _check_pair(record: Any) -> None:
+    if not isinstance(record, (tuple, list)) or len(record) != 2:
+        raise TypeError(f"a sequence file holds (key, value) pairs; got {record!r}")
+
+
+def _sample_fraction(num: int, total: int, with_replacement: bool) -> float:
+    """A sampling fraction that yields at least ``num`` of ``total`` elements
+    with probability 0.9999 (Spark's bounds: Poisson tail with replacement,
+    binomial tail without)."""
+    fraction = num / total
+    if with_replacement:
+        deviations = 9 if num < 12 else 5
+        return fraction + deviations * math.sqrt(fraction / total)
+    gamma = -math.log(0.00005) / total
+    return min(1.0, fraction + gamma + math.sqrt(gamma * gamma + 2 * gamma * fraction))
+
+
+def _partition_by_partition(rdd: RDD, prefetch: bool) -> Iterator:
+    """toLocalIterator's generator: one job per partition, the next one
+    started before this one is consumed when prefetching."""
+    count = rdd.getNumPartitions()
+
+    def fetch(index: int) -> list:
+        return rdd._run(list, [index])[0]
+
+    if not prefetch:
+        for index in range(count):
+            yield from fetch(index)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="ember-prefetch") as pool:
+        pending = pool.submit(fetch, 0) if count else None
+        for index in range(count):
+            current = pending.result()
+            pending = pool.submit(fetch, index + 1) if index + 1 < count else None
+            yield from current
 
 
 def _reduce_partition(f, iterator) -> list:

@@ -14,7 +14,7 @@ import ember
 MODULES = [
     "ember.engine.rdd", "ember.engine.storage", "ember.engine.statcounter",
     "ember.engine.resultiterable", "ember.engine.hashing", "ember.driver.context",
-    "ember.driver.conf",
+    "ember.driver.conf", "ember.engine.approx", "ember.engine.inputs", "ember.engine.accumulators",
 ]
 
 
