@@ -133,6 +133,10 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             between(0.0, 1.0)),
     Setting("spark.speculation.minTaskRuntime", parse_duration, "100ms",
             "A task is never a straggler before running this long."),
+    Setting("spark.python.profile", parse_bool, "false",
+            "Profile the Python code of every task (see sc.show_profiles and sc.dump_profiles)."),
+    Setting("spark.python.profile.dump", str, None,
+            "A directory where the profiles are dumped when the Context stops."),
     Setting("ember.worker.startTimeout", parse_duration, "60s",
             "How long the driver waits for local workers to start and register."),
     Setting("ember.shuffle.fetchTimeout", parse_duration, "60s",
@@ -158,6 +162,12 @@ class Conf:
 
     def __init__(self, loadDefaults: bool = True, _jvm: Any = None, _jconf: Any = None):
         self._values: dict[str, str] = {}
+        if loadDefaults:  # spark.* system properties, as a JVM SparkConf loads them
+            from ember.driver.context import Context
+
+            for key, value in Context._system_properties.items():
+                if key.startswith("spark."):
+                    self.set(key, value)
 
     def set(self, key: str, value: Any) -> "Conf":
         if not isinstance(key, str) or not key:

@@ -37,12 +37,16 @@ from ember.driver.local_cluster import LocalCluster
 from ember.driver.master import parse_master
 from ember.engine import checkpoint, inputs
 from ember.engine.accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
+from ember.engine.broadcast import Broadcast
+from ember.engine.files import PACKAGE_EXTENSIONS, SparkFiles, add_archive, add_file
+from ember.engine.profiling import ProfileCollector
 from ember.engine.callsite import api_callsite, user_callsite
 from ember.engine.closure import Closure
 from ember.engine.dependency import ShuffleDependency
 from ember.engine.errors import DriverOnlyError, NoWorkersError, StoppedContextError
 from ember.engine.rdd import RDD
 from ember.engine.rdds import EmptyRDD, ParallelCollectionRDD, PartitionerAwareUnionRDD, TextFileRDD, UnionRDD
+from ember.engine.protocol import AddPyFile, RemoveBroadcast
 from ember.engine.serializer import dumps, loads
 from ember.engine.transport import Authenticator, derive_keys, new_secret
 from ember.engine.version import __version__
@@ -66,6 +70,8 @@ class Context:
 
     _active: "Context | None" = None
     _active_lock = threading.RLock()
+    _system_properties: dict[str, str] = {}
+    PACKAGE_EXTENSIONS = PACKAGE_EXTENSIONS
 
     def __init__(self, master: str | None = None, appName: str | None = None,
                  sparkHome: str | None = None, pyFiles: list | None = None,
@@ -111,6 +117,9 @@ class Context:
         self._accumulators = AccumulatorRegistry()
         self._thread_state = threading.local()
         self._checkpoint_dir: str | None = None
+        self._broadcast_ids = itertools.count()
+        self._added_files: list[str] = []
+        self._added_archives: list[str] = []
         self._work_root: str | None = None
         self._zctx: zmq.Context | None = None
         self._auth: Authenticator | None = None
@@ -131,6 +140,11 @@ class Context:
         conf = self._conf
         local_dir = conf.get("spark.local.dir") or tempfile.gettempdir()
         self._work_root = tempfile.mkdtemp(prefix="ember-", dir=local_dir)
+        self._files_dir = os.path.join(self._work_root, "files")
+        os.makedirs(os.path.join(self._work_root, "broadcast"))
+        os.makedirs(self._files_dir)
+        SparkFiles._root_directory = self._files_dir
+        sys.path.insert(1, self._files_dir)
         self.applicationId = f"local-{self.startTime}"
         secret = new_secret()
         keys = derive_keys(secret)
@@ -142,8 +156,9 @@ class Context:
             speculation = Speculation(conf.value("spark.speculation.quantile"),
                                       conf.value("spark.speculation.multiplier"),
                                       conf.value("spark.speculation.minTaskRuntime"))
+        self._profiles = ProfileCollector() if conf.value("spark.python.profile") else None
         self._scheduler = DAGScheduler(
-            None, max_failures=max_failures, accumulators=self._accumulators,
+            None, max_failures=max_failures, accumulators=self._accumulators, profiles=self._profiles,
             speculation=speculation, speculation_interval=conf.value("spark.speculation.interval"),
             max_worker_deaths=conf.value("ember.task.maxWorkerDeaths"),
             max_stage_attempts=conf.value("spark.stage.maxConsecutiveAttempts"),
@@ -165,6 +180,7 @@ class Context:
                       "max_message_size": max_message_size,
                       "connect_timeout": conf.value("ember.worker.startTimeout"),
                       "heartbeat_interval": conf.value("spark.executor.heartbeatInterval"),
+                      "files_dir": self._files_dir,
                       "heartbeat_timeout": timeout,
                       "kill_timeout": conf.value("ember.task.killTimeout")})
         worker_ids = {self._cluster.spawn() for _ in range(self._spec.workers)}
@@ -230,6 +246,9 @@ class Context:
             return
         with self._lock:  # no replacement worker is started from now on
             self._stopped = True
+        dump = self._conf.get("spark.python.profile.dump")
+        if getattr(self, "_profiles", None) is not None and dump:
+            self._profiles.dump(dump)
         if self._scheduler is not None:
             self._scheduler.stop()
         if self._cluster is not None:
@@ -243,6 +262,9 @@ class Context:
             self._zctx = None
         if self._work_root is not None:
             shutil.rmtree(self._work_root, ignore_errors=True)
+            if self._files_dir in sys.path:
+                sys.path.remove(self._files_dir)
+            SparkFiles._root_directory = None
         _live_contexts.discard(self)
 
     def __enter__(self) -> "Context":
@@ -299,6 +321,46 @@ class Context:
 
     def getConf(self) -> Conf:
         return self._conf.copy()
+
+    def show_profiles(self) -> None:
+        """Print the merged profile of each RDD's tasks (spark.python.profile)."""
+        self._profiler().show()
+
+    def dump_profiles(self, path: str) -> None:
+        """Write each RDD's merged profile to ``path/rdd_<id>.pstats``."""
+        self._profiler().dump(path)
+
+    def _profiler(self) -> ProfileCollector:
+        if self._profiles is None:
+            raise RuntimeError("'spark.python.profile' configuration must be set to 'true' to "
+                               "enable Python profiling")
+        return self._profiles
+
+    def statusTracker(self):
+        """Jobs and stages of this Context, as PySpark's StatusTracker reports them."""
+        from ember.scheduler.status import StatusTracker
+
+        return StatusTracker(self._scheduler.status_snapshot)
+
+    @property
+    def uiWebUrl(self) -> str | None:
+        """The URL of the status page; None: this version serves none yet."""
+        return None
+
+    @property
+    def resources(self) -> dict:
+        """Custom resources (GPUs, ...) of the driver: ember schedules none."""
+        return {}
+
+    @classmethod
+    def setSystemProperty(cls, key: str, value: str) -> None:
+        """A process-wide property; ``spark.*`` ones become defaults of every
+        Conf created afterwards (set it before creating the Context)."""
+        cls._system_properties[str(key)] = str(value)
+
+    @classmethod
+    def getSystemProperty(cls, key: str) -> str | None:
+        return cls._system_properties.get(key)
 
     def setLogLevel(self, logLevel: str) -> None:
         levels = {"ALL": logging.NOTSET, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
@@ -539,7 +601,57 @@ class Context:
     def cancelAllJobs(self) -> None:
         self._scheduler.post(JobsCancelled("all jobs cancelled"))
 
+    # --- files shipped to the workers ---------------------------------------------
+
+    def addFile(self, path: str, recursive: bool = False) -> None:
+        """Ship a local file (or, with ``recursive``, a directory) to every
+        worker; tasks find it with ``SparkFiles.get(name)``."""
+        self._check_running()
+        add_file(self._files_dir, path, recursive)
+        self._added_files.append("file:" + os.path.abspath(path))
+
+    def addPyFile(self, path: str) -> None:
+        """Ship a ``.py``, ``.zip`` or ``.egg`` file and make it importable in
+        tasks (and here)."""
+        self._check_running()
+        import importlib
+
+        name = add_file(self._files_dir, path, False, "addPyFile")
+        self._added_files.append("file:" + os.path.abspath(path))
+        target = os.path.join(self._files_dir, name)
+        if name.endswith((*PACKAGE_EXTENSIONS, ".whl")):
+            sys.path.insert(1, target)
+        importlib.invalidate_caches()
+        self._backend.py_files.append(target)
+        self._backend.broadcast(AddPyFile(target))
+
+    def addArchive(self, path: str) -> None:
+        """Ship an archive (.zip, .jar, .tar.gz, .tgz, .tar), unpacked into a
+        directory named after it (``path#name`` to rename it)."""
+        self._check_running()
+        add_archive(self._files_dir, path)
+        self._added_archives.append("file:" + os.path.abspath(path.partition("#")[0]))
+
+    def listFiles(self) -> list[str]:
+        return list(self._added_files)
+
+    def listArchives(self) -> list[str]:
+        return list(self._added_archives)
+
     # --- shared variables -------------------------------------------------------
+
+    def broadcast(self, value: Any) -> Broadcast:
+        """Ship a read-only value to each worker once (see ``Broadcast``)."""
+        self._check_running()
+        return Broadcast(self, value)
+
+    def _new_broadcast_file(self) -> tuple[int, str]:
+        broadcast_id = next(self._broadcast_ids)
+        return broadcast_id, os.path.join(self._work_root, "broadcast", str(broadcast_id))
+
+    def _release_broadcast(self, broadcast_id: int) -> None:
+        if not self._stopped:
+            self._backend.broadcast(RemoveBroadcast(broadcast_id))
 
     def accumulator(self, value: Any, accum_param: AccumulatorParam | None = None) -> Accumulator:
         """An accumulator starting at ``value``; tasks add to it, the driver
@@ -595,8 +707,10 @@ class Context:
         self._prepare(rdd)
         action = Closure(func, [(name, callsite, func)])
         action.freeze()
-        waiter = self._scheduler.submit_job(rdd, action, wanted, dict(self._local_properties()),
-                                            f"{name} at {callsite}")
+        properties = dict(self._local_properties())
+        if self._profiles is not None:
+            properties["spark.python.profile"] = "true"
+        waiter = self._scheduler.submit_job(rdd, action, wanted, properties, f"{name} at {callsite}")
         try:
             payloads = waiter.wait()
         except KeyboardInterrupt:

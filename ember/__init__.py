@@ -50,6 +50,8 @@ _EXPORTS = {
     "AccumulatorParam": "ember.engine.accumulators",
     "StatCounter": "ember.engine.statcounter",
     "InheritableThread": "ember.driver.context",
+    "Broadcast": "ember.engine.broadcast",
+    "SparkFiles": "ember.engine.files",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -73,10 +73,13 @@ class Closure:
             if parts:
                 what = "; ".join(f"variable '{name}' of type {kind} ({reason})"
                                  for name, kind, reason in parts)
+                advice = ""
+                if any("pickle" in reason for _, _, reason in parts):
+                    advice = (" Create such objects inside the function (or in mapPartitions, "
+                              "once per partition) instead of capturing them.")
                 return pickle.PicklingError(
                     f"Could not serialize the function given to {op} at {callsite}: "
-                    f"it captures {what}. Create such objects inside the function "
-                    f"(or in mapPartitions, once per partition) instead of capturing them.")
+                    f"it captures {what}.{advice}")
             return pickle.PicklingError(
                 f"Could not serialize the function given to {op} at {callsite}: {error}")
         return pickle.PicklingError(f"Could not serialize a task's function: {error}")

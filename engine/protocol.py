@@ -8,7 +8,8 @@ read from peers that authenticated with the cluster's secret (CURVE + ZAP,
 see ``transport``): nothing unauthenticated reaches ``decode``.
 
 Driver -> worker: Registered, Refused, HeartbeatAck, LaunchTask, KillTask,
-CommitAnswer, RemoveBinary, RemoveShuffle, RemoveRdd, PeerLost, Shutdown.
+CommitAnswer, RemoveBinary, RemoveBroadcast, AddPyFile, RemoveShuffle,
+RemoveRdd, PeerLost, Shutdown.
 Worker -> driver: Register, Heartbeat, StatusUpdate, CommitRequest.
 Worker <-> worker (shuffle service): FetchRequest, FetchResponse.
 """
@@ -40,6 +41,7 @@ class Registered:
     so the new worker never waits on their shuffle blocks."""
 
     lost_workers: tuple = ()
+    py_files: tuple = ()  # added with addPyFile before this worker joined
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,19 @@ class RemoveBinary:
     """A stage attempt ended: its binary will not be needed again."""
 
     binary_id: int
+
+
+@dataclass(frozen=True)
+class RemoveBroadcast:
+    broadcast_id: int
+
+
+@dataclass(frozen=True)
+class AddPyFile:
+    """A file added with addPyFile: make it importable (a .zip or .egg goes on
+    sys.path itself; a .py file's directory already is)."""
+
+    path: str
 
 
 @dataclass(frozen=True)

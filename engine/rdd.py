@@ -152,7 +152,7 @@ class RDD:
         else from the cache if persisted."""
         if self._checkpoint_rdd is not None:
             return self._checkpoint_rdd.iterator(split, context)
-        if self._storage_level is not StorageLevel.NONE:
+        if self._storage_level != StorageLevel.NONE:  # equality: unpickled levels are copies
             return context._env.blocks.get_or_compute(self, split, context)
         return self.compute(split, context)
 

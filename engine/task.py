@@ -23,7 +23,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from ember.engine import failpoints
+from ember.engine import failpoints, profiling
 from ember.engine.closure import Closure
 from ember.engine.errors import FetchFailedError, TaskKilledError
 from ember.engine.serializer import dumps, loads
@@ -66,6 +66,7 @@ class TaskSuccess:
     payload: bytes
     cache_updates: list = field(default_factory=list)
     accumulator_updates: dict = field(default_factory=dict)
+    profile: bytes | None = None  # marshalled cProfile stats, when profiling
 
 
 @dataclass
@@ -131,22 +132,25 @@ def run_task(description: TaskDescription, binary_bytes: bytes, split_bytes: byt
         context._map_outputs = binary.map_outputs
         split = loads(split_bytes)
         failpoints.point("task.start")
-        records = binary.rdd.iterator(split, context)
-        if binary.kind == RESULT:
-            value = binary.func.value(records)
-            try:
-                payload = dumps(value)
-            except Exception as error:  # noqa: BLE001
-                raise type(error)(
-                    f"the result of partition {description.partition} could not be "
-                    f"serialized: {error}") from error
-        else:
-            dep = binary.dependency
-            sizes, checksums = write_map_output(env.shuffle_dir, dep.shuffle_id, description.partition,
-                                                description.tid, records, dep.partitioner)
-            payload = dumps(MapStatus(env.worker_id, env.shuffle_address, description.tid, sizes,
-                                      checksums))
-        return TaskSuccess(payload, context._cache_updates, context._accumulator_updates())
+        with profiling.profiled(binary.properties.get(profiling.PROPERTY) == "true") as profile:
+            records = binary.rdd.iterator(split, context)
+            if binary.kind == RESULT:
+                value = binary.func.value(records)
+                try:
+                    payload = dumps(value)
+                except Exception as error:  # noqa: BLE001
+                    raise type(error)(
+                        f"the result of partition {description.partition} could not be "
+                        f"serialized: {error}") from error
+            else:
+                dep = binary.dependency
+                sizes, checksums = write_map_output(env.shuffle_dir, dep.shuffle_id,
+                                                    description.partition, description.tid,
+                                                    records, dep.partitioner)
+                payload = dumps(MapStatus(env.worker_id, env.shuffle_address, description.tid,
+                                          sizes, checksums))
+        return TaskSuccess(payload, context._cache_updates, context._accumulator_updates(),
+                           profile[0] if profile else None)
     except TaskKilledError as error:
         return TaskKilled(str(error))
     except FetchFailedError as error:

@@ -66,6 +66,7 @@ class ZmqBackend:
         self._changed = threading.Condition()
         self.heartbeat_timeout = heartbeat_timeout
         self._ever: set[str] = set()
+        self.py_files: list[str] = []  # told to every worker that registers
         # The owner of the worker processes (the Context) hears of registrations
         # and losses, to replace lost workers.
         self.listener: Any = None
@@ -137,7 +138,7 @@ class ZmqBackend:
             self._last_seen[identity] = time.monotonic()
             lost = tuple(sorted(self._lost))
             self._changed.notify_all()
-        self._send(identity, Registered(lost))
+        self._send(identity, Registered(lost, tuple(self.py_files)))
         self._post(ExecutorAdded(identity, message.host, message.cores, message.shuffle_address))
         if self.listener is not None:
             self.listener.worker_registered(identity)

@@ -63,7 +63,7 @@ import itertools
 import logging
 import queue
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from ember.engine.accumulators import AccumulatorRegistry
 from ember.engine.clock import SYSTEM_CLOCK, Clock
@@ -104,6 +104,7 @@ from ember.scheduler.events import (
 from ember.scheduler.job import ActiveJob, JobWaiter
 from ember.scheduler.map_output_tracker import MapOutputTracker
 from ember.scheduler.stage import ResultStage, ShuffleMapStage, Stage
+from ember.scheduler.status import JobRecord, StatusRecords
 from ember.scheduler.task_scheduler import TaskScheduler
 from ember.scheduler.task_set_manager import Speculation, TaskSetManager, TaskSpec
 
@@ -116,7 +117,8 @@ class DAGScheduler:
                  locality_wait: float = 3.0, max_result_size: int = 1 << 30,
                  resubmit_delay: float = 0.2, clock: Clock = SYSTEM_CLOCK,
                  accumulators: AccumulatorRegistry | None = None,
-                 speculation: Speculation | None = None, speculation_interval: float = 0.1):
+                 speculation: Speculation | None = None, speculation_interval: float = 0.1,
+                 profiles: Any = None):
         self.backend = backend
         self.clock = clock
         self.max_failures = max_failures
@@ -126,10 +128,12 @@ class DAGScheduler:
         self.max_result_size = max_result_size
         self.resubmit_delay = resubmit_delay
         self.accumulators = accumulators if accumulators is not None else AccumulatorRegistry()
+        self.profiles = profiles  # a ProfileCollector when spark.python.profile is on
         self.speculation = speculation
         self.speculation_interval = speculation_interval
         self._speculation_scheduled = False
         self.commit_rights: dict[tuple[int, int], int] = {}  # (stage, partition) -> tid
+        self.status = StatusRecords()
         self.map_outputs = MapOutputTracker()
         self.cache = CacheTracker()
         self.tasks = TaskScheduler(backend)
@@ -239,6 +243,24 @@ class DAGScheduler:
     def cancel_job(self, job_id: int, reason: str) -> None:
         self.post(JobCancelled(job_id, reason))
 
+    def query(self, call: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Run ``call`` on the loop thread and return its result (for readers
+        of scheduling state on other threads)."""
+        done = threading.Event()
+        box: list = []
+        self.post(RunOnLoop(lambda: (box.append(call()), done.set())))
+        if not done.wait(timeout):
+            raise TimeoutError("the scheduler did not answer within {timeout} s")
+        return box[0]
+
+    def status_snapshot(self) -> StatusRecords:
+        """A copy of the job and stage records, with live task counts."""
+        def take() -> StatusRecords:
+            live = {stage.id: (len(ts.running), ts.num_succeeded, sum(ts.failures))
+                    for stage, ts in self.task_sets.items()}
+            return self.status.snapshot(live)
+        return self.query(take)
+
     # --- stage graph ----------------------------------------------------------
 
     def _parent_stages(self, rdd: Any, job_id: int) -> list[Stage]:
@@ -324,6 +346,7 @@ class DAGScheduler:
             partitions = [p for p, done in zip(job.partitions, job.finished) if not done]
         stage.attempt += 1
         stage.pending = set(partitions)
+        self.status.stage_submitted(stage.id, stage.attempt, stage.name, len(partitions))
         if not partitions:
             self._stage_completed(stage)
             return
@@ -369,6 +392,10 @@ class DAGScheduler:
         task_set = self.task_sets.pop(stage, None)
         if task_set is not None:
             self.tasks.remove_task_set(task_set)
+            self.status.stage_ended(stage.id, "COMPLETE", len(task_set.running),
+                                    task_set.num_succeeded, sum(task_set.failures))
+        else:
+            self.status.stage_ended(stage.id, "COMPLETE", 0, 0, 0)
         if isinstance(stage, ShuffleMapStage):
             if not self._is_available(stage):  # outputs were lost meanwhile
                 self._submit_stage(stage)
@@ -395,6 +422,11 @@ class DAGScheduler:
         self.stages[stage.id] = stage
         job.final_stage = stage
         self.jobs[job.id] = job
+        ancestry = sorted(s.id for s in self.stages.values() if job.id in s.job_ids)
+        self.status.job_started(JobRecord(
+            job.id, job.properties.get("spark.job.description") or job.callsite,
+            job.properties.get("spark.jobGroup.id"),
+            frozenset(filter(None, job.properties.get("spark.job.tags", "").split(","))), ancestry))
         self._submit_stage(stage)
 
     def _on_job_cancelled(self, event: JobCancelled) -> None:
@@ -420,6 +452,8 @@ class DAGScheduler:
         if isinstance(outcome, TaskSuccess):
             for rdd_id, partition in outcome.cache_updates:
                 self.cache.add(event.worker_id, rdd_id, partition)
+            if outcome.profile is not None and self.profiles is not None:
+                self.profiles.add(stage.rdd.id(), outcome.profile)
             index = task_set.succeeded_attempt(event.tid, self.clock.monotonic())
             if index is None:
                 return
@@ -466,6 +500,7 @@ class DAGScheduler:
         if job.num_finished == len(job.partitions):
             self._stage_completed(stage)
             self._cleanup_job(job)
+            self.status.job_ended(job.id, "SUCCEEDED")
             job.waiter.job_finished()
 
     def _map_output_ready(self, stage: ShuffleMapStage, task_set: TaskSetManager, partition: int,
@@ -641,6 +676,7 @@ class DAGScheduler:
 
     def _fail_job(self, job: ActiveJob, error: BaseException) -> None:
         self._cleanup_job(job)
+        self.status.job_ended(job.id, "FAILED")
         job.waiter.job_failed(error)
 
     def _cleanup_job(self, job: ActiveJob) -> None:
@@ -660,6 +696,8 @@ class DAGScheduler:
                 task_set.zombie = True
                 self.tasks.kill_running(task_set)
                 self.tasks.remove_task_set(task_set)
+                self.status.stage_ended(stage.id, "FAILED", 0, task_set.num_succeeded,
+                                        sum(task_set.failures))
 
     def _fail_all(self, error: BaseException) -> None:
         for job in list(self.jobs.values()):

@@ -41,10 +41,11 @@ from ember.engine.task import TaskKilled, TaskSuccess, describe_exception, run_t
 log = logging.getLogger("ember.worker.executor")
 
 
-def _raise_in_thread(ident: int, exception: type[BaseException] | None) -> None:
-    """Schedule ``exception`` in thread ``ident`` (None: cancel a pending one)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(ident), ctypes.py_object(exception) if exception else None)
+def _raise_in_thread(ident: int, exception: type[BaseException]) -> None:
+    """Schedule ``exception`` in thread ``ident``. (Never "cancel" one with
+    NULL: CPython then leaves its eval-breaker flag set, slowing every later
+    bytecode of that thread, and hanging it under a profiler.)"""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exception))
 
 
 class Executor:
@@ -141,7 +142,8 @@ class Executor:
         payloads = []
         if isinstance(outcome, TaskSuccess):
             payloads = [outcome.payload]
-            outcome = TaskSuccess(b"", outcome.cache_updates, outcome.accumulator_updates)
+            outcome = TaskSuccess(b"", outcome.cache_updates, outcome.accumulator_updates,
+                                  outcome.profile)
         failpoints.point("worker.before_result_send")
         self._send(encode(StatusUpdate(self.env.worker_id, task.tid, outcome,
                                        time.monotonic() - started), *payloads))
@@ -149,9 +151,9 @@ class Executor:
 
     def _finished(self, tid: int) -> None:
         """Forget a task that ended. Once this ran, no kill can be aimed at
-        this thread for it (kills check ``_running`` under the same lock), and a
-        kill already pending is cancelled; a kill delivered before the lock was
-        taken just makes us try again."""
+        this thread for it (kills check ``_running`` under the same lock). A
+        kill sent just as the task ended is delivered within a few bytecodes:
+        here (we simply try again) or in ``_work``, which ignores it."""
         while True:
             try:
                 with self._lock:
@@ -159,7 +161,6 @@ class Executor:
                     self._killed.discard(tid)
                     if self._main_task == tid:
                         self._main_task = None
-                    _raise_in_thread(threading.get_ident(), None)
                 return
             except TaskKilledError:
                 continue

@@ -40,9 +40,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 import zmq
 
-from ember.engine import failpoints
+from ember.engine import broadcast, failpoints
+from ember.engine.files import SparkFiles
 from ember.engine.errors import AuthenticationError
 from ember.engine.protocol import (
+    AddPyFile,
     CommitAnswer,
     CommitRequest,
     Heartbeat,
@@ -51,6 +53,7 @@ from ember.engine.protocol import (
     LaunchTask,
     PeerLost,
     Register,
+    RemoveBroadcast,
     Registered,
     Refused,
     RemoveBinary,
@@ -136,6 +139,10 @@ class Worker:
         for entry in bootstrap.get("sys_path", []):
             if entry not in sys.path:
                 sys.path.append(entry)
+        files_dir = bootstrap.get("files_dir")
+        if files_dir:  # files added with addFile / addPyFile
+            SparkFiles._root_directory = files_dir
+            sys.path.insert(1, files_dir)
         if bootstrap.get("cwd"):
             os.chdir(bootstrap["cwd"])
 
@@ -225,7 +232,13 @@ class Worker:
             pass
         elif isinstance(message, Registered):
             self._lost.update(message.lost_workers)
+            for path in message.py_files:
+                _add_py_file(path)
             self._registered.set()
+        elif isinstance(message, AddPyFile):
+            _add_py_file(message.path)
+        elif isinstance(message, RemoveBroadcast):
+            broadcast.forget(message.broadcast_id)
         elif isinstance(message, Refused):
             self._refusal = message.reason
             self._registered.set()
@@ -239,6 +252,14 @@ class Worker:
             os.rmdir(os.path.dirname(self.work_dir))
         except OSError:
             pass
+
+
+def _add_py_file(path: str) -> None:
+    import importlib
+
+    if path.endswith((".zip", ".egg", ".whl")) and path not in sys.path:
+        sys.path.insert(1, path)
+    importlib.invalidate_caches()  # a new module file in a directory already on the path
 
 
 def _watch_lifeline(worker: Worker) -> None:

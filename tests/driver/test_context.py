@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import ember
@@ -116,3 +118,12 @@ def test_interpreter_exit_without_stop_leaves_nothing(tmp_path):
         time.sleep(0.05)
     assert not [p for p in pids if psutil.pid_exists(int(p))]
     assert not os.path.exists(work_root)
+
+
+def test_profiles_of_several_tasks_per_worker_are_collected(tmp_path):
+    conf = ember.Conf().set("spark.python.profile", "true")
+    with ember.Context("local[1]", conf=conf) as context:
+        rdd = context.parallelize(range(2000), 4).map(lambda x: sum(range(x % 50)))
+        assert rdd.count() == 2000  # four tasks on one worker, one after another
+        context.dump_profiles(str(tmp_path))
+    assert os.listdir(tmp_path) == [f"rdd_{rdd.id()}.pstats"]

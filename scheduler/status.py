@@ -1,0 +1,150 @@
+"""Records of jobs and stages, for status reports (statusTracker, progress).
+
+Kept by the DAGScheduler's loop: a job's record is made when it is submitted
+and closed when it ends; a stage's when an attempt is submitted, with its task
+counts copied from the task set when the attempt ends. Live counts of running
+stages are read from their task sets when a snapshot is taken. Only the latest
+``RETAINED`` jobs and stages are kept (Spark's spark.ui.retainedJobs default).
+
+Owned by the DAGScheduler's loop thread; other threads read snapshots taken on
+that thread (``DAGScheduler.query``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
+
+RETAINED = 1000
+
+
+class SparkJobInfo(NamedTuple):
+    jobId: int
+    stageIds: list
+    status: str  # RUNNING, SUCCEEDED, FAILED, UNKNOWN
+
+
+class SparkStageInfo(NamedTuple):
+    stageId: int
+    currentAttemptId: int
+    name: str
+    numTasks: int
+    numActiveTasks: int
+    numCompletedTasks: int
+    numFailedTasks: int
+
+
+@dataclass
+class JobRecord:
+    job_id: int
+    description: str
+    group: str | None
+    tags: frozenset
+    stage_ids: list
+    status: str = "RUNNING"
+    submitted: float = field(default_factory=time.time)
+    completed: float | None = None
+
+
+@dataclass
+class StageRecord:
+    stage_id: int
+    attempt: int
+    name: str
+    num_tasks: int
+    active: int = 0
+    completed: int = 0
+    failed: int = 0
+    status: str = "ACTIVE"  # ACTIVE, COMPLETE, FAILED, SKIPPED
+    submitted: float = field(default_factory=time.time)
+    finished: float | None = None
+
+
+class StatusRecords:
+    def __init__(self):
+        self.jobs: OrderedDict[int, JobRecord] = OrderedDict()
+        self.stages: OrderedDict[int, StageRecord] = OrderedDict()
+
+    def _trim(self) -> None:
+        while len(self.jobs) > RETAINED:
+            self.jobs.popitem(last=False)
+        while len(self.stages) > RETAINED:
+            self.stages.popitem(last=False)
+
+    def job_started(self, record: JobRecord) -> None:
+        self.jobs[record.job_id] = record
+        self._trim()
+
+    def job_ended(self, job_id: int, status: str) -> None:
+        record = self.jobs.get(job_id)
+        if record is not None and record.status == "RUNNING":
+            record.status = status
+            record.completed = time.time()
+
+    def stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None:
+        self.stages[stage_id] = StageRecord(stage_id, attempt, name, num_tasks)
+        self.stages.move_to_end(stage_id)
+        self._trim()
+
+    def stage_ended(self, stage_id: int, status: str, active: int, completed: int, failed: int) -> None:
+        record = self.stages.get(stage_id)
+        if record is not None:
+            record.status, record.active = status, active
+            record.completed, record.failed = completed, failed
+            record.finished = time.time()
+
+    def snapshot(self, live: dict[int, tuple[int, int, int]]) -> "StatusRecords":
+        """A copy for another thread; ``live`` gives (active, completed,
+        failed) of running stages."""
+        copy = StatusRecords()
+        copy.jobs = OrderedDict((k, replace(v, stage_ids=list(v.stage_ids))) for k, v in self.jobs.items())
+        copy.stages = OrderedDict((k, replace(v)) for k, v in self.stages.items())
+        for stage_id, (active, completed, failed) in live.items():
+            if stage_id in copy.stages:
+                record = copy.stages[stage_id]
+                record.active, record.completed, record.failed = active, completed, failed
+        return copy
+
+
+class StatusTracker:
+    """PySpark's status API over snapshots of the scheduler's records.
+
+    >>> tracker = sc.statusTracker()
+    >>> sc.parallelize(range(10), 2).count()
+    10
+    >>> job = tracker.getJobInfo(max(tracker.getJobIdsForGroup()))
+    >>> job.status, len(job.stageIds)
+    ('SUCCEEDED', 1)
+    >>> tracker.getStageInfo(job.stageIds[0]).numCompletedTasks
+    2
+    """
+
+    def __init__(self, snapshot):
+        self._snapshot = snapshot  # () -> StatusRecords
+
+    def getJobIdsForGroup(self, jobGroup: str | None = None) -> list[int]:
+        return [j.job_id for j in self._snapshot().jobs.values() if j.group == jobGroup]
+
+    def getJobIdsForTag(self, jobTag: str) -> list[int]:
+        return [j.job_id for j in self._snapshot().jobs.values() if jobTag in j.tags]
+
+    def getActiveStageIds(self) -> list[int]:
+        return [s.stage_id for s in self._snapshot().stages.values() if s.status == "ACTIVE"]
+
+    def getActiveJobsIds(self) -> list[int]:
+        return [j.job_id for j in self._snapshot().jobs.values() if j.status == "RUNNING"]
+
+    def getJobInfo(self, jobId: int) -> SparkJobInfo | None:
+        record = self._snapshot().jobs.get(jobId)
+        if record is None:
+            return None
+        return SparkJobInfo(record.job_id, list(record.stage_ids), record.status)
+
+    def getStageInfo(self, stageId: int) -> SparkStageInfo | None:
+        record = self._snapshot().stages.get(stageId)
+        if record is None:
+            return None
+        return SparkStageInfo(record.stage_id, record.attempt, record.name, record.num_tasks,
+                              record.active, record.completed, record.failed)
