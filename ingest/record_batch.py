@@ -164,6 +164,15 @@ def encode_batch(records: Sequence[SimpleRecord], *, base_offset: int = 0,
     return b"".join((prefix, tail, body))
 
 
+def record_size(key, value, headers=()) -> int:
+    """Bytes one record takes inside a batch (what ``encode_batch`` writes)."""
+    size = _RECORD.size + (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
+    for name, header_value in headers:
+        size += _HEADER_KEY.size + len(name.encode()) + _HEADER_VALUE.size
+        size += len(header_value) if header_value is not None else 0
+    return size
+
+
 def _encode_headers(headers) -> bytes:
     if len(headers) > _MAX_HEADERS:
         raise ValueError(f"at most {_MAX_HEADERS} headers per record, got {len(headers)}")

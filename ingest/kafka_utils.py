@@ -1,0 +1,96 @@
+"""KafkaUtils: PySpark's old Kafka integration (``KafkaUtils.createRDD``)
+over ember's log store.
+
+``createRDD(sc, kafkaParams, offsetRanges, ...)`` makes a LogRDD of exactly
+the ranges given, after checking with the broker that each lies within
+durable, retained data (as Spark checks the ranges against the leaders).
+``kafkaParams`` names the broker as ``"metadata.broker.list"`` or
+``"bootstrap.servers"`` (``tcp://HOST:PORT`` or ``HOST:PORT``; the first
+entry of a comma-separated list) and the store's secret as ``"ember.secret"``
+(bytes or hex) or ``"ember.secret.file"``. ``leaders`` is accepted and
+ignored: a single broker leads every partition.
+
+Elements are ``(key, value)`` decoded with ``keyDecoder``/``valueDecoder``,
+or, with ``messageHandler``, whatever it returns for each
+:class:`KafkaMessageAndMetadata`.
+
+Thread-safety: as LogRDD.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from ember.ingest.log_rdd import (
+    BrokerAccess, KeyValueDecoder, LogRDD, check_ranges, utf8_decoder,
+)
+from ember.ingest.secret_file import coerce_secret
+from ember.ingest.store import connect
+from ember.ingest.structs import OffsetRange
+
+
+class KafkaMessageAndMetadata:
+    """One record for a ``messageHandler``: ``topic``, ``partition``,
+    ``offset``, and ``key``/``message`` decoded with the RDD's decoders."""
+
+    __slots__ = ("topic", "partition", "offset", "_raw_key", "_raw_message", "_key_decoder",
+                 "_value_decoder")
+
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None,
+                 message: bytes | None, key_decoder: Callable = utf8_decoder,
+                 value_decoder: Callable = utf8_decoder):
+        self.topic, self.partition, self.offset = topic, partition, offset
+        self._raw_key, self._raw_message = key, message
+        self._key_decoder, self._value_decoder = key_decoder, value_decoder
+
+    @property
+    def key(self) -> Any:
+        return self._key_decoder(self._raw_key)
+
+    @property
+    def message(self) -> Any:
+        return self._value_decoder(self._raw_message)
+
+    def __repr__(self) -> str:
+        return (f"KafkaMessageAndMetadata(topic={self.topic!r}, partition={self.partition}, "
+                f"offset={self.offset})")
+
+
+class MessageHandlerDecoder:
+    """Record -> ``messageHandler(KafkaMessageAndMetadata)``."""
+
+    def __init__(self, key_decoder: Callable, value_decoder: Callable, handler: Callable):
+        self.key_decoder, self.value_decoder, self.handler = key_decoder, value_decoder, handler
+
+    def __call__(self, topic: str, partition: int, record) -> Any:
+        return self.handler(KafkaMessageAndMetadata(
+            topic, partition, record.offset, record.key, record.value, self.key_decoder,
+            self.value_decoder))
+
+
+def _broker_address(kafka_params: Mapping[str, Any]) -> str:
+    servers = kafka_params.get("metadata.broker.list") or kafka_params.get("bootstrap.servers")
+    if not servers or not isinstance(servers, str):
+        raise ValueError("kafkaParams must name the broker as 'metadata.broker.list' or "
+                         "'bootstrap.servers' ('HOST:PORT'), got "
+                         f"{sorted(k for k in kafka_params if k != 'ember.secret')}")
+    return servers.split(",")[0].strip()
+
+
+class KafkaUtils:
+    @staticmethod
+    def createRDD(sc: Any, kafkaParams: Mapping[str, Any], offsetRanges: list,
+                  leaders: Mapping | None = None, keyDecoder: Callable = utf8_decoder,
+                  valueDecoder: Callable = utf8_decoder,
+                  messageHandler: Callable | None = None) -> LogRDD:
+        """An RDD over exactly ``offsetRanges`` (``OffsetRange(topic,
+        partition, fromOffset, untilOffset)``), one partition per range."""
+        address = _broker_address(kafkaParams)
+        secret = coerce_secret(kafkaParams.get("ember.secret"),
+                               kafkaParams.get("ember.secret.file"))
+        ranges = [OffsetRange(*r) for r in offsetRanges]
+        with connect(address, secret) as store:
+            check_ranges(store, ranges)
+        decode = (KeyValueDecoder(keyDecoder, valueDecoder) if messageHandler is None
+                  else MessageHandlerDecoder(keyDecoder, valueDecoder, messageHandler))
+        return LogRDD(sc, BrokerAccess(address, secret), ranges, decode, op="createRDD")

@@ -1,0 +1,161 @@
+"""The broker never unpickles, and only peers holding the store's secret get
+in (RELIABILITY.md S01-S03, S11, S12). A canary pickle, whose unpickling
+would create a marker directory, is stored and returned byte for byte as a
+record value, and sent as raw TCP bytes and by a NULL-mechanism ZeroMQ
+client to the broker's port: the marker never appears, the broker stays
+up, and a legitimate produce afterwards works."""
+
+from __future__ import annotations
+
+import ast
+import os
+import pathlib
+import pickle
+import socket
+import time
+
+import psutil
+import pytest
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from ember.engine.transport import derive_keys
+from ember.ingest.structs import TopicPartition
+
+pytestmark = pytest.mark.security
+
+INGEST = pathlib.Path(__file__).resolve().parents[2] / "ingest"
+
+
+class Canary:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def assert_unharmed(store, marker):
+    time.sleep(0.3)  # let anything that got through reach an unpickler
+    assert not os.path.exists(marker), "a canary pickle was unpickled"
+    assert store.alive()
+    producer = store.producer()
+    assert producer.send("t", value=b"legit").get(timeout=10).offset >= 0
+    producer.close()
+
+
+def test_a_pickled_value_is_stored_and_returned_byte_for_byte_never_unpickled(store, tmp_path):
+    marker = tmp_path / "stored-canary"
+    payload = pickle.dumps(Canary(marker))
+    store.create_topic("t")
+    producer = store.producer()
+    meta = producer.send("t", value=payload, key=payload, headers=[("h", payload)]).get(timeout=10)
+    consumer = store.consumer(enable_auto_commit=False)
+    consumer.assign([TopicPartition("t", 0)])
+    consumer.seek(TopicPartition("t", 0), meta.offset)
+    (record,) = consumer.poll(timeout_ms=2000)[TopicPartition("t", 0)]
+    assert record.value == payload and record.key == payload and record.headers == [("h", payload)]
+    consumer.close()
+    assert_unharmed(store, marker)
+
+
+def test_raw_tcp_canary_to_the_broker_port_is_dropped(store, tmp_path):
+    marker = tmp_path / "raw-tcp"
+    payload = pickle.dumps(Canary(marker))
+    store.create_topic("t")
+    for data in (payload, b"\xff" + b"\x00" * 8 + b"\x7f" + payload, payload * 50):
+        with socket.create_connection(("127.0.0.1", store.port), timeout=2) as conn:
+            try:
+                conn.sendall(data)
+                conn.recv(64)
+            except OSError:
+                pass
+    assert_unharmed(store, marker)
+
+
+def test_null_mechanism_zmq_client_delivers_nothing(store, tmp_path):
+    marker = tmp_path / "null-mechanism"
+    payload = pickle.dumps(Canary(marker))
+    store.create_topic("t")
+    context = zmq.Context()
+    try:
+        client = context.socket(zmq.DEALER)
+        client.setsockopt(zmq.LINGER, 0)
+        client.connect(store.address)
+        client.send_multipart([b'{"v":1,"id":1,"op":"produce","acks":-1,"partitions":[["t",0]]}',
+                               payload])
+        client.send(payload)
+        time.sleep(0.3)
+    finally:
+        context.destroy(linger=0)
+    assert_unharmed(store, marker)
+
+
+def test_curve_client_knowing_the_server_key_but_not_the_secret_is_rejected(store, tmp_path):
+    marker = tmp_path / "curve-no-secret"
+    store.create_topic("t")
+    context = zmq.Context()
+    try:
+        client = context.socket(zmq.DEALER)
+        client.setsockopt(zmq.LINGER, 0)
+        public, secret = zmq.curve_keypair()
+        client.curve_serverkey = derive_keys(store.secret).server_public  # as if it leaked
+        client.curve_publickey, client.curve_secretkey = public, secret
+        monitor = client.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                                            | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        client.connect(store.address)
+        client.send(pickle.dumps(Canary(marker)))
+        assert monitor.poll(5000), "no handshake outcome"
+        assert recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+        client.disable_monitor()
+        monitor.close(linger=0)
+    finally:
+        context.destroy(linger=0)
+    assert_unharmed(store, marker)
+
+
+def test_the_secret_is_not_in_argv_environment_or_repr(store):
+    broker = psutil.Process(store.pid)
+    secret = store.secret.hex()
+    assert secret not in " ".join(broker.cmdline())
+    assert all(secret not in value for value in broker.environ().values())
+    assert secret not in repr(store)
+    assert all(c.laddr.ip == "127.0.0.1" for c in broker.net_connections(kind="inet")
+               if c.status == psutil.CONN_LISTEN)
+
+
+def broker_side_modules():
+    """The ember modules a broker process runs: broker.py and what it imports."""
+    todo, seen = ["ember.ingest.broker"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        folder, module = name.split(".")[1:]
+        path = INGEST.parent / folder / f"{module}.py"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ember."):
+                parts = node.module.split(".")
+                if len(parts) == 3:
+                    todo.append(node.module)
+                else:
+                    todo.extend(f"{node.module}.{alias.name}" for alias in node.names
+                                if (INGEST.parent / parts[1] / f"{alias.name}.py").exists())
+    return seen
+
+
+def test_no_unpickler_in_the_broker():
+    modules = broker_side_modules()
+    assert {"ember.ingest.broker", "ember.ingest.protocol", "ember.ingest.partition_log"} <= modules
+    assert not modules & {"ember.engine.serializer", "ember.engine.closure"}
+    for name in modules:
+        folder, module = name.split(".")[1:]
+        tree = ast.parse((INGEST.parent / folder / f"{module}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                assert not any("cloudpickle" in n or "marshal" in n for n in names), name
+            if isinstance(node, ast.Attribute) and node.attr in {"loads", "load", "Unpickler"}:
+                owner = node.value.id if isinstance(node.value, ast.Name) else ""
+                assert owner not in {"pickle", "cloudpickle", "marshal"}, f"{name} unpickles"
