@@ -493,6 +493,18 @@ class Context:
         return inputs.new_api_hadoop_rdd(self, inputFormatClass, keyClass, valueClass, keyConverter,
                                          valueConverter, conf, batchSize)
 
+    def topicRDD(self, store: Any, topic: str, start: Any = "earliest", end: Any = "latest",
+                 keyDecoder: Callable | None = None, valueDecoder: Callable | None = None,
+                 **options: Any) -> RDD:
+        """An RDD over a log store topic: one partition per topic partition,
+        the offset range of each fixed now (never past what is durable), so a
+        lost partition re-reads exactly the same records. Elements are
+        (key, value), decoded as UTF-8 unless decoders are given."""
+        from ember.ingest.log_rdd import topic_rdd, utf8_decoder
+
+        return topic_rdd(self, store, topic, start, end, keyDecoder or utf8_decoder,
+                         valueDecoder or utf8_decoder, **options)
+
     def setCheckpointDir(self, dirName: str) -> None:
         """Where ``RDD.checkpoint`` saves RDDs (a new subdirectory is made in it)."""
         self._checkpoint_dir = checkpoint.new_checkpoint_dir(dirName)

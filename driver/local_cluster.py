@@ -1,12 +1,11 @@
 """LocalCluster: the worker processes of a ``local[N]`` Context.
 
-Spawns each worker as ``python -m ember.worker`` (never a fork of the driver,
-so a driver script needs no ``if __name__ == "__main__"`` guard), in its own
-session (a Ctrl-C in the terminal reaches only the driver), with the driver's
-import path and working directory, and a pinned ``PYTHONHASHSEED`` so every
-worker hashes alike. The bootstrap, including the cluster secret, goes
-through the worker's stdin pipe, never argv; the pipe then stays open as the
-worker's lifeline.
+Spawns each worker as ``python -m ember.worker`` with ``engine.spawn`` (never
+a fork of the driver, so a driver script needs no ``if __name__ ==
+"__main__"`` guard; own session; the cluster secret in the bootstrap on stdin,
+whose pipe stays open as the worker's lifeline), in the driver's working
+directory and with the driver's import path, so helper modules next to the
+script import on the workers too.
 
 Watches each process with a thread blocked in ``wait()``: a worker's death is
 seen at once and reported through ``on_exit(worker_id, reason)``.
@@ -17,7 +16,6 @@ thread; watcher threads only report.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -25,6 +23,8 @@ import sys
 import threading
 import time
 from typing import Callable
+
+from ember.engine.spawn import child_environment, end, spawn
 
 
 def describe_exit(returncode: int) -> str:
@@ -36,13 +36,6 @@ def describe_exit(returncode: int) -> str:
         hint = " (possibly out of memory)" if -returncode == signal.SIGKILL else ""
         return f"killed by {name}{hint}"
     return f"exit code {returncode}"
-
-
-def _import_root() -> str:
-    """The directory from which the driver imported ember; workers import the
-    same ember from it. (The package ``ember`` is always loaded before any of
-    its subpackages, so it is in ``sys.modules``.)"""
-    return os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["ember"].__file__)))
 
 
 class LocalCluster:
@@ -61,11 +54,7 @@ class LocalCluster:
         self._lock = threading.Lock()
 
     def _environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.setdefault("PYTHONHASHSEED", "0")
-        root = _import_root()
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        return env
+        return child_environment()
 
     def spawn(self) -> str:
         with self._lock:
@@ -73,20 +62,13 @@ class LocalCluster:
             self._next += 1
         work_dir = os.path.join(self.work_root, worker_id)
         os.makedirs(work_dir)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ember.worker"], stdin=subprocess.PIPE,
-            env=self._environment(), cwd=os.getcwd(), start_new_session=True, close_fds=True)
         bootstrap = {
             "worker_id": worker_id, "driver": self.driver_address, "secret": self._secret.hex(),
             "work_dir": work_dir, "cores": self.cores, "cwd": os.getcwd(),
             "sys_path": [os.path.abspath(p or ".") for p in sys.path if os.path.isdir(p or ".")],
             **self._settings,
         }
-        try:
-            process.stdin.write(json.dumps(bootstrap).encode() + b"\n")
-            process.stdin.flush()
-        except BrokenPipeError:
-            pass  # it died at once; the watcher reports why
+        process = spawn("ember.worker", [], bootstrap, env=self._environment(), cwd=os.getcwd())
         with self._lock:
             self.processes[worker_id] = process
         threading.Thread(target=self._watch, args=(worker_id, process), daemon=True,
@@ -113,15 +95,11 @@ class LocalCluster:
         self._stopping = True
         with self._lock:
             processes = list(self.processes.values())
-        for process in processes:
+        for process in processes:  # all lifelines first, so the workers stop together
             try:
                 process.stdin.close()
             except OSError:
                 pass
         deadline = time.monotonic() + timeout
         for process in processes:
-            try:
-                process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            end(process, timeout=max(0.0, deadline - time.monotonic()))

@@ -52,6 +52,10 @@ _EXPORTS = {
     "InheritableThread": "ember.driver.context",
     "Broadcast": "ember.engine.broadcast",
     "SparkFiles": "ember.engine.files",
+    "BarrierTaskContext": "ember.engine.barrier",
+    "LogStore": "ember.ingest.store",
+    "OffsetRange": "ember.ingest.structs",
+    "BarrierTaskInfo": "ember.engine.barrier",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -8,9 +8,9 @@ read from peers that authenticated with the cluster's secret (CURVE + ZAP,
 see ``transport``): nothing unauthenticated reaches ``decode``.
 
 Driver -> worker: Registered, Refused, HeartbeatAck, LaunchTask, KillTask,
-CommitAnswer, RemoveBinary, RemoveBroadcast, AddPyFile, RemoveShuffle,
-RemoveRdd, PeerLost, Shutdown.
-Worker -> driver: Register, Heartbeat, StatusUpdate, CommitRequest.
+CommitAnswer, BarrierAnswer, RemoveBinary, RemoveBroadcast, AddPyFile,
+RemoveShuffle, RemoveRdd, PeerLost, Shutdown.
+Worker -> driver: Register, Heartbeat, StatusUpdate, CommitRequest, BarrierRequest.
 Worker <-> worker (shuffle service): FetchRequest, FetchResponse.
 """
 
@@ -101,6 +101,28 @@ class CommitRequest:
 class CommitAnswer:
     tid: int
     allowed: bool
+
+
+@dataclass(frozen=True)
+class BarrierRequest:
+    """Worker -> driver: a barrier task reached barrier()/allGather() for the
+    ``round``-th time."""
+
+    tid: int
+    stage_id: int
+    stage_attempt: int
+    partition: int
+    round: int
+    message: str
+
+
+@dataclass(frozen=True)
+class BarrierAnswer:
+    """Every task of the stage arrived (messages by partition), or ``error``."""
+
+    tid: int
+    messages: tuple | None
+    error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,7 @@ class RDD:
         self.partitioner: Partitioner | None = None
         self._prepared = False  # lineage checked and closures pickled (Context._prepare)
         self.has_resource_profile = False
+        self._barrier = False  # computed by a barrier transformation (RDD.barrier())
         self._resource_profile: Any = None
         # Checkpoint state (ember.engine.checkpoint): the mode once marked
         # ("reliable" or "local"), a materializing job running, and the RDD
@@ -436,10 +437,24 @@ class RDD:
         return self._pipe(f, preservesPartitioning, "mapPartitionsWithIndex", f)
 
     def _pipe(self, func: Callable[[int, Iterator], Iterable], preserves: bool,
-              op: str, user_fn: Any) -> "RDD":
+              op: str, user_fn: Any, barrier: bool = False) -> "RDD":
         from ember.engine.rdds import PipelinedRDD
 
-        return PipelinedRDD(self, func, preserves, op, user_fn, user_callsite(3))
+        return PipelinedRDD(self, func, preserves, op, user_fn, user_callsite(3), barrier)
+
+    def barrier(self):
+        """Run the next transformation as a barrier stage: all its tasks at
+        once, able to wait for one another (``BarrierTaskContext``).
+
+        >>> sc.parallelize(range(4), 2).barrier().mapPartitions(lambda it: [sum(it)]).collect()
+        [1, 5]
+        """
+        from ember.engine.barrier import RDDBarrier
+
+        return RDDBarrier(self)
+
+    def _is_barrier(self) -> bool:
+        return self._barrier
 
     def mapPartitions(self, f: Callable[[Iterator], Iterable],
                       preservesPartitioning: bool = False) -> "RDD":

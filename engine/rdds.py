@@ -99,7 +99,7 @@ class TextFileRDD(RDD):
 
 class PipelinedRDD(RDD):
     def __init__(self, prev: RDD, func: Callable[[int, Iterator], Any], preserves: bool,
-                 op: str, user_fn: Any, callsite: str):
+                 op: str, user_fn: Any, callsite: str, barrier: bool = False):
         # A persisted, checkpointed or resource-profiled parent keeps its own
         # identity: its cache, checkpoint or profile must be used, not bypassed.
         fuse = (isinstance(prev, PipelinedRDD) and prev._storage_level == StorageLevel.NONE
@@ -117,6 +117,7 @@ class PipelinedRDD(RDD):
             self._func = Closure(func, [(op, callsite, user_fn)])
         super().__init__(prev.ctx, op, callsite)
         self.partitioner = prev.partitioner if preserves else None
+        self._barrier = barrier or prev._barrier
 
     def _get_partitions(self) -> list[Partition]:
         return self.parent.partitions

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ember.engine import failpoints, profiling
+from ember.engine.barrier import BarrierTaskContext
 from ember.engine.closure import Closure
 from ember.engine.errors import FetchFailedError, TaskKilledError
 from ember.engine.serializer import dumps, loads
@@ -42,11 +43,12 @@ class StageBinary:
     dependency: Any
     map_outputs: dict[int, list[MapStatus | None]]
     properties: dict = field(default_factory=dict)
+    barrier: bool = False
 
 
 def make_binary(kind: str, rdd: Any, func: Closure | None, dependency: Any,
-                map_outputs: dict, properties: dict) -> bytes:
-    return dumps(StageBinary(kind, rdd, func, dependency, map_outputs, properties))
+                map_outputs: dict, properties: dict, barrier: bool = False) -> bytes:
+    return dumps(StageBinary(kind, rdd, func, dependency, map_outputs, properties, barrier))
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class TaskDescription:
     attempt: int
     binary_id: int
     epoch: int
+    peers: tuple = ()  # a barrier stage: the address of every task, by partition
 
 
 @dataclass
@@ -121,10 +124,12 @@ def run_task(description: TaskDescription, binary_bytes: bytes, split_bytes: byt
     Unpickling happens here too (with this task's context current, so that
     accumulators in the closures register with it), so a module missing on the
     worker is a task failure naming the module."""
-    context = TaskContext(
+    kind = BarrierTaskContext if description.peers else TaskContext
+    context = kind(
         stage_id=description.stage_id, stage_attempt=description.stage_attempt,
         partition_id=description.partition, attempt_number=description.attempt,
         task_attempt_id=description.tid, env=env)
+    context._peers = description.peers
     TaskContext._set(context)
     try:
         binary: StageBinary = loads(binary_bytes)

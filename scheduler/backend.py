@@ -29,6 +29,8 @@ from typing import Any, Callable
 import zmq
 
 from ember.engine.protocol import (
+    BarrierAnswer,
+    BarrierRequest,
     CommitAnswer,
     CommitRequest,
     Heartbeat,
@@ -46,7 +48,7 @@ from ember.engine.protocol import (
 from ember.engine.task import TaskDescription
 from ember.engine.transport import ClusterKeys, Endpoint, server_socket
 from ember.engine.version import __version__
-from ember.scheduler.events import AskCommit, CompletionEvent, ExecutorAdded, ExecutorLost
+from ember.scheduler.events import AskCommit, BarrierSync, CompletionEvent, ExecutorAdded, ExecutorLost
 
 log = logging.getLogger("ember.backend")
 
@@ -111,6 +113,8 @@ class ZmqBackend:
             self._send(identity, HeartbeatAck())
         elif isinstance(message, CommitRequest):
             self._post(AskCommit(identity, message.tid, message.stage_id, message.partition))
+        elif isinstance(message, BarrierRequest):
+            self._post(BarrierSync(identity, message))
         elif isinstance(message, StatusUpdate):
             self._post(CompletionEvent(
                 worker_id=identity, tid=message.tid, outcome=message.outcome,
@@ -132,14 +136,19 @@ class ZmqBackend:
             log.warning("refused worker %s: %s", identity, problem)
             self._send(identity, Refused(problem))
             return
+        # Order matters: the worker gets Registered (sent at once, from this
+        # I/O thread) before any task the scheduler may launch on it; and the
+        # scheduler hears of the worker before anyone waiting for the
+        # registration does, so a job submitted next already sees its slots.
+        with self._changed:
+            lost = tuple(sorted(self._lost))
+        self._endpoint.reply([identity.encode(), *encode(Registered(lost, tuple(self.py_files)))])
+        self._post(ExecutorAdded(identity, message.host, message.cores, message.shuffle_address))
         with self._changed:
             self._workers[identity] = message
             self._ever.add(identity)
             self._last_seen[identity] = time.monotonic()
-            lost = tuple(sorted(self._lost))
             self._changed.notify_all()
-        self._send(identity, Registered(lost, tuple(self.py_files)))
-        self._post(ExecutorAdded(identity, message.host, message.cores, message.shuffle_address))
         if self.listener is not None:
             self.listener.worker_registered(identity)
 
@@ -198,6 +207,10 @@ class ZmqBackend:
 
     def answer_commit(self, worker_id: str, tid: int, allowed: bool) -> None:
         self._send(worker_id, CommitAnswer(tid, allowed))
+
+    def answer_barrier(self, worker_id: str, tid: int, messages: tuple | None,
+                       error: str | None = None) -> None:
+        self._send(worker_id, BarrierAnswer(tid, messages, error))
 
     def remove_binary(self, worker_id: str, binary_id: int) -> None:
         self._send(worker_id, RemoveBinary(binary_id))

@@ -38,6 +38,10 @@ Policy:
   the current attempt (``TaskScheduler.task_ended``); anything else is stale.
 * Speculation (optional): stragglers get a copy; when one attempt of a task
   succeeds, the others are killed.
+* Barrier stages: all tasks launch together (a stage needing more slots than
+  the cluster has fails at once); their barrier()/allGather() calls are
+  answered when every task arrived; any failure kills the others and reruns
+  the whole stage, up to ``max_stage_attempts`` attempts in a row.
 * Output commit: a task that publishes output (``saveAsTextFile``) asks first;
   per (stage, partition) the first live attempt to ask is authorized and every
   other is denied, until the authorized attempt fails. So exactly one attempt's
@@ -86,6 +90,7 @@ from ember.engine.task import RESULT, SHUFFLE_MAP, ExceptionFailure, FetchFailur
 from ember.scheduler.cache_tracker import CacheTracker
 from ember.scheduler.events import (
     AskCommit,
+    BarrierSync,
     CheckSpeculation,
     ClusterFailed,
     CompletionEvent,
@@ -165,6 +170,7 @@ class DAGScheduler:
             ShuffleReleased: self._on_shuffle_released,
             ClusterFailed: self._on_cluster_failed,
             AskCommit: self._on_ask_commit,
+            BarrierSync: self._on_barrier_sync,
             CheckSpeculation: self._on_check_speculation,
             RddUnpersisted: self._on_rdd_unpersisted,
             Revive: lambda event: None,
@@ -350,6 +356,13 @@ class DAGScheduler:
         if not partitions:
             self._stage_completed(stage)
             return
+        slots = self.tasks.total_slots()
+        if stage.is_barrier and 0 < slots < len(partitions):
+            self._abort_stage(stage, JobAbortedError(
+                f"Barrier stage {stage.id} ({stage.name}) needs {len(partitions)} task slots at "
+                f"once but the cluster has {slots}; use fewer partitions (coalesce) or more "
+                f"workers"))
+            return
         try:
             binary, splits = self._serialize(stage, job, partitions)
         except Exception as error:  # noqa: BLE001 - a serialization failure aborts the stage
@@ -359,7 +372,8 @@ class DAGScheduler:
                  for p, split in zip(partitions, splits)]
         task_set = TaskSetManager(stage, stage.attempt, job.id, tasks, binary, next(self._binary_ids),
                                   self.map_outputs.epoch, self.max_failures, self.locality_wait,
-                                  self.clock.monotonic(), self.max_worker_deaths, self.speculation)
+                                  self.clock.monotonic(), self.max_worker_deaths, self.speculation,
+                                  barrier=stage.is_barrier)
         self.running.add(stage)
         self.task_sets[stage] = task_set
         self.tasks.submit(task_set)
@@ -468,6 +482,13 @@ class DAGScheduler:
                 self._map_output_ready(stage, task_set, partition, event.payload)
             return
         self._release_commit(stage, event.tid)
+        if task_set.barrier and not task_set.zombie and not isinstance(outcome, FetchFailure):
+            task_set.abandon(event.tid)
+            error = (self._task_error(stage, task_set, outcome, event)
+                     if isinstance(outcome, ExceptionFailure) else None)
+            self._barrier_failed(stage, task_set, error or JobAbortedError(
+                f"barrier stage {stage.id} ({stage.name}): a task ended without a result"))
+            return
         if isinstance(outcome, FetchFailure):
             task_set.abandon(event.tid)
             self._fetch_failed(stage, task_set, outcome)
@@ -585,6 +606,54 @@ class DAGScheduler:
             self.commit_rights[key] = event.tid
         self.backend.answer_commit(event.worker_id, event.tid, allowed)
 
+    def _on_barrier_sync(self, event: BarrierSync) -> None:
+        request = event.request
+        task_set = self.tasks.task_set_of(request.tid)
+        if (task_set is None or not task_set.barrier or task_set.zombie
+                or not self.tasks.is_running(request.tid, event.worker_id)):
+            self.backend.answer_barrier(event.worker_id, request.tid, None,
+                                        "the barrier stage attempt is over")
+            return
+        arrived = task_set.barrier_arrivals.setdefault(request.round, {})
+        arrived[request.partition] = (event.worker_id, request.tid, request.message)
+        if len(arrived) == len(task_set.tasks):
+            messages = tuple(arrived[task.partition][2] for task in task_set.tasks)
+            for worker_id, tid, _ in arrived.values():
+                self.backend.answer_barrier(worker_id, tid, messages)
+            del task_set.barrier_arrivals[request.round]
+
+    def _barrier_failed(self, stage: Stage, task_set: TaskSetManager, error: BaseException) -> None:
+        """One task of a barrier stage failed: the others are killed and the
+        whole stage runs again (its partial output is dropped)."""
+        if task_set.zombie:
+            return
+        task_set.zombie = True
+        for arrived in task_set.barrier_arrivals.values():
+            for worker_id, tid, _ in arrived.values():
+                self.backend.answer_barrier(worker_id, tid, None, "another task of the stage failed")
+        self.tasks.kill_running(task_set)
+        self.tasks.remove_task_set(task_set)
+        self.task_sets.pop(stage, None)
+        self.running.discard(stage)
+        stage.consecutive_failures += 1
+        if stage.consecutive_failures >= self.max_stage_attempts:
+            if hasattr(error, "add_note"):
+                error.add_note(f"barrier stage {stage.id} failed {stage.consecutive_failures} "
+                               f"attempts in a row (spark.stage.maxConsecutiveAttempts)")
+            self._abort_stage(stage, error)
+            return
+        if isinstance(stage, ResultStage):
+            job = stage.job
+            job.finished = [False] * len(job.partitions)
+            job.num_finished = 0
+            job.result_bytes = 0
+        else:
+            self.map_outputs.unregister_all(stage.shuffle_id)
+        self.failed.add(stage)
+        if not self._resubmit_scheduled:
+            self._resubmit_scheduled = True
+            self._schedule(self.resubmit_delay, ResubmitFailedStages())
+
     def _on_check_speculation(self, event: CheckSpeculation) -> None:
         self._speculation_scheduled = False
         now = self.clock.monotonic()
@@ -620,6 +689,12 @@ class DAGScheduler:
                                             if ts is task_set})
         for task_set, tid in lost_attempts:
             self._release_commit(task_set.stage, tid)
+            if task_set.barrier:
+                task_set.abandon(tid)
+                self._barrier_failed(task_set.stage, task_set, WorkerLostError(
+                    f"barrier stage {task_set.stage.id} ({task_set.stage.name}) lost worker "
+                    f"{event.worker_id} ({event.reason})"))
+                continue
             if task_set.worker_died_running(tid):
                 stage = task_set.stage
                 index = next(i for i, k in enumerate(task_set.kills) if k >= task_set.max_worker_deaths)

@@ -88,6 +88,15 @@ class AskCommit:
 
 
 @dataclass(frozen=True)
+class BarrierSync:
+    """A barrier task called barrier()/allGather() (``request`` is the
+    worker's BarrierRequest)."""
+
+    worker_id: str
+    request: Any
+
+
+@dataclass(frozen=True)
 class CheckSpeculation:
     """Time to look for stragglers (spark.speculation.interval)."""
 

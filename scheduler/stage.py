@@ -23,6 +23,7 @@ class Stage:
         self.attempt = -1  # latest attempt number; -1 until first submitted
         self.pending: set[int] = set()  # partitions still to finish in this attempt
         self.consecutive_failures = 0  # attempts ended by fetch failures, in a row
+        self.is_barrier = _computes_barrier(rdd)
 
     @property
     def name(self) -> str:
@@ -30,6 +31,23 @@ class Stage:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.id}, {self.name})"
+
+
+def _computes_barrier(rdd: Any) -> bool:
+    """Does the stage computing ``rdd`` contain a barrier RDD (within its
+    narrow lineage)?"""
+    from ember.engine.dependency import ShuffleDependency
+
+    stack, seen = [rdd], set()
+    while stack:
+        current = stack.pop()
+        if current.id() in seen:
+            continue
+        seen.add(current.id())
+        if current._is_barrier():
+            return True
+        stack.extend(dep.rdd for dep in current.dependencies if not isinstance(dep, ShuffleDependency))
+    return False
 
 
 class ShuffleMapStage(Stage):

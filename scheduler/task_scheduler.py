@@ -102,6 +102,10 @@ class TaskScheduler:
         slots.free += 1
         return entry[0]
 
+    def task_set_of(self, tid: int) -> TaskSetManager | None:
+        entry = self._by_tid.get(tid)
+        return entry[0] if entry is not None else None
+
     def is_running(self, tid: int, worker_id: str) -> bool:
         """Is ``tid`` a live attempt of a current task set, on ``worker_id``?"""
         entry = self._by_tid.get(tid)
@@ -114,12 +118,20 @@ class TaskScheduler:
 
     # --- placement ------------------------------------------------------------
 
+    def total_slots(self) -> int:
+        return sum(slots.cores for slots in self.workers.values())
+
     def revive(self, now: float) -> int:
         """Offer every free slot; returns the number of tasks launched."""
         launched = 0
+        for task_set in self.task_sets:
+            if task_set.barrier and not task_set.zombie and task_set.attempts == [0] * len(task_set.tasks):
+                launched += self._launch_barrier(task_set, now)
         for slots in list(self.workers.values()):
             while slots.free > 0:
                 for task_set in self.task_sets:
+                    if task_set.barrier:
+                        continue  # launched all at once, above
                     index = task_set.offer(slots.worker_id, now)
                     if index is not None:
                         self._launch(slots, task_set, index, now)
@@ -129,7 +141,19 @@ class TaskScheduler:
                     break
         return launched
 
-    def _launch(self, slots: WorkerSlots, task_set: TaskSetManager, index: int, now: float) -> None:
+    def _launch_barrier(self, task_set: TaskSetManager, now: float) -> int:
+        """All of a barrier task set's tasks at once, or none yet."""
+        free = [slots for slots in self.workers.values() for _ in range(slots.free)]
+        if len(free) < len(task_set.tasks):
+            return 0
+        placement = list(zip(range(len(task_set.tasks)), free))
+        peers = tuple(slots.address for _, slots in placement)
+        for index, slots in placement:
+            self._launch(slots, task_set, index, now, peers)
+        return len(placement)
+
+    def _launch(self, slots: WorkerSlots, task_set: TaskSetManager, index: int, now: float,
+                peers: tuple = ()) -> None:
         tid = self._next_tid
         self._next_tid += 1
         attempt = task_set.launched(tid, index, slots.worker_id, now)
@@ -141,7 +165,7 @@ class TaskScheduler:
         description = TaskDescription(
             tid=tid, job_id=task_set.job_id, stage_id=stage.id,
             stage_attempt=task_set.stage_attempt, partition=spec.partition, attempt=attempt,
-            binary_id=task_set.binary_id, epoch=task_set.epoch)
+            binary_id=task_set.binary_id, epoch=task_set.epoch, peers=peers)
         with_binary = task_set.binary_id not in slots.binaries
         slots.binaries.add(task_set.binary_id)
         self.launches += 1

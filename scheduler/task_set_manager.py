@@ -54,7 +54,7 @@ class TaskSetManager:
     def __init__(self, stage: Any, stage_attempt: int, job_id: int, tasks: list[TaskSpec],
                  binary: bytes, binary_id: int, epoch: int, max_failures: int,
                  locality_wait: float, now: float, max_worker_deaths: int = 4,
-                 speculation: Speculation | None = None):
+                 speculation: Speculation | None = None, barrier: bool = False):
         self.stage = stage
         self.stage_attempt = stage_attempt
         self.job_id = job_id
@@ -73,7 +73,9 @@ class TaskSetManager:
         self.succeeded = [False] * count
         self.num_succeeded = 0
         self.running: dict[int, tuple[int, str]] = {}
-        self.speculation = speculation
+        self.speculation = None if barrier else speculation
+        self.barrier = barrier  # all tasks launch together; any failure fails the attempt
+        self.barrier_arrivals: dict[int, dict[int, tuple]] = {}  # round -> partition -> (worker, tid, message)
         self._started: dict[int, float] = {}
         self._durations: list[float] = []
         self._copies: deque = deque()  # indexes waiting for a speculative copy

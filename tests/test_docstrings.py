@@ -15,7 +15,7 @@ MODULES = [
     "ember.engine.rdd", "ember.engine.storage", "ember.engine.statcounter",
     "ember.engine.resultiterable", "ember.engine.hashing", "ember.driver.context",
     "ember.driver.conf", "ember.engine.approx", "ember.engine.inputs", "ember.engine.accumulators",
-    "ember.engine.broadcast", "ember.engine.files", "ember.scheduler.status",
+    "ember.engine.broadcast", "ember.engine.files", "ember.scheduler.status", "ember.engine.barrier",
 ]
 
 

@@ -45,6 +45,8 @@ from ember.engine.files import SparkFiles
 from ember.engine.errors import AuthenticationError
 from ember.engine.protocol import (
     AddPyFile,
+    BarrierAnswer,
+    BarrierRequest,
     CommitAnswer,
     CommitRequest,
     Heartbeat,
@@ -87,10 +89,13 @@ class WorkerEnv:
     blocks: BlockManager
     shuffle: ShuffleReader
     ask_commit: Callable[[Any], bool]
+    barrier_sync: Callable[[Any, int, str], list]
 
 
-class CommitClient:
-    """Asks the driver's output commit coordinator, for a task thread."""
+class DriverRequests:
+    """Questions a running task asks the driver and waits for: may it commit
+    its output, and has every task of its barrier stage arrived. Answers are
+    routed back by task id."""
 
     def __init__(self, timeout: float):
         self.timeout = timeout
@@ -98,24 +103,42 @@ class CommitClient:
         self._waiting: dict[int, list] = {}
         self._lock = threading.Lock()
 
-    def ask(self, context: Any) -> bool:
-        tid = context.taskAttemptId()
-        slot = [threading.Event(), False]
+    def _ask(self, tid: int, request: Any, timeout: float) -> Any:
+        slot = [threading.Event(), None]
         with self._lock:
             self._waiting[tid] = slot
         try:
-            self.send(encode(CommitRequest(tid, context.stageId(), context.partitionId())))
-            return slot[0].wait(self.timeout) and slot[1]
+            self.send(encode(request))
+            deadline = time.monotonic() + timeout
+            # Short waits, so that a kill (an asynchronous exception) gets in.
+            while not slot[0].wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline:
+                    return None
+            return slot[1]
         finally:
             with self._lock:
                 self._waiting.pop(tid, None)
 
-    def answered(self, answer: CommitAnswer) -> None:
+    def answered(self, answer: Any) -> None:
         with self._lock:
             slot = self._waiting.get(answer.tid)
         if slot is not None:
-            slot[1] = answer.allowed
+            slot[1] = answer
             slot[0].set()
+
+    def ask_commit(self, context: Any) -> bool:
+        answer = self._ask(context.taskAttemptId(),
+                           CommitRequest(context.taskAttemptId(), context.stageId(),
+                                         context.partitionId()), self.timeout)
+        return answer is not None and answer.allowed
+
+    def barrier_sync(self, context: Any, round_: int, message: str) -> list[str]:
+        request = BarrierRequest(context.taskAttemptId(), context.stageId(),
+                                 context._stageAttemptNumber, context.partitionId(), round_, message)
+        answer = self._ask(context.taskAttemptId(), request, 365 * 24 * 3600.0)
+        if answer is None or answer.error is not None:
+            raise RuntimeError(f"barrier sync failed: {answer.error if answer else 'no answer'}")
+        return list(answer.messages)
 
 
 class Worker:
@@ -153,14 +176,14 @@ class Worker:
         auth = Authenticator(zctx, self._keys)
         service = ShuffleService(zctx, self._keys, shuffle_dir,
                                  max_message_size=self.max_message_size).start()
-        commits = CommitClient(self.heartbeat_timeout)
-        self._commits = commits
+        requests = DriverRequests(self.heartbeat_timeout)
+        self._requests = requests
         self.env = WorkerEnv(
             self.worker_id, shuffle_dir, service.address,
             BlockManager(os.path.join(self.work_dir, "blocks")),
             ShuffleReader(zctx, self._keys, self.worker_id, shuffle_dir, self._lost,
                           self.fetch_timeout, self.max_message_size),
-            commits.ask)
+            requests.ask_commit, requests.barrier_sync)
         sock = client_socket(zctx, zmq.DEALER, self._keys, self.driver,
                              identity=self.worker_id.encode(), max_message_size=self.max_message_size)
         try:
@@ -172,7 +195,7 @@ class Worker:
             print(f"ember worker {self.worker_id}: {error}", file=sys.stderr, flush=True)
             return 1
         self.endpoint = Endpoint(zctx, sock, self._on_message, "ember-worker-io").start()
-        commits.send = self.endpoint.send
+        requests.send = self.endpoint.send
         self.executor = Executor(self.env, self.endpoint.send, self.slots, self.kill_timeout).start()
         self.endpoint.send(encode(Register(
             self.worker_id, os.getpid(), socket.gethostname(), self.slots, service.address,
@@ -195,8 +218,8 @@ class Worker:
             self.exit(EXIT_REFUSED)
         self.exit(0)
 
-    def exit(self, code: int) -> None:
-        self.cleanup()
+    def exit(self, code: int, driver_gone: bool = False) -> None:
+        self.cleanup(driver_gone)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
@@ -226,8 +249,8 @@ class Worker:
             self.env.blocks.remove_rdd(message.rdd_id)
         elif isinstance(message, KillTask):
             self.executor.kill(message.tid)
-        elif isinstance(message, CommitAnswer):
-            self._commits.answered(message)
+        elif isinstance(message, (CommitAnswer, BarrierAnswer)):
+            self._requests.answered(message)
         elif isinstance(message, HeartbeatAck):
             pass
         elif isinstance(message, Registered):
@@ -246,12 +269,18 @@ class Worker:
         elif isinstance(message, Shutdown):
             self._done.set()
 
-    def cleanup(self) -> None:
+    def cleanup(self, driver_gone: bool = False) -> None:
+        """Remove this worker's files. When the driver is gone (the lifeline
+        broke: it cannot clean up), the last worker out also removes the
+        Context's directory, with the driver's broadcasts and shipped files."""
         shutil.rmtree(self.work_dir, ignore_errors=True)
-        try:  # the last worker out removes the Context's directory
-            os.rmdir(os.path.dirname(self.work_dir))
-        except OSError:
-            pass
+        root = os.path.dirname(self.work_dir)
+        if driver_gone:
+            try:
+                if not any(name.startswith("w-") for name in os.listdir(root)):
+                    shutil.rmtree(root, ignore_errors=True)
+            except OSError:
+                pass
 
 
 def _add_py_file(path: str) -> None:
@@ -268,7 +297,7 @@ def _watch_lifeline(worker: Worker) -> None:
             pass
     except (OSError, ValueError):
         pass
-    worker.exit(0)
+    worker.exit(0, driver_gone=True)
 
 
 def read_bootstrap(stream) -> dict:

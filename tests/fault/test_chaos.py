@@ -29,7 +29,9 @@ def test_two_shuffle_job_is_exact_under_random_worker_kills(cluster, seed):
 
     def chaos():
         while not stop.wait(rng.uniform(0.2, 0.8)):
-            live = sorted(set(worker_pids(sc)) & set(sc._backend.registered()))
+            # Like a chaos monkey, pick among every worker process, whether
+            # it has registered yet or not: it knows nothing of the scheduler.
+            live = sorted(worker_pids(sc))
             if live:
                 victim = rng.choice(live)
                 kill(worker_pids(sc).get(victim, -1))
