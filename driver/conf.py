@@ -10,32 +10,33 @@ known key. An unknown ``spark.*`` key is accepted and ignored (with a logged
 warning naming the closest known key), so that a PySpark program's
 configuration runs unchanged; only the ``spark.*`` keys declared below have an
 effect in ember.
+
+Defaults from outside the program (what ``ember submit`` passes, as
+spark-submit passes its ``--master`` and ``--conf``): a Conf made with
+``loadDefaults`` first takes the environment variables ``EMBER_MASTER`` (a
+master URL, becoming ``spark.master``) and ``EMBER_CONF`` (a JSON object of
+settings, ``{"spark.task.maxFailures": "2"}``), then the ``spark.*`` system
+properties; anything the program sets afterwards wins. A malformed
+``EMBER_CONF`` is a ConfigError naming the variable.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import logging
+import os
 import re
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ember.engine.errors import ConfigError
+from ember.engine.units import parse_size
 
 log = logging.getLogger("ember.conf")
 
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
-               "g": 1024 ** 3, "gb": 1024 ** 3, "t": 1024 ** 4, "tb": 1024 ** 4}
 _TIME_UNITS = {"": 1.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "m": 60.0, "min": 60.0, "h": 3600.0}
-
-
-def parse_size(text: str) -> int:
-    """Bytes from '512m', '2g', '1048576'."""
-    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", str(text))
-    if not match or match.group(2).lower() not in _SIZE_UNITS:
-        raise ValueError("a size such as 512m, 2g or 1048576 (bytes)")
-    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
 
 
 def parse_duration(text: str) -> float:
@@ -87,7 +88,9 @@ class Setting:
 
 
 SETTINGS: dict[str, Setting] = {s.key: s for s in [
-    Setting("spark.master", str, None, "Where to run: local, local[N], local[*], local[N,F]."),
+    Setting("spark.master", str, None,
+            "Where to run: local, local[N], local[*], local[N,F], or ember://HOST:PORT (a "
+            "driver that waits for workers started with 'ember worker')."),
     Setting("spark.app.name", str, "ember", "The application's name."),
     Setting("spark.task.maxFailures", parse_int, "4",
             "Attempts of one task (failures raised by the task) before its job is aborted.",
@@ -110,6 +113,9 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             "system temporary directory by default."),
     Setting("spark.executor.cores", parse_int, "1", "Task slots per worker process.", at_least(1)),
     Setting("spark.executor.memory", parse_size, "1g", "Memory budget of one worker process."),
+    Setting("spark.python.worker.memory", parse_size, "512m",
+            "Memory one task may use for a key aggregation or a sort before it spills to "
+            "disk (an estimate of the data held, checked as records arrive).", at_least(1)),
     Setting("spark.executor.heartbeatInterval", parse_duration, "1s",
             "How often a worker tells the driver it is alive."),
     Setting("spark.network.timeout", parse_duration, "120s",
@@ -135,6 +141,9 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             "A task is never a straggler before running this long."),
     Setting("spark.python.profile", parse_bool, "false",
             "Profile the Python code of every task (see sc.show_profiles and sc.dump_profiles)."),
+    Setting("spark.submit.pyFiles", str, None,
+            "Comma-separated .py, .zip or .egg files added with addPyFile when the Context "
+            "starts (``ember submit --py-files``)."),
     Setting("spark.python.profile.dump", str, None,
             "A directory where the profiles are dumped when the Context stops."),
     Setting("ember.worker.startTimeout", parse_duration, "60s",
@@ -144,7 +153,30 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("ember.network.maxMessageSize", parse_size, "2047m",
             "Largest ZeroMQ message accepted from a peer (ZMQ_MAXMSGSIZE)."),
     Setting("ember.driver.bindAddress", str, "127.0.0.1",
-            "Address the driver's socket binds to; loopback unless set."),
+            "Address the driver's socket binds to; loopback unless set. With an ember://HOST:PORT "
+            "master, HOST unless this is set."),
+    Setting("ember.driver.advertiseAddress", str, None,
+            "With an ember:// master: the address workers are told to reach the driver at "
+            "(printed in the start-up line); HOST of the master URL by default."),
+    Setting("spark.driver.port", parse_int, None,
+            "With an ember:// master: the port the driver's socket bound to (set by the "
+            "Context; the master URL's port, or the port picked for port 0)."),
+    Setting("ember.driver.minWorkers", parse_int, "0",
+            "With an ember:// master: the Context waits until this many workers have "
+            "registered (at most ember.worker.startTimeout) before returning; jobs submitted "
+            "before any worker joined wait for one anyway.", at_least(0)),
+    Setting("ember.secretFile", str, None,
+            "With an ember:// master: the file holding the cluster secret (hex, mode 0600; "
+            "'ember secret new --out F' makes one); the EMBER_SECRET_FILE environment "
+            "variable by default."),
+    Setting("ember.worker.bindAddress", str, "127.0.0.1",
+            "Address the shuffle service of a local cluster's workers binds and advertises "
+            "(workers started by hand take it from --host)."),
+    Setting("spark.ui.enabled", parse_bool, "true",
+            "Serve the live status page (Context.uiWebUrl) from the driver, on 127.0.0.1."),
+    Setting("spark.ui.showConsoleProgress", parse_bool, "true",
+            "Show a progress bar per running stage while an action runs (on a terminal or "
+            "in a notebook; never when stderr is redirected)."),
 ]}
 
 
@@ -162,7 +194,9 @@ class Conf:
 
     def __init__(self, loadDefaults: bool = True, _jvm: Any = None, _jconf: Any = None):
         self._values: dict[str, str] = {}
-        if loadDefaults:  # spark.* system properties, as a JVM SparkConf loads them
+        if loadDefaults:
+            self.setAll(environment_defaults())
+            # then spark.* system properties, as a JVM SparkConf loads them
             from ember.driver.context import Context
 
             for key, value in Context._system_properties.items():
@@ -255,6 +289,30 @@ def _parse(setting: Setting, text: str) -> Any:
     if problem:
         raise ConfigError(f"{setting.key} = {text!r} is invalid: expected {problem}")
     return value
+
+
+ENV_MASTER = "EMBER_MASTER"
+ENV_CONF = "EMBER_CONF"
+
+
+def environment_defaults(environ: "os._Environ | dict | None" = None) -> list[tuple[str, str]]:
+    """Settings handed to this process in ``EMBER_CONF`` and ``EMBER_MASTER``."""
+    environ = os.environ if environ is None else environ
+    pairs: list[tuple[str, str]] = []
+    text = environ.get(ENV_CONF, "").strip()
+    if text:
+        try:
+            values = json.loads(text)
+        except ValueError as error:
+            raise ConfigError(f"{ENV_CONF} is not valid JSON ({error}); expected an object of "
+                              f"settings such as {{\"spark.task.maxFailures\": \"2\"}}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{ENV_CONF} must hold a JSON object of settings, got "
+                              f"{type(values).__name__}")
+        pairs += [(str(key), value) for key, value in values.items()]
+    if environ.get(ENV_MASTER, "").strip():
+        pairs.append(("spark.master", environ[ENV_MASTER].strip()))
+    return pairs
 
 
 def default_local_dir() -> str:

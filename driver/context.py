@@ -1,10 +1,14 @@
 """Context (alias SparkContext): the entry point, and the driver's owner of a
 cluster.
 
-A Context owns, for its lifetime: a temporary directory (every worker's files
-live under it), a fresh random cluster secret, a ZeroMQ context with its ZAP
-handler, the driver's backend socket (CURVE, bound to 127.0.0.1 on an
-ephemeral port), the DAGScheduler's loop, and the local worker processes.
+A Context owns, for its lifetime: a temporary directory (a local cluster's
+worker files live under it), the cluster secret (fresh and random for
+``local[N]``; read from a 0600 file for ``ember://HOST:PORT``), a ZeroMQ
+context with its ZAP handler, the driver's backend socket (CURVE, bound to
+127.0.0.1 on an ephemeral port, or to HOST:PORT of an ``ember://`` master),
+the DAGScheduler's loop, and its cluster: the local worker processes
+(``LocalCluster``), or the registrations of workers started by hand on other
+hosts (``RemoteCluster``; told to exit when the Context stops).
 ``stop()`` (also on ``with`` exit and at interpreter exit) releases all of
 them: no process, socket or directory is left behind.
 
@@ -23,6 +27,7 @@ import itertools
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -34,11 +39,14 @@ import zmq
 
 from ember.driver.conf import Conf
 from ember.driver.local_cluster import LocalCluster
+from ember.driver.progress import ConsoleProgress, forward_output
+from ember.driver.ui import StatusPage, context_html, report
+from ember.driver.remote_cluster import RemoteCluster
 from ember.driver.master import parse_master
 from ember.engine import checkpoint, inputs
 from ember.engine.accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from ember.engine.broadcast import Broadcast
-from ember.engine.files import PACKAGE_EXTENSIONS, SparkFiles, add_archive, add_file
+from ember.engine.files import PACKAGE_EXTENSIONS, SparkFiles, add_archive, add_file, pack_entry
 from ember.engine.profiling import ProfileCollector
 from ember.engine.callsite import api_callsite, user_callsite
 from ember.engine.closure import Closure
@@ -46,13 +54,17 @@ from ember.engine.dependency import ShuffleDependency
 from ember.engine.errors import DriverOnlyError, NoWorkersError, StoppedContextError
 from ember.engine.rdd import RDD
 from ember.engine.rdds import EmptyRDD, ParallelCollectionRDD, PartitionerAwareUnionRDD, TextFileRDD, UnionRDD
-from ember.engine.protocol import AddPyFile, RemoveBroadcast
+from ember.engine.protocol import RemoveBroadcast
+from ember.engine.secret_file import read_secret_file
 from ember.engine.serializer import dumps, loads
+from ember.engine.spawn import child_environment
+from ember.engine.storage import StorageLevel
 from ember.engine.transport import Authenticator, derive_keys, new_secret
 from ember.engine.version import __version__
 from ember.scheduler.backend import ZmqBackend
 from ember.scheduler.dag_scheduler import DAGScheduler
-from ember.scheduler.events import ClusterFailed, JobsCancelled, RddUnpersisted, ShuffleReleased
+from ember.scheduler.events import (ClusterFailed, ExecutorLost, JobsCancelled, RddUnpersisted,
+                                    ShuffleReleased)
 from ember.scheduler.task_set_manager import Speculation
 
 log = logging.getLogger("ember")
@@ -85,14 +97,15 @@ class Context:
             conf.setMaster(master)
         if appName is not None:
             conf.setAppName(appName)
+        if sparkHome is not None:
+            conf.setSparkHome(sparkHome)
         if not conf.contains("spark.master"):
             raise ValueError("A master URL must be set in your configuration "
                              "(for example Context('local[2]'))")
         spec = parse_master(conf.get("spark.master"))
-        if spec.kind != "local":
-            raise NotImplementedError(
-                f"master {conf.get('spark.master')!r}: workers on other hosts (ember://HOST:PORT) "
-                f"are not supported by this version; use local[N]")
+        # A remote cluster's secret is read before anything starts: a missing
+        # or world-readable secret file fails here, naming the file.
+        self._cluster_secret = cluster_secret(conf) if spec.kind == "ember" else None
         with Context._active_lock:
             if Context._active is not None:
                 other = Context._active
@@ -103,7 +116,13 @@ class Context:
         self._conf = conf
         self.master = conf.get("spark.master")
         self.appName = conf.get("spark.app.name", "ember")
+        self.sparkHome = conf.get("spark.home")  # PySpark's attribute; ember reads nothing there
+        # Set on every worker before it runs a task (PySpark's ``environment``),
+        # with spark.executorEnv.NAME settings taking precedence, as there.
         self.environment = dict(environment or {})
+        self.environment.update((key[len("spark.executorEnv."):], value)
+                                for key, value in conf.getAll()
+                                if key.startswith("spark.executorEnv."))
         self.pythonExec = os.environ.get("PYSPARK_PYTHON", "python3")
         self.pythonVer = "%d.%d" % sys.version_info[:2]
         self.startTime = int(time.time() * 1000)
@@ -126,9 +145,17 @@ class Context:
         self._backend: ZmqBackend | None = None
         self._scheduler: DAGScheduler | None = None
         self._cluster: LocalCluster | None = None
+        self._ui: StatusPage | None = None
+        self._progress: ConsoleProgress | None = None
+        # Persisted RDDs seen by an action, for the status page's storage table.
+        self._persistent_rdds: "weakref.WeakValueDictionary[int, RDD]" = weakref.WeakValueDictionary()
         self._stopped = False
         try:
             self._start()
+            # pyFiles and spark.submit.pyFiles (ember submit --py-files), as PySpark adds them
+            submitted = (conf.get("spark.submit.pyFiles") or "").split(",")
+            for path in [*(pyFiles or []), *(p.strip() for p in submitted if p.strip())]:
+                self.addPyFile(path)
         except BaseException:
             self.stop()
             raise
@@ -145,8 +172,9 @@ class Context:
         os.makedirs(self._files_dir)
         SparkFiles._root_directory = self._files_dir
         sys.path.insert(1, self._files_dir)
-        self.applicationId = f"local-{self.startTime}"
-        secret = new_secret()
+        remote = self._spec.kind == "ember"
+        self.applicationId = f"{'app' if remote else 'local'}-{self.startTime}"
+        secret = self._cluster_secret or new_secret()
         keys = derive_keys(secret)
         self._zctx = zmq.Context()
         self._auth = Authenticator(self._zctx, keys)
@@ -166,13 +194,37 @@ class Context:
             max_result_size=conf.value("spark.driver.maxResultSize") or float("inf"))
         max_message_size = conf.value("ember.network.maxMessageSize")
         timeout = conf.value("spark.network.timeout")
-        self._backend = ZmqBackend(self._zctx, keys, self._scheduler.post,
-                                   host=conf.value("ember.driver.bindAddress"),
-                                   max_message_size=max_message_size, heartbeat_timeout=timeout)
+        host = conf.value("ember.driver.bindAddress")
+        if remote and not conf.contains("ember.driver.bindAddress"):
+            host = self._spec.host
+        try:
+            self._backend = ZmqBackend(self._zctx, keys, self._scheduler.post, host=bind_host(host),
+                                       port=self._spec.port if remote else 0,
+                                       max_message_size=max_message_size, heartbeat_timeout=timeout)
+        except zmq.ZMQError as error:
+            raise OSError(error.errno, f"cannot bind the driver to {host}:"
+                                       f"{self._spec.port if remote else 0}: {error}") from None
+        self._backend.worker_settings = (
+            ("heartbeat_interval", conf.value("spark.executor.heartbeatInterval")),
+            ("heartbeat_timeout", timeout),
+            ("fetch_timeout", conf.value("ember.shuffle.fetchTimeout")),
+            ("kill_timeout", conf.value("ember.task.killTimeout")),
+            ("environment", tuple(sorted(self.environment.items()))))
+        self._backend.file_source = lambda name: pack_entry(self._files_dir, name)
+        self._backend.broadcast_source = self._broadcast_bytes
+        self._backend.hash_seed = child_environment()["PYTHONHASHSEED"]  # what local workers get
         self._scheduler.backend = self._backend
         self._scheduler.tasks.backend = self._backend
+        self._backend.output_sink = forward_output  # what tasks print, shown here
+        self._progress = ConsoleProgress(self._scheduler.job_progress,
+                                         conf.value("spark.ui.showConsoleProgress"))
+        if conf.value("spark.ui.enabled"):
+            self._ui = StatusPage(lambda: report(self)).start()
         self._scheduler.start()
         self._backend.start()
+        if remote:
+            self._start_remote()
+            return
         self._cluster = LocalCluster(
             self._backend.address, secret, self._work_root, self._worker_exited,
             cores=conf.value("spark.executor.cores"),
@@ -181,6 +233,7 @@ class Context:
                       "connect_timeout": conf.value("ember.worker.startTimeout"),
                       "heartbeat_interval": conf.value("spark.executor.heartbeatInterval"),
                       "files_dir": self._files_dir,
+                      "shuffle_host": conf.value("ember.worker.bindAddress"),
                       "heartbeat_timeout": timeout,
                       "kill_timeout": conf.value("ember.task.killTimeout")})
         worker_ids = {self._cluster.spawn() for _ in range(self._spec.workers)}
@@ -195,6 +248,36 @@ class Context:
         self._backend.wait_for(worker_ids, conf.value("ember.worker.startTimeout"), check)
         self._backend.listener = self  # from now on, lost workers are replaced
 
+    def _start_remote(self) -> None:
+        """An ember:// master: the bound socket waits for workers started by
+        hand; none is spawned, and lost ones are not replaced."""
+        conf = self._conf
+        port = int(self._backend.address.rpartition(":")[2])
+        conf.set("spark.driver.port", port)
+        advertised = conf.get("ember.driver.advertiseAddress") or self._spec.host
+        if advertised in ("0.0.0.0", "*", "::"):
+            advertised = socket.gethostname()
+        address = f"{advertised}:{port}"
+        self._cluster = RemoteCluster(
+            self._backend, lambda: self._scheduler.query(lambda: bool(self._scheduler.jobs)),
+            address).start()
+        self._backend.listener = self._cluster
+        log.info("driver listening on %s (bound to %s); start workers with: ember worker "
+                 "--driver %s --secret-file F", address, self._backend.address, address)
+        wanted = conf.value("ember.driver.minWorkers")
+        if wanted:
+            self._cluster.wait_for_workers(wanted, conf.value("ember.worker.startTimeout"))
+
+    def _broadcast_bytes(self, broadcast_id: int) -> bytes:
+        """A broadcast's pickled value, for a worker that shares no disk."""
+        path = os.path.join(self._work_root, "broadcast", str(int(broadcast_id)))
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            raise RuntimeError(f"broadcast {broadcast_id}: its data is gone (destroyed, or the "
+                               f"Context that made it stopped)") from None
+
     # --- keeping the local cluster at strength ---------------------------------
     # A lost worker (dead, or silent past spark.network.timeout) is replaced at
     # once. Bounds: three replacements in a row that die before registering
@@ -206,9 +289,13 @@ class Context:
         """A worker process ended (watcher thread)."""
         if self._backend.worker_lost(worker_id, reason) or self._stopped:
             return  # it was registered: worker_lost() below replaced it
+        self._scheduler.post(ExecutorLost(worker_id, reason))  # it ran no task: see the scheduler
         if self._backend.has_registered(worker_id):
             return  # declared lost earlier (heartbeat) and replaced then
-        self._startup_failures += 1
+        if not reason.startswith("killed by"):
+            # It exited by itself: the environment may be unable to start
+            # workers. One killed by a signal says nothing about that.
+            self._startup_failures += 1
         log.warning("worker %s exited before registering (%s)", worker_id, reason)
         self._replace(f"worker {worker_id} exited before registering ({reason})")
 
@@ -249,12 +336,15 @@ class Context:
         dump = self._conf.get("spark.python.profile.dump")
         if getattr(self, "_profiles", None) is not None and dump:
             self._profiles.dump(dump)
+        if self._ui is not None:
+            self._ui.stop()
         if self._scheduler is not None:
             self._scheduler.stop()
         if self._cluster is not None:
             self._cluster.stop()
         if self._backend is not None:
-            self._backend.close()
+            # Workers on other hosts must get their Shutdown before the socket goes.
+            self._backend.close(linger=1.0 if isinstance(self._cluster, RemoteCluster) else 0.0)
         if self._auth is not None:
             self._auth.stop()
         if self._zctx is not None:
@@ -285,6 +375,11 @@ class Context:
     def __repr__(self) -> str:
         return f"<SparkContext master={self.master} appName={self.appName}>"
 
+    def _repr_html_(self) -> str:
+        """A notebook's display: master, app, workers and their state, cores,
+        active jobs, and a link to the status page."""
+        return context_html(self)
+
     @classmethod
     def getOrCreate(cls, conf: Conf | None = None) -> "Context":
         """The active Context, or a new one from ``conf``."""
@@ -307,6 +402,8 @@ class Context:
     def defaultParallelism(self) -> int:
         if self._conf.contains("spark.default.parallelism"):
             return self._conf.value("spark.default.parallelism")
+        if isinstance(self._cluster, RemoteCluster):  # as Spark standalone: total cores, at least 2
+            return max(2, self._cluster.total_cores())
         return self._spec.workers * self._conf.value("spark.executor.cores")
 
     @property
@@ -344,8 +441,10 @@ class Context:
 
     @property
     def uiWebUrl(self) -> str | None:
-        """The URL of the status page; None: this version serves none yet."""
-        return None
+        """The URL of the live status page (jobs, stages, workers, storage;
+        JSON at ``/api/status``), served from this process on 127.0.0.1;
+        None when ``spark.ui.enabled`` is false or the Context stopped."""
+        return self._ui.url if self._ui is not None and not self._stopped else None
 
     @property
     def resources(self) -> dict:
@@ -439,7 +538,8 @@ class Context:
         self._check_running()
         if minPartitions is None:
             minPartitions = self.defaultMinPartitions
-        return TextFileRDD(self, name, minPartitions, use_unicode, user_callsite(2))
+        # named after the path it reads, as PySpark names it (rdd.name(), repr)
+        return TextFileRDD(self, name, minPartitions, use_unicode, user_callsite(2)).setName(name)
 
     def wholeTextFiles(self, path: str, minPartitions: int | None = None,
                        use_unicode: bool = True) -> RDD:
@@ -619,8 +719,9 @@ class Context:
         """Ship a local file (or, with ``recursive``, a directory) to every
         worker; tasks find it with ``SparkFiles.get(name)``."""
         self._check_running()
-        add_file(self._files_dir, path, recursive)
-        self._added_files.append("file:" + os.path.abspath(path))
+        name = add_file(self._files_dir, path, recursive)
+        self._note_added(self._added_files, path)
+        self._backend.add_file(name, os.path.join(self._files_dir, name), python=False)
 
     def addPyFile(self, path: str) -> None:
         """Ship a ``.py``, ``.zip`` or ``.egg`` file and make it importable in
@@ -629,25 +730,37 @@ class Context:
         import importlib
 
         name = add_file(self._files_dir, path, False, "addPyFile")
-        self._added_files.append("file:" + os.path.abspath(path))
+        self._note_added(self._added_files, path)
         target = os.path.join(self._files_dir, name)
         if name.endswith((*PACKAGE_EXTENSIONS, ".whl")):
             sys.path.insert(1, target)
         importlib.invalidate_caches()
-        self._backend.py_files.append(target)
-        self._backend.broadcast(AddPyFile(target))
+        self._backend.add_file(name, target, python=True)
 
     def addArchive(self, path: str) -> None:
         """Ship an archive (.zip, .jar, .tar.gz, .tgz, .tar), unpacked into a
         directory named after it (``path#name`` to rename it)."""
         self._check_running()
-        add_archive(self._files_dir, path)
-        self._added_archives.append("file:" + os.path.abspath(path.partition("#")[0]))
+        name = add_archive(self._files_dir, path)
+        self._backend.add_file(name, os.path.join(self._files_dir, name), python=False)
+        self._note_added(self._added_archives, path.partition("#")[0])
 
+    @staticmethod
+    def _note_added(added: list[str], path: str) -> None:
+        # a path added again is shipped once and listed once, as in PySpark
+        uri = "file:" + os.path.abspath(path.removeprefix("file://"))
+        if uri not in added:
+            added.append(uri)
+
+    @property
     def listFiles(self) -> list[str]:
+        """The files added with addFile and addPyFile, as ``file:`` URIs, each once
+        (a property, as in PySpark)."""
         return list(self._added_files)
 
+    @property
     def listArchives(self) -> list[str]:
+        """The archives added with addArchive, as ``file:`` URIs, each once."""
         return list(self._added_archives)
 
     # --- shared variables -------------------------------------------------------
@@ -685,6 +798,8 @@ class Context:
         stack, visited, seen = [rdd], [], set()
         while stack:
             current = stack.pop()
+            if current._storage_level != StorageLevel.NONE:
+                self._persistent_rdds[current._id] = current
             if current._id in seen or current._prepared:
                 continue
             seen.add(current._id)
@@ -723,11 +838,13 @@ class Context:
         if self._profiles is not None:
             properties["spark.python.profile"] = "true"
         waiter = self._scheduler.submit_job(rdd, action, wanted, properties, f"{name} at {callsite}")
-        try:
-            payloads = waiter.wait()
-        except KeyboardInterrupt:
-            self._scheduler.cancel_job(waiter.job_id, "interrupted by the user (KeyboardInterrupt)")
-            raise
+        # Bars are closed at their final counts before the results are returned.
+        with self._progress.track(waiter.job_id):
+            try:
+                payloads = waiter.wait()
+            except KeyboardInterrupt:  # Ctrl-C, or a notebook's interrupt: cancel, and tell the caller
+                self._scheduler.cancel_job(waiter.job_id, "interrupted by the user (KeyboardInterrupt)")
+                raise
         results = [loads(payload) for payload in payloads]
         rdd._do_checkpoint()  # RDDs marked for checkpointing are saved after their first job
         return results
@@ -756,6 +873,41 @@ class Context:
     def _unpersist_rdd(self, rdd_id: int, blocking: bool = False) -> None:
         if not self._stopped:
             self._scheduler.post(RddUnpersisted(rdd_id))
+
+
+SECRET_FILE_ENV = "EMBER_SECRET_FILE"
+
+
+def cluster_secret(conf: Conf) -> bytes:
+    """The secret of an ember:// cluster, from ember.secretFile or the
+    EMBER_SECRET_FILE environment variable (a 0600 file)."""
+    path = conf.get("ember.secretFile") or os.environ.get(SECRET_FILE_ENV)
+    if not path:
+        raise ValueError(
+            f"master {conf.get('spark.master')!r} needs the cluster secret: set ember.secretFile "
+            f"or the {SECRET_FILE_ENV} environment variable to a file made with 'ember secret "
+            f"new --out FILE' (mode 0600), and start the workers with the same file")
+    return read_secret_file(path)
+
+
+def bind_host(host: str) -> str:
+    """An address ZeroMQ can bind: wildcards as given, names resolved."""
+    if host in ("0.0.0.0", "*", "::"):
+        return host
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        return host
+    except OSError:
+        pass
+    try:
+        address = socket.gethostbyname(host)
+    except OSError as error:
+        raise ValueError(f"cannot bind the driver to {host!r}: {error}") from None
+    if address.startswith("127.") and host != "localhost":
+        log.warning("%s resolves to a loopback address (%s): workers on other hosts cannot "
+                    "reach the driver; use this host's IP address or 0.0.0.0 in the master URL",
+                    host, address)
+    return address
 
 
 def _release_shuffle(context_ref: "weakref.ref[Context]", shuffle_id: int) -> None:

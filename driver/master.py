@@ -2,7 +2,9 @@
 
 Accepted forms: ``local`` (one worker), ``local[N]`` (N workers), ``local[*]``
 (one per CPU), ``local[N,F]`` / ``local[*,F]`` (F = attempts per task), and
-``ember://HOST:PORT`` (a driver that waits for workers started elsewhere).
+``ember://HOST:PORT`` (a driver that binds HOST:PORT and waits for workers
+started elsewhere with ``ember worker --driver HOST:PORT``; port 0 picks a
+free port, which the Context records as ``spark.driver.port``).
 
 Unlike Spark's in-process local mode, ember's local mode is a real cluster of
 worker processes, so a failing task is retried (``spark.task.maxFailures``,
@@ -45,6 +47,6 @@ def parse_master(url: str) -> MasterSpec:
                              f"accepted forms: {ACCEPTED}")
         return MasterSpec("local", workers, failures)
     match = re.fullmatch(r"ember://([^:/\s]+):(\d{1,5})", text)
-    if match and 0 < int(match.group(2)) < 65536:
+    if match and 0 <= int(match.group(2)) < 65536:
         return MasterSpec("ember", host=match.group(1), port=int(match.group(2)))
     raise ValueError(f"Invalid master URL {url!r}; accepted forms: {ACCEPTED}")

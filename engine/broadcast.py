@@ -4,7 +4,10 @@ On the driver, ``Context.broadcast(value)`` pickles the value once into a file
 under the Context's directory. A ``Broadcast`` captured by a task's closure
 travels as (id, path) only; a worker loads the value from the file the first
 time a task reads ``.value`` and keeps it for the process's later tasks
-(``_loaded``). ``unpersist`` makes workers drop their copy (they load it again
+(``_loaded``). A worker on another host cannot read the driver's file: its
+process installs a fetcher (``set_fetcher``) that asks the driver for the
+pickled bytes over the authenticated driver connection instead.
+``unpersist`` makes workers drop their copy (they load it again
 if a later task needs it); ``destroy`` also deletes the file, after which the
 broadcast cannot be used anywhere.
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 import os
 import pickle
 import threading
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Any, Callable, Generic, TypeVar
 
 import cloudpickle
 
@@ -28,6 +31,14 @@ T = TypeVar("T")
 
 _loaded: dict[int, Any] = {}  # this process's copies of broadcast values
 _lock = threading.Lock()
+# Set in a worker that shares no disk with its driver: id -> pickled value.
+_fetcher: Callable[[int], bytes] | None = None
+
+
+def set_fetcher(fetcher: Callable[[int], bytes] | None) -> None:
+    """Read broadcast values through ``fetcher`` instead of the driver's files."""
+    global _fetcher
+    _fetcher = fetcher
 
 
 def forget(broadcast_id: int) -> None:
@@ -92,7 +103,10 @@ class Broadcast(Generic[T]):
         with _lock:
             if self._id in _loaded:
                 return _loaded[self._id]
-        value = self.load_from_path(self._path)
+        if _fetcher is not None and self._id >= 0:
+            value = pickle.loads(_fetcher(self._id))
+        else:
+            value = self.load_from_path(self._path)
         if self._id >= 0:
             with _lock:
                 value = _loaded.setdefault(self._id, value)

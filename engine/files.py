@@ -2,7 +2,11 @@
 
 The driver copies each file into one directory of its Context (archives are
 unpacked there into a directory named after them); the workers of a local
-cluster read that directory directly. ``SparkFiles.get(name)`` gives a file's
+cluster read that directory directly. A worker on another host shares no disk
+with the driver: each entry of the directory reaches it as bytes over its
+authenticated driver connection (``pack_entry`` on the driver, a plain tar;
+``unpack_entry`` into the worker's own files directory, refusing any member
+that would land outside the entry). ``SparkFiles.get(name)`` gives a file's
 path, on the driver or in a task. Python files are made importable on every
 worker: the directory is on their ``sys.path`` from the start, and a ``.zip``
 or ``.egg`` is put on it when added.
@@ -11,9 +15,11 @@ or ``.egg`` is put on it when added.
 from __future__ import annotations
 
 import filecmp
+import io
 import os
 import shutil
 import tarfile
+import tempfile
 import zipfile
 
 PACKAGE_EXTENSIONS = (".zip", ".egg", ".jar")
@@ -85,7 +91,19 @@ def add_archive(directory: str, path: str) -> str:
     name = alias or os.path.basename(source)
     target = os.path.join(directory, name)
     if os.path.exists(target):
-        raise ValueError(f"addArchive: an archive named {name!r} was already added")
+        # As for add_file: the same archive again is a no-op (PySpark ignores
+        # a path added twice); a different one under a taken name is refused.
+        with tempfile.TemporaryDirectory() as scratch:
+            again = os.path.join(scratch, name)
+            _unpack(source, again)
+            if _same_tree(again, target):
+                return name
+        raise ValueError(f"addArchive: a different archive named {name!r} was already added")
+    _unpack(source, target)
+    return name
+
+
+def _unpack(source: str, target: str) -> None:
     if source.endswith((".zip", ".jar")):
         with zipfile.ZipFile(source) as archive:
             archive.extractall(target)
@@ -95,4 +113,47 @@ def add_archive(directory: str, path: str) -> str:
                 archive.extractall(target, filter="data")
             else:
                 archive.extractall(target)
-    return name
+
+
+def _same_tree(left: str, right: str) -> bool:
+    """Whether two directories hold the same names with the same bytes."""
+    compared = filecmp.dircmp(left, right, ignore=[])
+    if compared.left_only or compared.right_only or compared.common_funny or compared.funny_files:
+        return False
+    _, mismatch, errors = filecmp.cmpfiles(left, right, compared.common_files, shallow=False)
+    if mismatch or errors:
+        return False
+    return all(_same_tree(os.path.join(left, sub), os.path.join(right, sub))
+               for sub in compared.common_dirs)
+
+
+def _check_name(name: str) -> None:
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
+        raise ValueError(f"a shipped file's name must be a plain file name, got {name!r}")
+
+
+def pack_entry(directory: str, name: str) -> bytes:
+    """The entry ``name`` of ``directory`` (a file or a whole directory), as
+    an uncompressed tar whose members all start with ``name``."""
+    _check_name(name)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", dereference=True) as archive:
+        archive.add(os.path.join(directory, name), arcname=name)
+    return buffer.getvalue()
+
+
+def unpack_entry(directory: str, name: str, data: bytes) -> str:
+    """Unpack what ``pack_entry`` made into ``directory``; returns the entry's
+    path. A member outside ``name``, a link, or a device is refused."""
+    _check_name(name)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+        members = archive.getmembers()
+        for member in members:
+            inside = member.name == name or member.name.startswith(name + "/")
+            if not inside or ".." in member.name.split("/") or not (member.isfile() or member.isdir()):
+                raise ValueError(f"shipped file {name!r}: refusing member {member.name!r}")
+        if hasattr(tarfile, "data_filter"):
+            archive.extractall(directory, members=members, filter="data")
+        else:
+            archive.extractall(directory, members=members)
+    return os.path.join(directory, name)

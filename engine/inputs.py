@@ -1,6 +1,7 @@
 """The Context's input methods besides ``parallelize`` and ``textFile``: one
 function per ``SparkContext`` method, taking the Context first and PySpark's
 arguments after it, each building an RDD kind of ``ember.engine.rdds``.
+The whole-file readers name their RDD after the path, as PySpark does.
 
 Each checks its arguments here, on the driver, naming the argument; paths
 are listed (and a missing one raised) when the first job prepares the RDD,
@@ -45,7 +46,7 @@ def whole_text_files(ctx: Any, path: str, minPartitions: int | None = None,
     ctx._check_running()
     return WholeFilesRDD(ctx, _check_path(path, "wholeTextFiles"),
                          _min_partitions(ctx, minPartitions, "wholeTextFiles"), bool(use_unicode),
-                         "wholeTextFiles", user_callsite(2))
+                         "wholeTextFiles", user_callsite(2)).setName(path)
 
 
 def binary_files(ctx: Any, path: str, minPartitions: int | None = None) -> RDD:
@@ -53,7 +54,7 @@ def binary_files(ctx: Any, path: str, minPartitions: int | None = None) -> RDD:
     ctx._check_running()
     return WholeFilesRDD(ctx, _check_path(path, "binaryFiles"),
                          _min_partitions(ctx, minPartitions, "binaryFiles"), False,
-                         "binaryFiles", user_callsite(2))
+                         "binaryFiles", user_callsite(2)).setName(path)
 
 
 def binary_records(ctx: Any, path: str, recordLength: int) -> RDD:

@@ -9,9 +9,17 @@ see ``transport``): nothing unauthenticated reaches ``decode``.
 
 Driver -> worker: Registered, Refused, HeartbeatAck, LaunchTask, KillTask,
 CommitAnswer, BarrierAnswer, RemoveBinary, RemoveBroadcast, AddPyFile,
-RemoveShuffle, RemoveRdd, PeerLost, Shutdown.
-Worker -> driver: Register, Heartbeat, StatusUpdate, CommitRequest, BarrierRequest.
+ShipFile, BroadcastData, RemoveShuffle, RemoveRdd, PeerLost, Shutdown.
+Worker -> driver: Register, Heartbeat, StatusUpdate, CommitRequest, BarrierRequest,
+FetchBroadcast, Leaving, WorkerOutput.
 Worker <-> worker (shuffle service): FetchRequest, FetchResponse.
+
+Workers of a local cluster share the driver's disk: they read shipped files
+and broadcast values where the driver wrote them. A worker that registers with
+``own_files`` (one started on another host) shares nothing: the driver sends it
+every shipped file (``ShipFile``, at registration and when added) and answers
+its requests for broadcast values (``FetchBroadcast``), over the same
+authenticated connection.
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ class Register:
     shuffle_address: str
     version: str
     python: str
+    memory: int = 0  # the worker's memory budget in bytes (0: not given)
+    own_files: bool = False  # shares no disk with the driver (see the module doc)
+    hash_seed: str = ""  # its PYTHONHASHSEED: every worker must hash other keys alike
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,10 @@ class Registered:
 
     lost_workers: tuple = ()
     py_files: tuple = ()  # added with addPyFile before this worker joined
+    # The cluster's timeouts, which a worker started by hand takes from its
+    # driver: heartbeat_interval, heartbeat_timeout, fetch_timeout, kill_timeout;
+    # and environment: the variables every worker sets (spark.executorEnv.*).
+    settings: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,18 @@ class StatusUpdate:
     tid: int
     outcome: Any
     duration: float
+
+
+@dataclass(frozen=True)
+class WorkerOutput:
+    """Worker -> driver: what tasks wrote to sys.stdout/sys.stderr and log
+    records at WARNING and above, in the order written. ``entries``: (kind,
+    tag, payload) with kind "stdout" or "stderr" (payload: text) or "log"
+    (payload: (level number, logger name, formatted message)); ``tag`` names
+    the task ("task 3.0 in stage 1"), or is "" outside tasks. A task's last
+    output is sent before its StatusUpdate."""
+
+    entries: tuple
 
 
 @dataclass(frozen=True)
@@ -146,6 +173,33 @@ class AddPyFile:
 
 
 @dataclass(frozen=True)
+class ShipFile:
+    """A file, directory or unpacked archive added on the driver, for a worker
+    with ``own_files``: one frame follows, a tar of the entry ``name``.
+    ``python``: added with addPyFile (make it importable)."""
+
+    name: str
+    python: bool
+
+
+@dataclass(frozen=True)
+class FetchBroadcast:
+    """Worker (``own_files``) -> driver: the pickled value of a broadcast."""
+
+    request_id: int
+    broadcast_id: int
+
+
+@dataclass(frozen=True)
+class BroadcastData:
+    """The answer to FetchBroadcast: one frame with the pickled value follows,
+    unless ``error`` says why there is none (destroyed, for instance)."""
+
+    request_id: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class RemoveShuffle:
     shuffle_id: int
 
@@ -163,8 +217,17 @@ class PeerLost:
 
 
 @dataclass(frozen=True)
+class Leaving:
+    """Worker -> driver: this worker is stopping (a signal): declare it lost
+    now rather than after the heartbeat timeout. Answered by Shutdown."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Shutdown:
-    pass
+    """The driver is stopping: exit (a worker started by hand has no lifeline
+    to learn it from)."""
 
 
 @dataclass(frozen=True)

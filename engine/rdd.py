@@ -206,6 +206,43 @@ class RDD:
         prefix = f"{self._name} " if self._name else ""
         return f"{prefix}{type(self).__name__}[{self._id}] at {self._op} at {self._callsite}"
 
+    def _repr_html_(self) -> str:
+        """A notebook's display: partitions, partitioner, storage level, and
+        the lineage as nested lists, a new stage below each shuffle (what
+        ``toDebugString`` draws with indentation)."""
+        from html import escape
+
+        from ember.engine.dependency import ShuffleDependency
+
+        def describe(rdd: RDD) -> str:
+            level = rdd._storage_level
+            cached = f" <i>[{escape(str(level))}]</i>" if level != StorageLevel.NONE else ""
+            return f"<code>{escape(repr(rdd))}</code>{cached}"
+
+        def lineage(rdd: RDD, seen: set) -> str:
+            if rdd._id in seen:  # a diamond: the shared parent is drawn once
+                return f"<li><code>{escape(type(rdd).__name__)}[{rdd._id}]</code> (above)</li>"
+            seen.add(rdd._id)
+            items = []
+            for dep in rdd.dependencies:
+                if isinstance(dep, ShuffleDependency):
+                    items.append(f"<li><b>shuffle</b>: stage boundary, "
+                                 f"{dep.rdd.getNumPartitions()} map partitions"
+                                 f"<ul>{lineage(dep.rdd, seen)}</ul></li>")
+                else:
+                    items.append(lineage(dep.rdd, seen))
+            return f"<li>{describe(rdd)}</li>" + "".join(items)
+
+        partitioner = self.partitioner
+        rows = [("partitions", str(self.getNumPartitions())),
+                ("partitioner", "none" if partitioner is None else
+                 f"{type(partitioner).__name__} ({partitioner.numPartitions} partitions)"),
+                ("storage level", str(self._storage_level))]
+        table = "".join(f"<tr><th style='text-align:left'>{key}</th><td>{escape(value)}</td></tr>"
+                        for key, value in rows)
+        return (f"<div><p><b>{escape(repr(self))}</b></p><table>{table}</table>"
+                f"<p>Lineage</p><ul>{lineage(self, set())}</ul></div>")
+
     def getNumPartitions(self) -> int:
         """The number of partitions.
 
@@ -781,11 +818,12 @@ class RDD:
 
         if numPartitions is not None:  # else resolved by partitionBy, as for this RDD
             _check_positive("numPartitions", numPartitions, "combineByKey")
+        budget = self._memory_budget()
         local = self._pipe(
-            lambda _, it: combine_values(it, createCombiner, mergeValue), True,
-            "combineByKey", (createCombiner, mergeValue))
+            lambda _, it: combine_values(it, createCombiner, mergeValue, mergeCombiners, budget),
+            True, "combineByKey", (createCombiner, mergeValue))
         shuffled = local.partitionBy(numPartitions, partitionFunc)
-        return shuffled._pipe(lambda _, it: combine_combiners(it, mergeCombiners), True,
+        return shuffled._pipe(lambda _, it: combine_combiners(it, mergeCombiners, budget), True,
                               "combineByKey", mergeCombiners)
 
     def reduceByKey(self, func: Callable[[Any, Any], Any], numPartitions: int | None = None,
@@ -800,9 +838,11 @@ class RDD:
 
         if numPartitions is not None:  # else resolved by partitionBy, as for this RDD
             _check_positive("numPartitions", numPartitions, "reduceByKey")
-        local = self._pipe(lambda _, it: reduce_values(it, func), True, "reduceByKey", func)
+        budget = self._memory_budget()
+        local = self._pipe(lambda _, it: reduce_values(it, func, budget), True, "reduceByKey", func)
         shuffled = local.partitionBy(numPartitions, partitionFunc)
-        return shuffled._pipe(lambda _, it: reduce_values(it, func), True, "reduceByKey", func)
+        return shuffled._pipe(lambda _, it: reduce_values(it, func, budget), True, "reduceByKey",
+                              func)
 
     def reduceByKeyLocally(self, func: Callable[[Any, Any], Any]) -> dict:
         """Merge the values of each key and return the result as a dict.
@@ -863,9 +903,10 @@ class RDD:
 
         if numPartitions is not None:  # else resolved by partitionBy, as for this RDD
             _check_positive("numPartitions", numPartitions, "groupByKey")
-        local = self._pipe(lambda _, it: group_values(it), True, "groupByKey", None)
+        budget = self._memory_budget()
+        local = self._pipe(lambda _, it: group_values(it, budget), True, "groupByKey", None)
         shuffled = local.partitionBy(numPartitions, partitionFunc)
-        return shuffled._pipe(lambda _, it: group_combiners(it), True, "groupByKey", None)
+        return shuffled._pipe(lambda _, it: group_combiners(it, budget), True, "groupByKey", None)
 
     def groupBy(self, f: Callable[[Any], Any], numPartitions: int | None = None,
                 partitionFunc: Callable[[Any], int] = portable_hash) -> "RDD":
@@ -909,13 +950,18 @@ class RDD:
 
     @staticmethod
     def _cogroup(rdds: list["RDD"], numPartitions: int | None) -> "RDD":
-        from ember.engine.aggregation import split_tagged
+        from ember.engine.aggregation import cogroup_values
 
         count = len(rdds)
-        tagged = [rdd.mapValues(_Tag(i)) for i, rdd in enumerate(rdds)]
-        union = reduce(lambda a, b: a.union(b), tagged)
-        return union.groupByKey(numPartitions).mapValues(
-            lambda values: tuple(ResultIterable(group) for group in split_tagged(values, count)))
+        if numPartitions is not None:
+            _check_positive("numPartitions", numPartitions, "cogroup")
+        tagged = [rdd._tagged(i) for i, rdd in enumerate(rdds)]
+        shuffled = reduce(lambda a, b: a.union(b), tagged).partitionBy(numPartitions)
+        budget = rdds[0]._memory_budget()
+        return shuffled._pipe(
+            lambda _, it: ((key, tuple(ResultIterable(group) for group in groups))
+                           for key, groups in cogroup_values(it, count, budget)),
+            True, "cogroup", None)
 
     def subtractByKey(self, other: "RDD", numPartitions: int | None = None) -> "RDD":
         """The pairs of this RDD whose key is not a key of ``other``.
@@ -992,11 +1038,29 @@ class RDD:
 
     def _join(self, other: "RDD", numPartitions: int | None, pad_left: bool,
               pad_right: bool) -> "RDD":
-        from ember.engine.aggregation import join_pairs
+        from ember.engine.aggregation import join_values
 
-        grouped = self.mapValues(_Tag(0)).union(other.mapValues(_Tag(1))).groupByKey(numPartitions)
-        return grouped.flatMapValues(
-            lambda values: join_pairs(values, pad_left, pad_right))
+        if numPartitions is not None:
+            _check_positive("numPartitions", numPartitions, "join")
+        shuffled = self._tagged(0).union(other._tagged(1)).partitionBy(numPartitions)
+        budget = self._memory_budget()
+        return shuffled._pipe(lambda _, it: join_values(it, pad_left, pad_right, budget), True,
+                              "join", None)
+
+    def _tagged(self, index: int) -> "RDD":
+        """``(k, (index, v))``: the values of one side of a cogroup or join,
+        tagged with the side they came from."""
+        return self._pipe(lambda _, it: ((k, (index, v)) for k, v in it), True, "cogroup", None)
+
+    def _memory_budget(self) -> int:
+        """Bytes a task may hold in an aggregation or sort before spilling
+        (``spark.python.worker.memory``), read on the driver when the RDD is made."""
+        from ember.engine.spill import DEFAULT_BUDGET
+
+        ctx = self.ctx
+        if ctx is None or not ctx._conf.contains("spark.python.worker.memory"):
+            return DEFAULT_BUDGET
+        return ctx._conf.value("spark.python.worker.memory")
 
     def sortByKey(self, ascending: bool = True, numPartitions: int | None = None,
                   keyfunc: Callable[[Any], Any] = lambda x: x) -> "RDD":
@@ -1014,7 +1078,7 @@ class RDD:
         numPartitions = self._reduce_partitions(numPartitions, "sortByKey")
         if numPartitions == 0:  # no partitions at all: nothing to sort
             return self
-        sort_partition = _SortPartition(keyfunc, ascending, "sortByKey")
+        sort_partition = _SortPartition(keyfunc, ascending, "sortByKey", self._memory_budget())
         if numPartitions == 1:
             source = self.coalesce(1) if self.getNumPartitions() > 1 else self
             return source._pipe(sort_partition, True, "sortByKey", keyfunc)
@@ -1037,7 +1101,8 @@ class RDD:
         >>> rdd.repartitionAndSortWithinPartitions(2, lambda k: k % 2).glom().collect()
         [[(0, 'a'), (2, 'd')], [(1, 'b'), (3, 'c')]]
         """
-        sort = _SortPartition(keyfunc, ascending, "repartitionAndSortWithinPartitions")
+        sort = _SortPartition(keyfunc, ascending, "repartitionAndSortWithinPartitions",
+                              self._memory_budget())
         return self.partitionBy(numPartitions, partitionFunc)._pipe(
             sort, True, "repartitionAndSortWithinPartitions", keyfunc)
 
@@ -1734,36 +1799,23 @@ class _SortPartition:
     """Sorts one partition of pairs by ``keyfunc(key)`` (sortByKey,
     repartitionAndSortWithinPartitions)."""
 
-    def __init__(self, keyfunc: Callable[[Any], Any], ascending: bool, method: str):
+    def __init__(self, keyfunc: Callable[[Any], Any], ascending: bool, method: str, budget: int):
         self.keyfunc = keyfunc
         self.ascending = ascending
         self.method = method
+        self.budget = budget
 
     def __call__(self, _: int, iterator: Iterator) -> Iterator:
+        from ember.engine.spill import external_sorted
+
         keyfunc = self.keyfunc
         try:
-            return iter(sorted(iterator, key=lambda kv: keyfunc(kv[0]), reverse=not self.ascending))
+            yield from external_sorted(iterator, lambda kv: keyfunc(kv[0]), not self.ascending,
+                                       self.budget)
         except TypeError as error:
+            if "not supported between instances" not in str(error):
+                raise
             raise TypeError(f"{self.method}: keys cannot be ordered: {error}") from error
-
-
-class _Tag:
-    """Tags a value with the index of the RDD it came from (cogroup, join);
-    a class rather than a lambda so that the tag survives pickling by value."""
-
-    __slots__ = ("index",)
-
-    def __init__(self, index: int):
-        self.index = index
-
-    def __call__(self, value: Any) -> tuple[int, Any]:
-        return (self.index, value)
-
-    def __getstate__(self):
-        return self.index
-
-    def __setstate__(self, state):
-        self.index = state
 
 
 def _check_depth(depth: Any, method: str) -> None:

@@ -94,14 +94,24 @@ class StatCounter:
         return math.sqrt(self.sampleVariance())
 
     def asDict(self, sample: bool = False) -> dict:
+        """The statistics as a dict. By default ``stdev`` and ``variance`` are
+        the *sample* ones (n - 1), and ``sample=True`` gives the population
+        ones: inverted, but it is what PySpark returns, and what code moving
+        from PySpark expects.
+
+        >>> StatCounter([1.0, 2.0, 3.0, 4.0]).asDict()["variance"]
+        1.6666666666666667
+        >>> StatCounter([1.0, 2.0, 3.0, 4.0]).asDict(sample=True)["variance"]
+        1.25
+        """
         return {
             "count": self.count(),
             "mean": self.mean(),
             "sum": self.sum(),
             "min": self.min(),
             "max": self.max(),
-            "stdev": self.sampleStdev() if sample else self.stdev(),
-            "variance": self.sampleVariance() if sample else self.variance(),
+            "stdev": self.stdev() if sample else self.sampleStdev(),
+            "variance": self.variance() if sample else self.sampleVariance(),
         }
 
     def __repr__(self) -> str:

@@ -6,6 +6,10 @@ Besides the public fields it carries the worker's services for the RDDs being
 computed (``_env``: block manager, shuffle reader) and collects what the task
 reports home besides its result (``_cache_updates``). RDD code reaches worker
 services only through it, so no RDD kind imports the worker package.
+
+A context that is pickled (a task may return its own, as in PySpark) keeps
+only the task's description: ids, local properties, cpus and resources. The
+worker's services and the updates being collected never leave the worker.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ class TaskContext:
         self._map_outputs = map_outputs or {}
         self._cache_updates: list = []
         self._accumulators: list = []  # accumulators unpickled by this task
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.update(_env=None, _map_outputs={}, _cache_updates=[], _accumulators=[])
+        return state
 
     def _commit_or_abort(self) -> None:
         """Ask the driver whether this attempt may publish its output; raise

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import logging
 import os
 import threading
@@ -51,6 +52,12 @@ DEFAULT_MAX_MESSAGE_SIZE = 2 * 1024 ** 3 - 1
 _HANDSHAKE_OK = zmq.EVENT_HANDSHAKE_SUCCEEDED
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                      | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+
+
+# Names of inproc endpoints. Not id(): libzmq unbinds a closed socket's
+# endpoint later, on its reaper thread, so a new object at a recycled address
+# would find the name still taken (EADDRINUSE).
+_inproc_names = itertools.count()
 
 
 def new_secret() -> bytes:
@@ -157,7 +164,7 @@ def connect_authenticated(sock: zmq.Socket, address: str, timeout: float) -> Non
     or ConnectionError when nothing answers within ``timeout`` seconds."""
     from zmq.utils.monitor import recv_monitor_message
 
-    monitor_address = f"inproc://ember-monitor-{id(sock):x}-{os.getpid()}"
+    monitor_address = f"inproc://ember-monitor-{next(_inproc_names)}-{os.getpid()}"
     sock.monitor(monitor_address, _HANDSHAKE_OK | _HANDSHAKE_FAILED)
     monitor = sock.context.socket(zmq.PAIR)
     monitor.connect(monitor_address)
@@ -199,7 +206,7 @@ class Endpoint:
         self._zctx = zctx
         self._sock = sock
         self._handler = handler
-        self._outbox = f"inproc://ember-outbox-{id(self):x}-{os.getpid()}"
+        self._outbox = f"inproc://ember-outbox-{next(_inproc_names)}-{os.getpid()}"
         self._pull = zctx.socket(zmq.PULL)
         self._pull.setsockopt(zmq.LINGER, 0)
         self._pull.setsockopt(zmq.RCVHWM, 0)
@@ -264,8 +271,10 @@ class Endpoint:
                     except Exception:  # noqa: BLE001 - one bad message must not stop the loop
                         log.exception("error while handling a message")
 
-    def close(self) -> None:
-        """Stop the I/O thread and close the sockets."""
+    def close(self, linger: float = 0.0) -> None:
+        """Stop the I/O thread and close the sockets. ``linger``: seconds the
+        messages still queued in the socket may take to leave (a parting
+        message to peers on other hosts); the default drops them."""
         if not self._closed:
             self.send([_STOP])
             self._thread.join(timeout=5)
@@ -275,4 +284,4 @@ class Endpoint:
                     push.close(linger=0)
                 self._pushes.clear()
             self._pull.close(linger=0)
-            self._sock.close(linger=0)
+            self._sock.close(linger=int(linger * 1000))

@@ -19,8 +19,8 @@ catalog does not claim, which the next open removes.
 Open: leftover temporary files are removed; if the clean-shutdown marker is
 there, every partition loads cheaply; if not (crash, kill, power loss), every
 partition is recovered from its recovery point and :attr:`recovery_report`
-lists each file that lost bytes as ``(topic, partition, file, bytes_dropped)``.
-The marker is removed once the logs are loaded, so a crash from then on is
+lists each file that lost bytes as ``(topic, partition, file, bytes_dropped)``;
+a long recovery logs its progress at INFO, a line a second. The marker is removed once the logs are loaded, so a crash from then on is
 seen as unclean. ``close`` flushes and checkpoints every partition and writes
 the marker only if all of them closed without an error.
 
@@ -38,6 +38,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from typing import Mapping, NamedTuple
 
 from ember.engine.clock import SYSTEM_CLOCK, Clock
@@ -138,6 +139,11 @@ class LogManager:
                     log.warning("removing %s: the topic catalog does not claim it (a "
                                 "topic creation or deletion was cut short)", name)
                     shutil.rmtree(os.path.join(self.log_dir, name))
+        total = sum(metadata.partitions for metadata in self._topics.values())
+        if not clean and total:
+            log.info("recovering %d partitions of %d topics in %s after an unclean shutdown",
+                     total, len(self._topics), self.log_dir)
+        opened, reported = 0, time.monotonic()
         for metadata in self._topics.values():
             for partition in range(metadata.partitions):
                 partition_log = PartitionLog(
@@ -145,6 +151,10 @@ class LogManager:
                     metadata.config, clock=self._clock, clean_shutdown=clean)
                 self._logs[metadata.name, partition] = partition_log
                 self.recovery_report.extend(partition_log.recovery_report)
+                opened += 1
+                if time.monotonic() - reported >= 1.0:  # a long recovery: a line a second
+                    reported = time.monotonic()
+                    log.info("opened %d of %d partitions of %s", opened, total, self.log_dir)
         if clean:
             os.unlink(marker)
         fsync_dir(self.log_dir)

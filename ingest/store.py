@@ -128,6 +128,31 @@ class LogStore:
         where = f", pid={self.pid}" if self._process is not None else ""
         return f"LogStore(address={self.address!r}{where})"
 
+    def _repr_html_(self) -> str:
+        """A notebook's display: address, broker process, directory, and the
+        topics with their partitions (asked for with a short timeout)."""
+        from html import escape
+
+        if self._stopped or not self.alive():
+            state, topics = ("stopped" if self._stopped else "broker exited"), {}
+        else:
+            state = "running"
+            try:
+                reply = self._admin.request("metadata", {"topics": None}, timeout=2.0)[0]
+                topics = reply["topics"]
+            except Exception as error:  # noqa: BLE001 - a display shows what it can
+                state, topics = f"unreachable ({type(error).__name__}: {error})", {}
+        rows = [("address", self.address),
+                ("broker pid", "elsewhere" if self.pid is None else self.pid),
+                ("directory", self.directory or ""), ("state", state)]
+        table = "".join(f"<tr><th style='text-align:left'>{key}</th>"
+                        f"<td>{escape(str(value))}</td></tr>" for key, value in rows)
+        listed = "".join(f"<tr><td>{escape(name)}</td><td>{meta['partitions']}</td></tr>"
+                         for name, meta in sorted(topics.items()))
+        topic_table = (f"<table><tr><th>topic</th><th>partitions</th></tr>{listed}</table>"
+                       if listed else "<p>no topics</p>")
+        return f"<div><p><b>LogStore</b></p><table>{table}</table>{topic_table}</div>"
+
     def __getstate__(self):
         raise TypeError("a LogStore handle cannot be pickled: pass store.address and "
                         "store.secret, and call ember.ingest.connect where they arrive")

@@ -3,16 +3,28 @@
 Owns the driver's ROUTER socket (CURVE server, see ``engine.transport``) and
 the set of registered workers. Turns worker messages into scheduler events
 (``ExecutorAdded``, ``CompletionEvent``) and the scheduler's requests (launch,
-kill, broadcast) into messages. A worker is registered after it connects,
-authenticates and presents a matching ember and Python version; messages from
-any other peer, or from a worker declared lost, are dropped unread beyond
-their header (fencing), and a lost worker that speaks up is told so (it then
-exits).
+kill, broadcast) into messages. What tasks print and workers log
+(``WorkerOutput``) is handed to ``output_sink`` on the I/O thread, so a
+task's output is shown before its result is posted. A worker is registered
+after it connects, authenticates and presents a matching ember and Python
+version (and, if started by hand, the cluster's ``PYTHONHASHSEED``); messages
+from any other peer, or from a worker declared lost, are
+dropped unread beyond their header (fencing), and a lost worker that speaks
+up is told so (it then exits).
+
+Shipping to workers: workers of a local cluster share the driver's disk and
+are told the paths of files added with addPyFile (``AddPyFile``). A worker
+registered with ``own_files`` (started on another host) gets every shipped
+file as bytes (``ShipFile``: at registration, right after ``Registered`` and
+so before any task, and whenever one is added), and asks for broadcast values
+it needs (``FetchBroadcast``), answered from ``broadcast_source``.
 
 Liveness: every message from a worker counts as a heartbeat; workers send one
 every heartbeat interval and get an answer. A monitor thread declares a worker
 lost when it has been silent for ``heartbeat_timeout`` seconds (a hung or
-stopped process, or a network partition), exactly as if it had died.
+stopped process, or a network partition), exactly as if it had died. A
+worker stopped by its operator says so (``Leaving``): it is lost at once and
+told ``Shutdown``; ``shutdown_workers`` tells every worker the driver stops.
 
 Thread-safety: the socket is used only by its I/O thread; every public
 method may be called from any thread.
@@ -29,19 +41,26 @@ from typing import Any, Callable
 import zmq
 
 from ember.engine.protocol import (
+    AddPyFile,
     BarrierAnswer,
+    BroadcastData,
     BarrierRequest,
     CommitAnswer,
     CommitRequest,
+    FetchBroadcast,
     Heartbeat,
     HeartbeatAck,
     KillTask,
     LaunchTask,
+    Leaving,
     Register,
     Registered,
     Refused,
     RemoveBinary,
+    ShipFile,
+    Shutdown,
     StatusUpdate,
+    WorkerOutput,
     decode,
     encode,
 )
@@ -58,8 +77,8 @@ PYTHON_VERSION = "%d.%d" % sys.version_info[:2]
 class ZmqBackend:
     def __init__(self, zctx: zmq.Context, keys: ClusterKeys, post: Callable[[Any], None],
                  host: str = "127.0.0.1", max_message_size: int = 2 * 1024 ** 3 - 1,
-                 heartbeat_timeout: float = 120.0):
-        sock, self.address = server_socket(zctx, zmq.ROUTER, keys, host, 0, max_message_size)
+                 heartbeat_timeout: float = 120.0, port: int = 0):
+        sock, self.address = server_socket(zctx, zmq.ROUTER, keys, host, port, max_message_size)
         self._endpoint = Endpoint(zctx, sock, self._on_message, "ember-driver-io")
         self._post = post
         self._workers: dict[str, Register] = {}
@@ -69,9 +88,21 @@ class ZmqBackend:
         self.heartbeat_timeout = heartbeat_timeout
         self._ever: set[str] = set()
         self.py_files: list[str] = []  # told to every worker that registers
+        # Entries (name, python) of the Context's files directory, shipped
+        # to every worker with own_files; file_source packs one as a tar.
+        self._shipped: list[tuple[str, bool]] = []
+        self.file_source: Callable[[str], bytes] | None = None
+        self.broadcast_source: Callable[[int], bytes] | None = None
+        # Told to every worker at registration (Registered.settings).
+        self.worker_settings: tuple = ()
+        # The PYTHONHASHSEED every worker must run with (None: not checked).
+        self.hash_seed: str | None = None
         # The owner of the worker processes (the Context) hears of registrations
         # and losses, to replace lost workers.
         self.listener: Any = None
+        # Shows what tasks print and workers log (WorkerOutput), on this I/O
+        # thread: a task's output is shown before its StatusUpdate is posted.
+        self.output_sink: Callable[[str, WorkerOutput], None] | None = None
         self._closing = threading.Event()
         self._monitor = threading.Thread(target=self._watch_heartbeats, name="ember-heartbeat-monitor",
                                          daemon=True)
@@ -81,9 +112,17 @@ class ZmqBackend:
         self._monitor.start()
         return self
 
-    def close(self) -> None:
+    def close(self, linger: float = 0.0) -> None:
         self._closing.set()
-        self._endpoint.close()
+        self._endpoint.close(linger)
+
+    def shutdown_workers(self) -> int:
+        """Tell every registered worker to exit (the driver is stopping);
+        returns how many were told."""
+        workers = self.registered()
+        for worker_id in workers:
+            self._send(worker_id, Shutdown())
+        return len(workers)
 
     def _watch_heartbeats(self) -> None:
         period = min(1.0, self.heartbeat_timeout / 4)
@@ -115,6 +154,14 @@ class ZmqBackend:
             self._post(AskCommit(identity, message.tid, message.stage_id, message.partition))
         elif isinstance(message, BarrierRequest):
             self._post(BarrierSync(identity, message))
+        elif isinstance(message, FetchBroadcast):
+            self._answer_broadcast(identity, message)
+        elif isinstance(message, Leaving):
+            self.worker_lost(identity, f"it left ({message.reason})")
+            self._send(identity, Shutdown())
+        elif isinstance(message, WorkerOutput):
+            if self.output_sink is not None:
+                self.output_sink(identity, message)
         elif isinstance(message, StatusUpdate):
             self._post(CompletionEvent(
                 worker_id=identity, tid=message.tid, outcome=message.outcome,
@@ -132,23 +179,37 @@ class ZmqBackend:
         elif message.python != PYTHON_VERSION:
             problem = (f"Python version mismatch: the driver runs {PYTHON_VERSION}, worker "
                        f"{identity} runs {message.python}")
+        elif (message.own_files and self.hash_seed is not None  # a local cluster pins it itself
+              and message.hash_seed != self.hash_seed):
+            problem = (f"PYTHONHASHSEED mismatch: the cluster's workers use {self.hash_seed!r}, "
+                       f"worker {identity} runs with {message.hash_seed or 'none'!r} (keys "
+                       f"other than str, bytes, numbers and tuples would be placed differently)")
         if problem is not None:
             log.warning("refused worker %s: %s", identity, problem)
             self._send(identity, Refused(problem))
             return
-        # Order matters: the worker gets Registered (sent at once, from this
-        # I/O thread) before any task the scheduler may launch on it; and the
+        # Order matters: the worker gets Registered (and the files shipped to
+        # it) before any task the scheduler may launch on it: those replies
+        # leave from this I/O thread now, a launch is queued behind them. The
         # scheduler hears of the worker before anyone waiting for the
         # registration does, so a job submitted next already sees its slots.
+        # The files to ship are listed and the worker joins the set in one
+        # step, so a file added meanwhile reaches it exactly once: from here,
+        # or from add_file.
         with self._changed:
             lost = tuple(sorted(self._lost))
-        self._endpoint.reply([identity.encode(), *encode(Registered(lost, tuple(self.py_files)))])
-        self._post(ExecutorAdded(identity, message.host, message.cores, message.shuffle_address))
-        with self._changed:
+            shipped = list(self._shipped) if message.own_files else []
+            py_files = () if message.own_files else tuple(self.py_files)
+            self._post(ExecutorAdded(identity, message.host, message.cores, message.shuffle_address))
             self._workers[identity] = message
             self._ever.add(identity)
             self._last_seen[identity] = time.monotonic()
             self._changed.notify_all()
+        self._endpoint.reply([identity.encode(),
+                              *encode(Registered(lost, py_files, self.worker_settings))])
+        for name, python in shipped:
+            self._endpoint.reply([identity.encode(), *encode(ShipFile(name, python),
+                                                             self.file_source(name))])
         if self.listener is not None:
             self.listener.worker_registered(identity)
 
@@ -218,6 +279,34 @@ class ZmqBackend:
     def broadcast(self, message: Any) -> None:
         for worker_id in self.registered():
             self._send(worker_id, message)
+
+    def add_file(self, name: str, path: str, python: bool) -> None:
+        """A file (or directory) was added to the Context's files directory as
+        ``name`` (at ``path``): make it reach every worker, present and future."""
+        with self._changed:
+            if (name, python) in self._shipped:
+                return  # the same content again (add_file refuses different content)
+            self._shipped.append((name, python))
+            if python:
+                self.py_files.append(path)
+            workers = dict(self._workers)
+        own = [w for w, r in workers.items() if r.own_files]
+        if own:
+            data = self.file_source(name)
+            for worker_id in own:
+                self._send(worker_id, ShipFile(name, python), data)
+        if python:
+            for worker_id in (w for w, r in workers.items() if not r.own_files):
+                self._send(worker_id, AddPyFile(path))
+
+    def _answer_broadcast(self, worker_id: str, request: FetchBroadcast) -> None:
+        try:
+            data = self.broadcast_source(request.broadcast_id)
+        except Exception as error:  # noqa: BLE001 - the worker's task reports it
+            self._endpoint.reply([worker_id.encode(),
+                                  *encode(BroadcastData(request.request_id, str(error)))])
+            return
+        self._endpoint.reply([worker_id.encode(), *encode(BroadcastData(request.request_id), data)])
 
     def send(self, worker_id: str, message: Any) -> None:
         self._send(worker_id, message)

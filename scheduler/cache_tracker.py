@@ -34,3 +34,10 @@ class CacheTracker:
     def cached_partitions(self, rdd_id: int) -> dict[int, set[str]]:
         return {partition: set(holders) for (rid, partition), holders in self._locations.items()
                 if rid == rdd_id}
+
+    def summary(self) -> dict[int, dict[int, list[str]]]:
+        """Every cached partition: ``{rdd id: {partition: [workers]}}``."""
+        result: dict[int, dict[int, list[str]]] = {}
+        for (rdd_id, partition), holders in self._locations.items():
+            result.setdefault(rdd_id, {})[partition] = sorted(holders)
+        return result

@@ -109,7 +109,7 @@ from ember.scheduler.events import (
 from ember.scheduler.job import ActiveJob, JobWaiter
 from ember.scheduler.map_output_tracker import MapOutputTracker
 from ember.scheduler.stage import ResultStage, ShuffleMapStage, Stage
-from ember.scheduler.status import JobRecord, StatusRecords
+from ember.scheduler.status import JobRecord, StageProgress, StatusRecords, job_progress
 from ember.scheduler.task_scheduler import TaskScheduler
 from ember.scheduler.task_set_manager import Speculation, TaskSetManager, TaskSpec
 
@@ -256,16 +256,32 @@ class DAGScheduler:
         box: list = []
         self.post(RunOnLoop(lambda: (box.append(call()), done.set())))
         if not done.wait(timeout):
-            raise TimeoutError("the scheduler did not answer within {timeout} s")
+            raise TimeoutError(f"the scheduler did not answer within {timeout} s")
         return box[0]
 
-    def status_snapshot(self) -> StatusRecords:
+    def _live_counts(self) -> dict[int, tuple[int, int, int]]:
+        """(running, succeeded, failed) tasks of each running stage attempt."""
+        return {stage.id: (len(ts.running), ts.num_succeeded, sum(ts.failures))
+                for stage, ts in self.task_sets.items()}
+
+    def status_snapshot(self, timeout: float = 10.0) -> StatusRecords:
         """A copy of the job and stage records, with live task counts."""
-        def take() -> StatusRecords:
-            live = {stage.id: (len(ts.running), ts.num_succeeded, sum(ts.failures))
-                    for stage, ts in self.task_sets.items()}
-            return self.status.snapshot(live)
-        return self.query(take)
+        return self.query(lambda: self.status.snapshot(self._live_counts()), timeout)
+
+    def job_progress(self, job_ids: list[int],
+                     timeout: float = 10.0) -> tuple[dict[int, str], list[StageProgress]]:
+        """The status of these jobs and the task counts of their stages (for
+        progress bars: reads only those records)."""
+        return self.query(lambda: job_progress(self.status, job_ids, self._live_counts()), timeout)
+
+    def cluster_snapshot(self, timeout: float = 10.0) -> tuple[list[dict], dict]:
+        """The live workers as the scheduler sees them (id, host, cores, busy
+        slots) and the cached partitions, ``{rdd id: {partition: [workers]}}``."""
+        def take() -> tuple[list[dict], dict]:
+            workers = [{"id": w.worker_id, "host": w.host, "cores": w.cores,
+                        "busy": w.cores - w.free} for w in self.tasks.workers.values()]
+            return workers, self.cache.summary()
+        return self.query(take, timeout)
 
     # --- stage graph ----------------------------------------------------------
 
@@ -682,6 +698,11 @@ class DAGScheduler:
 
     def _on_executor_lost(self, event: ExecutorLost) -> None:
         if not self.tasks.is_live(event.worker_id):
+            # A worker that ran nothing of ours (it died starting, or after
+            # being declared lost): a death that involves no task ends every
+            # task's streak of deaths.
+            for task_set in self.tasks.task_sets:
+                task_set.worker_died_elsewhere(set())
             return
         lost_attempts = self.tasks.remove_worker(event.worker_id)
         for task_set in self.tasks.task_sets:

@@ -7,7 +7,10 @@ stages are read from their task sets when a snapshot is taken. Only the latest
 ``RETAINED`` jobs and stages are kept (Spark's spark.ui.retainedJobs default).
 
 Owned by the DAGScheduler's loop thread; other threads read snapshots taken on
-that thread (``DAGScheduler.query``).
+that thread (``DAGScheduler.query``): a full copy for statusTracker and the
+status page, or ``job_progress`` (the few records of the jobs one action
+waits for) for progress bars, which poll several times a second and must not
+cost the loop a copy of every record each time.
 """
 
 from __future__ import annotations
@@ -106,6 +109,43 @@ class StatusRecords:
                 record = copy.stages[stage_id]
                 record.active, record.completed, record.failed = active, completed, failed
         return copy
+
+
+class StageProgress(NamedTuple):
+    """One stage attempt of a job, for progress bars."""
+
+    stage_id: int
+    attempt: int
+    name: str
+    num_tasks: int
+    active: int
+    completed: int
+    failed: int
+    status: str
+
+
+def job_progress(records: StatusRecords, job_ids: list[int], live: dict[int, tuple[int, int, int]]
+                 ) -> tuple[dict[int, str], list[StageProgress]]:
+    """The status of each listed job and the stages they ran (cheap: only
+    those records are read, so it may be asked for many times a second).
+    A stage is listed only if its current attempt was submitted after the job
+    was, so a stage an earlier job computed, skipped now, shows no bar."""
+    statuses: dict[int, str] = {}
+    stages: dict[int, StageProgress] = {}
+    for job_id in job_ids:
+        job = records.jobs.get(job_id)
+        if job is None:
+            continue
+        statuses[job_id] = job.status
+        for stage_id in job.stage_ids:
+            stage = records.stages.get(stage_id)
+            if stage is None or stage.submitted < job.submitted or stage_id in stages:
+                continue
+            counts = live.get(stage_id, (stage.active, stage.completed, stage.failed))
+            active, completed, failed = counts
+            stages[stage_id] = StageProgress(stage_id, stage.attempt, stage.name, stage.num_tasks,
+                                             active, completed, failed, stage.status)
+    return statuses, [stages[key] for key in sorted(stages)]
 
 
 class StatusTracker:

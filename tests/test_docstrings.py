@@ -16,6 +16,7 @@ MODULES = [
     "ember.engine.resultiterable", "ember.engine.hashing", "ember.driver.context",
     "ember.driver.conf", "ember.engine.approx", "ember.engine.inputs", "ember.engine.accumulators",
     "ember.engine.broadcast", "ember.engine.files", "ember.scheduler.status", "ember.engine.barrier",
+    "ember.driver.ui",
 ]
 
 

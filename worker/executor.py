@@ -16,6 +16,10 @@ that neither returns nor yields to signals cannot be interrupted; if it is
 still running after ``kill_timeout`` seconds the worker process exits, the only
 way to take the slot back (a local cluster starts a replacement).
 
+What a task prints reaches the driver (``ember.worker.task_output``):
+``start()`` installs the capture; each task's output is bracketed by
+``begin``/``end`` on its slot thread and sent before its StatusUpdate.
+
 Thread-safety: ``launch``, ``remove_binary`` and ``kill`` are called by the I/O
 thread; the slot threads only read the binaries. ``_running`` is guarded by a
 lock, and an asynchronous exception is only ever aimed at a thread while it
@@ -37,6 +41,7 @@ from ember.engine import failpoints
 from ember.engine.errors import TaskKilledError
 from ember.engine.protocol import LaunchTask, StatusUpdate, encode
 from ember.engine.task import TaskKilled, TaskSuccess, describe_exception, run_task
+from ember.worker.task_output import TaskOutput
 
 log = logging.getLogger("ember.worker.executor")
 
@@ -63,10 +68,12 @@ class Executor:
         self._main_task: int | None = None  # tid running on the main thread
         self._threads = [threading.Thread(target=self._work, name=f"ember-task-slot-{i}", daemon=True)
                          for i in range(1, slots)]
+        self.output = TaskOutput(send)
 
     def start(self) -> "Executor":
         """Start the extra slots; the caller's main thread then calls serve()."""
         signal.signal(signal.SIGUSR1, self._interrupt_main)
+        self.output.install()
         for thread in self._threads:
             thread.start()
         return self
@@ -106,8 +113,9 @@ class Executor:
         with self._lock:
             stuck = tid in self._running
         if stuck:
+            # Written here (not forwarded): the process ends on the next line.
             log.error("task %s did not stop within %.0f s of being killed; the worker exits "
-                      "to free its slot", tid, self.kill_timeout)
+                      "to free its slot", tid, self.kill_timeout, extra={"ember_local": True})
             os._exit(1)
 
     def _work(self) -> None:
@@ -134,19 +142,27 @@ class Executor:
                         f"worker {self.env.worker_id} has no binary for stage {task.stage_id} "
                         f"attempt {task.stage_attempt}"))
                 else:
+                    self.output.begin(f"task {task.partition}.{task.attempt} in stage {task.stage_id}")
                     outcome = run_task(task, binary, split, self.env)
             except TaskKilledError:
                 outcome = TaskKilled("killed")
             finally:
                 self._finished(task.tid)
+        output, in_order = self.output.end()
         payloads = []
         if isinstance(outcome, TaskSuccess):
             payloads = [outcome.payload]
             outcome = TaskSuccess(b"", outcome.cache_updates, outcome.accumulator_updates,
                                   outcome.profile)
+        status = encode(StatusUpdate(self.env.worker_id, task.tid, outcome,
+                                     time.monotonic() - started), *payloads)
         failpoints.point("worker.before_result_send")
-        self._send(encode(StatusUpdate(self.env.worker_id, task.tid, outcome,
-                                       time.monotonic() - started), *payloads))
+        if in_order:  # its earlier output left through the output thread: so must this
+            self.output.send_in_order([output, status] if output else [status])
+        else:
+            if output:
+                self._send(output)
+            self._send(status)
         failpoints.point("worker.after_result_send")
 
     def _finished(self, tid: int) -> None:

@@ -273,6 +273,9 @@ def check_members(ours, expected: dict, instance=None) -> list[str]:
         if not hasattr(holder, name) and not hasattr(ours, name):
             problems.append(f"{name}: missing")
             continue
+        if spec == "property" and inspect.isfunction(inspect.getattr_static(ours, name, None)):
+            problems.append(f"{name}: is a method; PySpark's is a property (read without a call)")
+            continue
         if spec in ("property", "attribute"):
             continue
         member = inspect.getattr_static(ours, name)

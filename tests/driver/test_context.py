@@ -127,3 +127,18 @@ def test_profiles_of_several_tasks_per_worker_are_collected(tmp_path):
         assert rdd.count() == 2000  # four tasks on one worker, one after another
         context.dump_profiles(str(tmp_path))
     assert os.listdir(tmp_path) == [f"rdd_{rdd.id()}.pstats"]
+
+
+def test_environment_and_executor_env_settings_reach_every_worker():
+    import ember
+
+    conf = ember.Conf().setExecutorEnv("EMBER_TEST_FROM_CONF", "conf").set(
+        "spark.executorEnv.EMBER_TEST_BOTH", "conf wins")
+    with ember.Context("local[2]", conf=conf,
+                       environment={"EMBER_TEST_FROM_ARG": "arg",
+                                    "EMBER_TEST_BOTH": "arg"}) as sc:
+        seen = set(sc.parallelize(range(8), 8).map(
+            lambda _: (os.environ.get("EMBER_TEST_FROM_CONF"), os.environ.get("EMBER_TEST_FROM_ARG"),
+                       os.environ.get("EMBER_TEST_BOTH"))).collect())
+        assert sc.environment["EMBER_TEST_BOTH"] == "conf wins"
+    assert seen == {("conf", "arg", "conf wins")}

@@ -53,7 +53,7 @@ def test_added_files_and_python_modules_reach_the_tasks(sc, tmp_path):
         return pricing_rules.price(x) * rate + bundled_rules.BONUS
 
     assert sc.parallelize([1, 2], 2).map(compute).collect() == [10.0, 13.0]
-    assert f"file:{data}" in sc.listFiles()
+    assert f"file:{data}" in sc.listFiles
     sc.addFile(str(data))  # the same file again: fine
     data.write_text("2.5")
     with pytest.raises(ValueError, match="different file named 'rates.txt'"):
@@ -70,7 +70,7 @@ def test_archives_are_unpacked_for_the_tasks(sc, tmp_path):
     read = sc.parallelize([0], 1).map(
         lambda _: open(os.path.join(SparkFiles.get("lookups"), "table", "values.txt")).read())
     assert read.collect() == ["a,b,c"]
-    assert sc.listArchives() == [f"file:{archive}"]
+    assert sc.listArchives == [f"file:{archive}"]
 
 
 def test_status_tracker_follows_jobs_groups_and_stages(sc):
@@ -103,3 +103,4 @@ def test_system_properties_become_conf_defaults():
         assert ember.Conf(loadDefaults=False).get("spark.default.parallelism") is None
     finally:
         ember.Context._system_properties.clear()
+

@@ -22,39 +22,19 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from ember.engine.transport import derive_keys
+from security_helpers import Canary, cluster_ports, offer
+from security_helpers import assert_cluster_unharmed as assert_unharmed
 
 pytestmark = pytest.mark.security
-
-
-class Canary:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.mkdir, (self.marker,))
 
 
 def listeners(pid):
     return [c for c in psutil.Process(pid).net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
 
 
-def cluster_ports(sc):
-    pids = [os.getpid(), *sc._cluster.pids().values()]
-    return [(pid, c.laddr.port) for pid in pids for c in listeners(pid)]
-
-
-def assert_unharmed(sc, marker):
-    time.sleep(0.3)  # let anything that got through reach an unpickler
-    assert not os.path.exists(marker), "a canary pickle was unpickled"
-    assert all(psutil.pid_exists(pid) for pid in sc._cluster.pids().values())
-    assert len(sc._cluster.pids()) == 2
-    assert sc.parallelize(range(100), 4).map(lambda x: (x % 3, 1)).reduceByKey(
-        lambda a, b: a + b).collectAsMap() == {0: 34, 1: 33, 2: 33}
-
-
 def test_every_socket_listens_on_loopback_only(sc):
     ports = cluster_ports(sc)
-    assert len(ports) >= 3  # the driver, and each worker's shuffle service
+    assert len(ports) == 3  # the driver, and each worker's shuffle service
     for pid in [os.getpid(), *sc._cluster.pids().values()]:
         for conn in listeners(pid):
             assert conn.laddr.ip == "127.0.0.1", f"pid {pid} listens on {conn.laddr}"
@@ -72,7 +52,7 @@ def test_secret_is_never_in_argv_or_environment(sc):
 def test_raw_tcp_canary_to_every_port_is_dropped(sc, tmp_path):
     marker = tmp_path / "raw-tcp"
     payload = pickle.dumps(Canary(marker))
-    for _, port in cluster_ports(sc):
+    for port in cluster_ports(sc).values():
         for data in (payload, b"\xff" + b"\x00" * 8 + b"\x7f" + payload, payload * 50):
             with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
                 try:
@@ -88,12 +68,11 @@ def test_zmtp_client_with_null_mechanism_delivers_nothing(sc, tmp_path):
     payload = pickle.dumps(Canary(marker))
     context = zmq.Context()
     try:
-        for _, port in cluster_ports(sc):
+        for port in cluster_ports(sc).values():
             client = context.socket(zmq.DEALER)
             client.setsockopt(zmq.LINGER, 0)
             client.connect(f"tcp://127.0.0.1:{port}")
-            client.send_multipart([payload, payload])
-            client.send(payload)
+            offer(client, [payload, payload], [payload])
         time.sleep(0.3)
     finally:
         context.destroy(linger=0)
@@ -107,13 +86,13 @@ def test_curve_client_knowing_the_server_key_but_not_the_secret_is_rejected(sc, 
     public, secret = zmq.curve_keypair()
     context = zmq.Context()
     try:
-        for _, port in cluster_ports(sc):
+        for port in cluster_ports(sc).values():
             client = context.socket(zmq.DEALER)
             client.setsockopt(zmq.LINGER, 0)
             client.curve_serverkey, client.curve_publickey, client.curve_secretkey = server_public, public, secret
             monitor = client.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED)
             client.connect(f"tcp://127.0.0.1:{port}")
-            client.send(payload)
+            offer(client, [payload])
             assert monitor.poll(5000), "no handshake outcome"
             assert recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
             client.disable_monitor()
@@ -125,23 +104,22 @@ def test_curve_client_knowing_the_server_key_but_not_the_secret_is_rejected(sc, 
 
 def test_worker_with_the_wrong_secret_exits_at_once_with_a_named_error(sc, tmp_path):
     bootstrap = {"worker_id": "intruder", "driver": sc._backend.address, "secret": os.urandom(32).hex(),
-                 "work_dir": str(tmp_path / "intruder"), "cores": 1, "connect_timeout": 20}
-    started = time.monotonic()
+                 "work_dir": str(tmp_path / "intruder"), "cores": 1, "connect_timeout": 3600}
     worker = subprocess.Popen([sys.executable, "-m", "ember.worker"], stdin=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
         worker.stdin.write(json.dumps(bootstrap) + "\n")
         worker.stdin.flush()  # and keep the pipe open: it is the worker's lifeline
-        returncode = worker.wait(timeout=30)
+        # It must give up at the first refused handshake, not retry until its
+        # (hour-long) connect timeout: wait() would time out and fail the test.
+        returncode = worker.wait(timeout=60)
         stderr = worker.stderr.read()
     finally:
         worker.kill()
         worker.wait()
         worker.stdin.close()
         worker.stderr.close()
-    elapsed = time.monotonic() - started
     assert returncode == 3, stderr
     assert "authentication failed: cluster secret mismatch" in stderr
-    assert elapsed < 10, "a wrong secret must fail fast, not retry until the timeout"
     assert "intruder" not in sc._backend.registered()
-    assert_unharmed(sc, tmp_path / "unused")
+    assert_unharmed(sc)

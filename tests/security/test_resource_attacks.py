@@ -1,0 +1,231 @@
+"""Attacks on memory and connections (RELIABILITY.md S07, S08): oversized
+frames, forged length prefixes and a flood of idle connections, against the
+driver, each worker's shuffle service and the log store broker.
+
+The cluster of this module accepts messages of at most 1 MiB
+(``ember.network.maxMessageSize``), so an oversized frame costs little to
+send. A frame is judged by its header: libzmq reads a frame's size before
+its body, so a peer claiming more than the limit is dropped before anything
+is allocated. RSS is read with psutil, never timed.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+from operator import add
+
+import psutil
+import pytest
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+import ember
+from ember.engine.transport import derive_keys
+from ember.ingest import protocol
+from ember.ingest.structs import TopicPartition
+from security_helpers import (
+    TWO_GIB, Canary, assert_broker_unharmed, assert_cluster_unharmed, authenticated_client,
+    cluster_ports, forged_header, greeting, hold_after_handshake, wait_for,
+)
+
+pytestmark = pytest.mark.security
+
+LIMIT = 1 << 20
+JUNK_MIB = 48  # streamed after a forged header: RSS would show it if it were buffered
+RSS_SLACK = 24 << 20
+
+
+@pytest.fixture(scope="module")
+def sc():
+    conf = ember.Conf().set("ember.network.maxMessageSize", str(LIMIT))
+    context = ember.Context("local[2]", appName="ember-security-resources", conf=conf)
+    yield context
+    context.stop()
+
+
+def pid_of(name, sc, store):
+    if name == "driver":
+        return os.getpid()
+    if name == "broker":
+        return store.pid
+    return sc._cluster.pids()[name.split()[0]]
+
+
+def targets(sc, store):
+    """(name, port, limit, secret) of every listening port."""
+    cluster = [(name, port, LIMIT, sc._cluster._secret) for name, port in cluster_ports(sc).items()]
+    return cluster + [("broker", store.port, protocol.MAX_MESSAGE_BYTES, store.secret)]
+
+
+def stream_junk(send) -> int:
+    """Call ``send`` with 1 MiB chunks until it fails; MiB sent."""
+    chunk = b"\xa5" * (1 << 20)
+    for sent in range(JUNK_MIB):
+        if not send(chunk):
+            return sent
+    return JUNK_MIB
+
+
+def raw_sender(conn):
+    def send(data):
+        try:
+            conn.sendall(data)
+            return True
+        except OSError:
+            return False
+    return send
+
+
+def greeted(port):
+    """A raw connection past the greeting exchange: the CURVE greeting sent,
+    the server's read (pacing as a real peer does)."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+    conn.sendall(greeting())
+    received = b""
+    while len(received) < 64:
+        chunk = conn.recv(64 - len(received))
+        assert chunk, "the server hung up on a well-formed greeting"
+        received += chunk
+    return conn
+
+
+def hung_up(conn, timeout=5.0) -> bool:
+    conn.settimeout(timeout)
+    try:
+        while conn.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except OSError:
+        return False
+
+
+def rss(pid) -> int:
+    return psutil.Process(pid).memory_info().rss
+
+
+def test_an_oversized_message_from_an_authenticated_peer_drops_its_connection(sc, store, zctx, tmp_path):
+    marker = tmp_path / "oversized-canary"
+    payload = pickle.dumps((Canary(marker), b"x" * (2 * LIMIT)))
+    for name, port in cluster_ports(sc).items():
+        client = authenticated_client(zctx, derive_keys(sc._cluster._secret), f"tcp://127.0.0.1:{port}")
+        monitor = client.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        client.send(payload)
+        assert monitor.poll(5000), f"the {name} kept the connection of an oversized message"
+        assert recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED
+        client.disable_monitor()
+        monitor.close(linger=0)
+        client.close(linger=0)
+    assert_cluster_unharmed(sc, marker)
+
+
+@pytest.mark.parametrize("claimed", ["just over the limit", "2 GiB"])
+def test_a_forged_length_prefix_is_dropped_without_allocating(sc, store, zctx, relay, claimed):
+    """Before the handshake (raw TCP after a CURVE greeting) and after it
+    (injected into an authenticated session by a relay), a frame header
+    claiming more than the limit, followed by a stream of junk: the server
+    hangs up and its RSS does not grow by what was streamed."""
+    for name, port, limit, secret in targets(sc, store):
+        size = limit + 1 if claimed == "just over the limit" else TWO_GIB
+        pid = pid_of(name, sc, store)
+        before = rss(pid)
+        with greeted(port) as conn:
+            conn.sendall(forged_header(size, command=True))
+            streamed = stream_junk(raw_sender(conn))
+            assert hung_up(conn), f"the {name} waited for a {claimed} handshake frame"
+        assert rss(pid) - before < RSS_SLACK, f"the {name} buffered {streamed} MiB before the handshake"
+
+        session = relay(port, hold_after_handshake)
+        client = authenticated_client(zctx, derive_keys(secret), session.address)
+        before = rss(pid)
+        streamed = stream_junk(session.inject) if session.inject(forged_header(size)) else 0
+        assert session.server_closed.wait(5), f"the {name} waited for a {claimed} message"
+        assert rss(pid) - before < RSS_SLACK, f"the {name} buffered {streamed} MiB of a message"
+        client.close(linger=0)
+    assert_cluster_unharmed(sc)
+    assert_broker_unharmed(store)
+
+
+def test_what_an_unauthenticated_peer_made_the_broker_buffer_is_freed_when_it_leaves(store):
+    """The known limit: libzmq applies one ZMQ_MAXMSGSIZE to handshake and
+    data frames, so a peer may make a server buffer a handshake frame of up
+    to the limit. It must cost nothing once the peer is gone."""
+    before = rss(store.pid)
+    with greeted(store.port) as conn:
+        conn.sendall(forged_header(protocol.MAX_MESSAGE_BYTES // 2, command=True))
+        assert stream_junk(raw_sender(conn)) == JUNK_MIB  # within the limit: all of it is read
+        assert wait_for(lambda: rss(store.pid) - before > (JUNK_MIB << 20) // 2), \
+            "the broker no longer buffers handshake frames: update ARCHITECTURE.md's known limit"
+    assert wait_for(lambda: rss(store.pid) - before < RSS_SLACK), \
+        f"the broker still holds {(rss(store.pid) - before) >> 20} MiB after the peer left"
+    assert_broker_unharmed(store)
+
+
+def established(pid, port) -> int:
+    return sum(1 for c in psutil.Process(pid).net_connections(kind="tcp")
+               if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+
+
+def open_flood(port, count):
+    """``count`` connections to ``port``: half send nothing at all, half
+    start a greeting and stall (slowloris)."""
+    conns = []
+    for i in range(count):
+        conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if i % 2:
+            conn.sendall(greeting()[:11])
+        conns.append(conn)
+    return conns
+
+
+@pytest.mark.slow
+def test_500_idle_or_stalled_connections_per_port_do_not_stop_a_job(sc):
+    ports = cluster_ports(sc)
+    pids = {name: (os.getpid() if name == "driver" else sc._cluster.pids()[name.split()[0]])
+            for name in ports}
+    fds = {name: psutil.Process(pid).num_fds() for name, pid in pids.items()}
+    legit = {name: established(pids[name], port) for name, port in ports.items()}
+    conns = []
+    try:
+        for port in ports.values():
+            conns += open_flood(port, 500)
+        assert wait_for(lambda: all(established(pids[name], port) >= legit[name] + 500
+                                    for name, port in ports.items())), "not every connection landed"
+        data = [(i % 97, i) for i in range(20_000)]
+        oracle = {}
+        for key, value in data:
+            oracle[key] = oracle.get(key, 0) + value
+        assert sc.parallelize(data, 8).reduceByKey(add, 4).collectAsMap() == oracle
+    finally:
+        for conn in conns:
+            conn.close()
+    for name, port in ports.items():
+        assert wait_for(lambda: established(pids[name], port) <= legit[name]), \
+            f"the {name} kept flood connections"
+        assert wait_for(lambda: psutil.Process(pids[name]).num_fds() <= fds[name] + 8), \
+            f"the {name} holds {psutil.Process(pids[name]).num_fds() - fds[name]} more descriptors"
+
+
+def test_500_idle_or_stalled_connections_do_not_stop_the_broker(store):
+    legit = established(store.pid, store.port)
+    conns = open_flood(store.port, 500)
+    try:
+        assert wait_for(lambda: established(store.pid, store.port) >= legit + 500)
+        producer = store.producer()
+        metadata = producer.send("t", value=b"during the flood").get(timeout=10)
+        producer.close()
+        consumer = store.consumer(enable_auto_commit=False)
+        consumer.assign([TopicPartition("t", 0)])
+        consumer.seek(TopicPartition("t", 0), metadata.offset)
+        assert [r.value for r in consumer.poll(timeout_ms=5000)[TopicPartition("t", 0)]] \
+            == [b"during the flood"]
+        consumer.close()
+    finally:
+        for conn in conns:
+            conn.close()
+    assert wait_for(lambda: established(store.pid, store.port) <= legit), \
+        "the broker kept flood connections"
+    assert_broker_unharmed(store)

@@ -1,0 +1,132 @@
+"""The live status page (``sc.uiWebUrl``), fetched over HTTP while a job runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+
+
+
+def fetch(url: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return reply.status, reply.headers["Content-Type"], reply.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read().decode("utf-8")
+
+
+def wait_until(predicate, what: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.02)
+    return value
+
+
+class BlockedJob:
+    """A job whose tasks wait for a file: it runs until ``release()``."""
+
+    def __init__(self, sc, directory, description: str):
+        self.gate = os.path.join(str(directory), "go")
+        gate = self.gate
+
+        def wait_for_gate(x):
+            while not os.path.exists(gate):
+                time.sleep(0.01)
+            return (x % 3, 1)
+
+        self.result = None
+
+        def run():
+            sc.setJobDescription(description)
+            rdd = sc.parallelize(range(6), 3).map(wait_for_gate).reduceByKey(lambda a, b: a + b)
+            self.result = sorted(rdd.collect())
+
+        self.thread = threading.Thread(target=run)
+        self.thread.start()
+
+    def release(self):
+        open(self.gate, "w").close()
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive()
+
+
+def test_the_page_lists_a_running_job_and_its_stages_and_then_its_success(sc, tmp_path):
+    url = sc.uiWebUrl
+    assert url.startswith("http://127.0.0.1:")
+    job = BlockedJob(sc, tmp_path, "nightly <report> & co")
+    try:
+        tracker = sc.statusTracker()
+        stage_id = wait_until(lambda: tracker.getActiveStageIds(), "a stage running")[0]
+        status, content_type, page = fetch(url + "/")
+        assert status == 200 and content_type.startswith("text/html")
+        assert "<meta http-equiv='refresh'" in page
+        assert "nightly &lt;report&gt; &amp; co" in page, "the description is shown, escaped"
+        assert "nightly <report>" not in page
+        assert "RUNNING" in page and "ACTIVE" in page
+        assert "reduceByKey at test_status_page.py" in page, "the map stage is named by its call site"
+        assert "w-0" in page and "w-1" in page and "ALIVE" in page
+
+        status, content_type, body = fetch(url + "/api/status")
+        assert status == 200 and content_type == "application/json"
+        report = json.loads(body)
+        running = [j for j in report["jobs"] if j["status"] == "RUNNING"]
+        assert [j["description"] for j in running] == ["nightly <report> & co"]
+        assert stage_id in running[0]["stageIds"]
+        stage = next(s for s in report["stages"] if s["id"] == stage_id)
+        assert stage["status"] == "ACTIVE" and stage["numTasks"] == 3
+        assert stage["numCompletedTasks"] < 3
+        assert {w["id"] for w in report["workers"]} == {"w-0", "w-1"}
+    finally:
+        job.release()
+    assert job.result == [(0, 2), (1, 2), (2, 2)]
+    report = json.loads(fetch(url + "/api/status")[2])
+    finished = next(j for j in report["jobs"] if j["description"] == "nightly <report> & co")
+    assert finished["status"] == "SUCCEEDED"
+    for stage_id in finished["stageIds"]:
+        stage = next(s for s in report["stages"] if s["id"] == stage_id)
+        assert stage["status"] == "COMPLETE"
+        assert stage["numCompletedTasks"] == stage["numTasks"] == 3
+
+
+def test_the_page_lists_cached_rdds_and_where_they_live(sc):
+    rdd = sc.parallelize(range(8), 4).map(lambda x: x + 1).setName("squares <cached>").cache()
+    try:
+        assert rdd.count() == 8
+        report = json.loads(fetch(sc.uiWebUrl + "/api/status")[2])
+        entry = next(r for r in report["storage"] if r["id"] == rdd.id())
+        assert entry["numCachedPartitions"] == entry["numPartitions"] == 4
+        assert set(entry["workers"]) <= {"w-0", "w-1"} and entry["workers"]
+        assert "squares &lt;cached&gt;" in fetch(sc.uiWebUrl + "/")[2]
+    finally:
+        rdd.unpersist()
+
+
+def test_an_unknown_path_is_a_404_naming_the_pages(sc):
+    status, _, body = fetch(sc.uiWebUrl + "/jobs/../../etc/passwd")
+    assert status == 404 and "/api/status" in body
+
+
+def test_progress_of_a_job_lists_only_the_stages_it_ran(sc):
+    """What the progress bars poll: a map stage that an earlier job computed
+    is skipped by the next job, and gets no bar."""
+    summed = sc.parallelize(range(10), 2).map(lambda x: (x % 2, x)).reduceByKey(lambda a, b: a + b)
+    tracker = sc.statusTracker()
+    assert sorted(summed.collect()) == [(0, 20), (1, 25)]
+    first = max(tracker.getJobIdsForGroup())
+    assert sorted(summed.collect()) == [(0, 20), (1, 25)]
+    second = max(tracker.getJobIdsForGroup())
+    statuses, stages = sc._scheduler.job_progress([first, second])
+    assert statuses == {first: "SUCCEEDED", second: "SUCCEEDED"}
+    first_stages = tracker.getJobInfo(first).stageIds
+    second_stages = tracker.getJobInfo(second).stageIds
+    assert len(first_stages) == 2 and len(second_stages) == 2
+    shown = {s.stage_id: s for s in stages}
+    assert set(first_stages) <= set(shown)
+    map_stage = min(second_stages)
+    assert map_stage not in shown, "the skipped map stage of the second job has no bar"
+    assert all(s.completed == s.num_tasks == 2 and s.status == "COMPLETE" for s in stages)

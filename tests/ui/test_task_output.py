@@ -1,0 +1,93 @@
+"""What a task prints, and what a worker logs, reaches the driver."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+
+
+def wait_until(predicate, what: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.02)
+    return value
+
+
+def test_a_task_print_reaches_the_driver_tagged_with_worker_and_task_before_the_action_returns(sc, capsys):
+    def shout(x):
+        print("value", x)
+        print("warning about", x, file=sys.stderr)
+
+    sc.parallelize(range(4), 2).foreach(shout)
+    captured = capsys.readouterr()  # at once: a task's output arrives before its result
+    out = captured.out.splitlines()
+    assert len(out) == 4, captured.out
+    for x in range(4):
+        partition = x // 2
+        [line] = [line for line in out if line.endswith(f"value {x}")]
+        assert line.startswith("[w-"), line
+        assert f": task {partition}.0 in stage " in line, line
+    err = [line for line in captured.err.splitlines() if "warning about" in line]
+    assert sorted(line.rsplit(" ", 1)[1] for line in err) == ["0", "1", "2", "3"]
+    assert all(line.startswith("[w-") for line in err)
+
+
+def test_the_lines_of_a_chatty_task_arrive_whole_and_in_order(sc, capsys):
+    # 88 KB over a quarter of a second: sent in batches while the task runs
+    # (some over the size limit), the rest with its result.
+    def chatty(iterator):
+        for x in iterator:
+            print(f"line {x:05d}", end="")
+            print()
+            if x % 1000 == 999:
+                time.sleep(0.03)
+        print("no newline at the end", end="")
+        yield 0
+
+    sc.parallelize(range(8000), 1).mapPartitions(chatty).collect()
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("] ", 1)[1] for line in out] == (
+        [f"line {x:05d}" for x in range(8000)] + ["no newline at the end"])
+
+
+def test_output_of_a_running_task_is_shown_while_it_still_runs(sc, capsys, tmp_path):
+    gate = str(tmp_path / "go")
+
+    def talk_then_wait(x):
+        print("started", x, flush=True)
+        while not os.path.exists(gate):
+            time.sleep(0.01)
+        print("finished", x)
+
+    job = threading.Thread(target=lambda: sc.parallelize([7], 1).foreach(talk_then_wait))
+    job.start()
+    try:
+        seen = []
+        wait_until(lambda: seen.append(capsys.readouterr().out) or "started 7" in "".join(seen),
+                   "the first line of a task that is still running")
+        assert "finished" not in "".join(seen)
+    finally:
+        open(gate, "w").close()
+        job.join(timeout=60)
+    assert "finished 7" in capsys.readouterr().out
+
+
+def test_a_warning_logged_in_a_task_reaches_the_driver_ember_logger(sc, caplog):
+    def log_some(x):
+        logging.getLogger("inventory").warning("disk almost full: %d%%", 97)
+        logging.getLogger("inventory").info("not forwarded: below WARNING")
+        return x
+
+    with caplog.at_level(logging.INFO, logger="ember"):
+        sc.parallelize([1], 1).map(log_some).collect()
+    records = [r for r in caplog.records if r.name == "ember.worker"]
+    assert len(records) == 1, [r.getMessage() for r in caplog.records]
+    [record] = records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith("[w-")
+    assert record.getMessage().endswith("inventory: disk almost full: 97%")
+    assert "not forwarded" not in caplog.text
