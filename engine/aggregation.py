@@ -41,60 +41,80 @@ def _fail(error: Exception, method: str, key: Any):
     raise explained from error
 
 
-def reduce_values(records: Iterable[tuple], func: Callable[[Any, Any], Any],
-                  budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
-    return _merge_into(records, func, func, budget, "reduceByKey")
-
-
-def combine_values(records: Iterable[tuple], create: Callable, merge_value: Callable,
-                   merge_combiners: Callable | None = None,
-                   budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
-    merger = ExternalMerger(merge_combiners or _no_merge, budget)
+def _absorb_all(records: Iterable, merger: ExternalMerger, absorb: Callable[[list, dict], None],
+                sample_of: Callable[[list, dict], Any],
+                values_of: Callable[[list], int] | None = None) -> Iterator[tuple]:
+    """Feed the records to ``absorb(chunk, merger.data)`` in chunks of
+    CHECK_EVERY, so the per-record loop carries no budget bookkeeping, and
+    let the merger spill between chunks. It holds keys, or values when
+    ``values_of(chunk)`` counts them (groups); ``sample_of`` picks one."""
     records = iter(records)
-    key = None
-    try:
-        while True:
-            chunk = list(islice(records, CHECK_EVERY))
-            combiners = merger.data
-            for key, value in chunk:
-                if key in combiners:
-                    combiners[key] = merge_value(combiners[key], value)
-                else:
-                    combiners[key] = create(value)
-            if len(chunk) < CHECK_EVERY:
-                break
-            merger.maybe_spill(len(combiners), (key, combiners[key]))
-    except (TypeError, ValueError) as error:
-        _fail(error, "combineByKey", key)
-    return merger.items()
+    held = 0
+    while True:
+        chunk = list(islice(records, CHECK_EVERY))
+        absorb(chunk, merger.data)
+        if len(chunk) < CHECK_EVERY:
+            return merger.items()
+        if values_of is None:
+            units = len(merger.data)
+        else:
+            held += values_of(chunk)
+            units = held
+        if merger.maybe_spill(units, sample_of(chunk, merger.data)):
+            held = 0
 
 
-def combine_combiners(records: Iterable[tuple], merge: Callable,
-                      budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
-    return _merge_into(records, merge, merge, budget, "combineByKey")
+def _last_entry(chunk: list, data: dict) -> tuple:
+    key = chunk[-1][0]
+    return key, data[key]
 
 
-def _merge_into(records: Iterable[tuple], func: Callable, merge: Callable, budget: int,
-                method: str) -> Iterator[tuple]:
-    merger = ExternalMerger(merge, budget)
-    records = iter(records)
-    key = None
-    try:
-        while True:
-            # Chunks keep the per-record loop free of budget bookkeeping.
-            chunk = list(islice(records, CHECK_EVERY))
-            merged = merger.data
+def _last_record(chunk: list, data: dict) -> tuple:
+    return chunk[-1]
+
+
+def _folding(func: Callable[[Any, Any], Any], method: str) -> Callable[[list, dict], None]:
+    """Fold each record's value into its key's entry with ``func``."""
+    def absorb(chunk: list, merged: dict) -> None:
+        key = None
+        try:
             for key, value in chunk:
                 if key in merged:
                     merged[key] = func(merged[key], value)
                 else:
                     merged[key] = value
-            if len(chunk) < CHECK_EVERY:
-                break
-            merger.maybe_spill(len(merged), (key, merged[key]))
-    except (TypeError, ValueError) as error:
-        _fail(error, method, key)
-    return merger.items()
+        except (TypeError, ValueError) as error:
+            _fail(error, method, key)
+    return absorb
+
+
+def reduce_values(records: Iterable[tuple], func: Callable[[Any, Any], Any],
+                  budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
+    return _absorb_all(records, ExternalMerger(func, budget), _folding(func, "reduceByKey"),
+                       _last_entry)
+
+
+def combine_combiners(records: Iterable[tuple], merge: Callable,
+                      budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
+    return _absorb_all(records, ExternalMerger(merge, budget), _folding(merge, "combineByKey"),
+                       _last_entry)
+
+
+def combine_values(records: Iterable[tuple], create: Callable, merge_value: Callable,
+                   merge_combiners: Callable | None = None,
+                   budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
+    def absorb(chunk: list, combiners: dict) -> None:
+        key = None
+        try:
+            for key, value in chunk:
+                if key in combiners:
+                    combiners[key] = merge_value(combiners[key], value)
+                else:
+                    combiners[key] = create(value)
+        except (TypeError, ValueError) as error:
+            _fail(error, "combineByKey", key)
+    return _absorb_all(records, ExternalMerger(merge_combiners or _no_merge, budget), absorb,
+                       _last_entry)
 
 
 def _no_merge(left: Any, right: Any) -> Any:
@@ -107,50 +127,36 @@ def _extend(left: list, right: list) -> list:
 
 
 def group_values(records: Iterable[tuple], budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
-    merger = ExternalMerger(_extend, budget)
-    records = iter(records)
-    key = None
-    held = 0  # values held since the last spill
-    try:
-        while True:
-            chunk = list(islice(records, CHECK_EVERY))
-            groups = merger.data
+    def absorb(chunk: list, groups: dict) -> None:
+        key = None
+        try:
             for key, value in chunk:
                 group = groups.get(key)
                 if group is None:
                     groups[key] = [value]
                 else:
                     group.append(value)
-            if len(chunk) < CHECK_EVERY:
-                break
-            held += len(chunk)
-            if merger.maybe_spill(held, chunk[-1]):
-                held = 0
-    except (TypeError, ValueError) as error:
-        _fail(error, "groupByKey", key)
-    return merger.items()
+        except (TypeError, ValueError) as error:
+            _fail(error, "groupByKey", key)
+    return _absorb_all(records, ExternalMerger(_extend, budget), absorb, _last_record, len)
 
 
 def group_combiners(records: Iterable[tuple], budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
-    merger = ExternalMerger(_extend, budget)
-    records = iter(records)
-    held = 0
-    while True:
-        chunk = list(islice(records, CHECK_EVERY))
-        groups = merger.data
+    def absorb(chunk: list, groups: dict) -> None:
         for key, values in chunk:
-            held += len(values)
             group = groups.get(key)
             if group is None:
                 groups[key] = values
             else:
                 group.extend(values)
-        if len(chunk) < CHECK_EVERY:
-            break
+
+    def first_value(chunk: list, groups: dict) -> tuple:
         key, values = chunk[-1]
-        if merger.maybe_spill(held, (key, values[0] if values else None)):
-            held = 0
-    return ((key, ResultIterable(values)) for key, values in merger.items())
+        return key, values[0] if values else None
+
+    merged = _absorb_all(records, ExternalMerger(_extend, budget), absorb, first_value,
+                         lambda chunk: sum(len(values) for _, values in chunk))
+    return ((key, ResultIterable(values)) for key, values in merged)
 
 
 def fresh_copy(value: Any) -> Any:
@@ -171,27 +177,17 @@ def cogroup_values(records: Iterable[tuple], count: int,
     side only tags and shuffles: grouping there would cost a pass and save
     nothing when keys repeat little within a map partition (Spark's cogroup
     does not combine on the map side either)."""
-    merger = ExternalMerger(_merge_sides, budget)
-    records = iter(records)
-    held = 0
-    key = None
-    try:
-        while True:
-            chunk = list(islice(records, CHECK_EVERY))
-            groups = merger.data
+    def absorb(chunk: list, groups: dict) -> None:
+        key = None
+        try:
             for key, (index, value) in chunk:
                 sides = groups.get(key)
                 if sides is None:
                     groups[key] = sides = [[] for _ in range(count)]
                 sides[index].append(value)
-            if len(chunk) < CHECK_EVERY:
-                break
-            held += len(chunk)
-            if merger.maybe_spill(held, chunk[-1]):
-                held = 0
-    except (TypeError, ValueError) as error:
-        _fail(error, "cogroup", key)
-    return merger.items()
+        except (TypeError, ValueError) as error:
+            _fail(error, "cogroup", key)
+    return _absorb_all(records, ExternalMerger(_merge_sides, budget), absorb, _last_record, len)
 
 
 def join_values(records: Iterable[tuple], pad_left: bool, pad_right: bool,

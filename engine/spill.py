@@ -180,17 +180,11 @@ class ExternalMerger:
         if not os.path.exists(path):
             return merged
         merge = self.merge
-        with open(path, "rb") as source:
-            while True:
-                try:
-                    spilled = pickle.load(source)
-                except EOFError:
-                    break
-                for key, value in spilled:
-                    if key in merged:
-                        merged[key] = merge(merged[key], value)
-                    else:
-                        merged[key] = value
+        for key, value in _load_chunks(path):
+            if key in merged:
+                merged[key] = merge(merged[key], value)
+            else:
+                merged[key] = value
         os.unlink(path)
         return merged
 
