@@ -1,4 +1,4 @@
-"""``python -m benchmarks run|list``: the suite's command line."""
+"""``python -m benchmarks run|recovery|list``: the suite's command line."""
 
 from __future__ import annotations
 
@@ -46,26 +46,43 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None,
                      help="results folder (default benchmarks/results; "
                           "benchmarks/data/results for --scale tiny)")
+    recovery = commands.add_parser(
+        "recovery", help="ember's cost of losing a worker mid-job: fault-free runs "
+                         "alternating with runs where one worker is SIGKILLed")
+    ember_jobs = [name for name, w in all_workloads().items()
+                  if ENGINES["ember"].runs(w) and w.rdd is not None and not w.times_session]
+    recovery.add_argument("--scale", choices=list(SCALES), default="small")
+    recovery.add_argument("--workload", choices=ember_jobs, default="join")
+    recovery.add_argument("--repeat", type=int, default=5, help="runs of each kind")
+    recovery.add_argument("--kill-at", type=float, default=0.4,
+                          help="kill a worker at this fraction of the fault-free median "
+                               "(default 0.4)")
+    recovery.add_argument("--seed", type=int, default=DEFAULT_SEED, help="data generation seed")
+    recovery.add_argument("--timeout", type=float, default=None,
+                          help="seconds per run (default: the scale's)")
+    recovery.add_argument("--out", type=Path, default=None,
+                          help="results folder (as for run)")
     return parser
 
 
 def _list() -> None:
-    from benchmarks.workloads import all_workloads, pending
+    from benchmarks.workloads import all_workloads
 
     print("workloads:")
     for workload in all_workloads().values():
         tags = [tag for tag, on in (("cpu-bound", workload.cpu_bound),
                                     ("memory budget", workload.memory_budget)) if on]
+        engines = [name for name, engine in ENGINES.items() if engine.runs(workload)]
         print(f"  {workload.name:<26} {workload.measures}"
               + (f"  [{', '.join(tags)}]" if tags else ""))
-    for name, what in pending().items():
-        print(f"  {name:<26} (pending: arrives with the log store) {what}")
+        print(f"  {'':<26} engines: {', '.join(engines)}")
     print("engines:", ", ".join(DEFAULT_ENGINES))
     print("scales:")
     for scale in SCALES.values():
         print(f"  {scale.name:<7} text {scale.text_mb} MB, reduceByKey {scale.kv_rows:,} rows, "
               f"sort {scale.sort_rows:,} rows, k-means {scale.points:,} points, "
-              f"spill budget {scale.spill_budget_mb} MB over {scale.spill_rows:,} rows")
+              f"spill budget {scale.spill_budget_mb} MB over {scale.spill_rows:,} rows, "
+              f"log store {scale.log_records:,} records")
 
 
 def main(argv=None) -> int:
@@ -76,6 +93,23 @@ def main(argv=None) -> int:
     if args.repeat < 1:
         print("--repeat must be at least 1", file=sys.stderr)
         return 2
+    if args.command == "recovery":
+        if not 0 < args.kill_at < 1:
+            print(f"--kill-at must be between 0 and 1 (a fraction of the fault-free time), "
+                  f"got {args.kill_at}", file=sys.stderr)
+            return 2
+        from benchmarks.recovery import run_recovery
+        from benchmarks.workloads import all_workloads
+
+        scale = SCALES[args.scale]
+        try:
+            run_recovery(scale=scale, workload=all_workloads()[args.workload],
+                         repeat=args.repeat, seed=args.seed, kill_at=args.kill_at,
+                         timeout_s=args.timeout or scale.timeout_s, out_dir=args.out)
+        except KeyboardInterrupt:
+            print("\ninterrupted: nothing was recorded", file=sys.stderr)
+            return 130
+        return 0
     from benchmarks.runner import run_suite
     from benchmarks.workloads import all_workloads
 
@@ -85,8 +119,8 @@ def main(argv=None) -> int:
         run_suite(scale=scale, engines=args.engines, workloads=chosen, repeat=args.repeat,
                   seed=args.seed, timeout_s=args.timeout or scale.timeout_s, out_dir=args.out)
     except KeyboardInterrupt:
-        print("\ninterrupted: the run in progress was stopped and nothing was recorded",
-              file=sys.stderr)
+        print("\ninterrupted: the run in progress was stopped; every workload that had "
+              "finished is in the results files", file=sys.stderr)
         return 130
     return 0
 

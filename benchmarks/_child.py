@@ -4,14 +4,24 @@ Started by the runner as ``python -m benchmarks._child``; it writes a JSON
 result to ``--out`` and exits 0, or writes the error and exits 1. A fresh
 process per run keeps caches, JIT state and leaked memory of one run out of
 the next, and lets the parent watch this run's whole process tree.
+
+Order of a run: open the engine's session (context, pool, server; skipped
+when the engine needs none for this workload), the workload's ``prepare``
+(a store made and filled), then the timed call, then the answer (computed
+while the prepared store is still up), then tear-down. With
+``--kill-worker-after S`` (the recovery benchmark, ember only) a thread
+SIGKILLs one of the Context's worker processes S seconds into the timed call.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 
@@ -21,27 +31,76 @@ from benchmarks.scales import SCALES
 from benchmarks.workloads import all_workloads
 
 
-def measure(engine, workload, scale, seed: int) -> dict:
+def measure(engine, workload, scale, seed: int, kill_worker_after: float | None = None) -> dict:
+    if not engine.runs(workload):
+        raise ValueError(f"engine {engine.name!r} has no version of workload {workload.name!r}")
     cache = DataCache(scale, seed)
     files = {name: cache.files(name, generate=False) for name in workload.datasets}
     inputs = workload.inputs(scale, files)
     settings = engine.settings(scale.spill_budget_mb if workload.memory_budget else None)
+    session = (engine.session(settings, warm=not workload.times_session)
+               if engine.needs_session(workload) else contextlib.nullcontext(None))
 
     started = time.perf_counter()
-    with engine.session(settings, warm=not workload.times_session) as handle:
+    killer = None
+    with session as handle:
         opened = time.perf_counter()
-        raw = engine.execute(workload, handle, inputs)
-        done = time.perf_counter()
+        with workload.prepared(engine.name, handle, inputs) as ready:
+            prepared = time.perf_counter()
+            if kill_worker_after is not None:
+                killer = WorkerKiller(handle, kill_worker_after)
+            raw = engine.execute(workload, handle, ready)
+            done = time.perf_counter()
+            if killer is not None:
+                killer.cancel()
+            # Inside the prepared context: a log-store answer counts what the
+            # store holds, so the store must still be up (and this is untimed).
+            answer = workload.normalise(raw)
     stopped = time.perf_counter()
 
-    wall = stopped - started if workload.times_session else done - opened
-    return {
+    wall = stopped - started if workload.times_session else done - prepared
+    result = {
         "ok": True,
         "wall_s": wall,
-        "phases": {"open_s": opened - started, "run_s": done - opened, "stop_s": stopped - done},
+        "phases": {"open_s": opened - started, "prepare_s": prepared - opened,
+                   "run_s": done - prepared, "stop_s": stopped - done},
         "settings": settings,
-        "answer": workload.normalise(raw),
+        "answer": answer,
     }
+    if killer is not None:
+        result["killed"] = killer.killed
+    return result
+
+
+class WorkerKiller:
+    """SIGKILLs one of the Context's worker processes ``after`` seconds into
+    the timed job, unless the job ends first (then ``killed`` stays None)."""
+
+    def __init__(self, sc, after: float):
+        self._sc = sc
+        self._started = time.perf_counter()
+        self._cancelled = threading.Event()
+        self.killed: dict | None = None
+        self._thread = threading.Thread(target=self._run, args=(after,), daemon=True,
+                                        name="bench-worker-killer")
+        self._thread.start()
+
+    def _run(self, after: float) -> None:
+        if self._cancelled.wait(after):
+            return
+        # The local cluster's worker processes, by PID; private, but the
+        # benchmark needs a real process to kill, as the fault tests do.
+        pids = sorted(self._sc._cluster.pids().items())
+        if not pids:
+            return
+        worker, pid = pids[0]
+        os.kill(pid, signal.SIGKILL)
+        self.killed = {"worker": worker, "pid": pid,
+                       "at_s": round(time.perf_counter() - self._started, 3)}
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self._thread.join()
 
 
 def _write(path: str, result: dict) -> None:
@@ -58,13 +117,16 @@ def main(argv=None) -> int:
     parser.add_argument("--scale", required=True, choices=sorted(SCALES))
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--kill-worker-after", type=float, default=None, metavar="SECONDS",
+                        help="SIGKILL one ember worker this long into the timed job")
     args = parser.parse_args(argv)
 
     result = {"engine": args.engine, "workload": args.workload}
     engine = ENGINES[args.engine]
     try:
         workload = all_workloads()[args.workload]
-        result.update(measure(engine, workload, SCALES[args.scale], args.seed))
+        result.update(measure(engine, workload, SCALES[args.scale], args.seed,
+                              kill_worker_after=args.kill_worker_after))
         code = 0
     except Exception as exc:
         traceback.print_exc()

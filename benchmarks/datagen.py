@@ -17,6 +17,9 @@ File formats, chosen so that loading is cheap next to the work measured:
   int64 arrays ``keys`` and ``values``.
 * ``spill``: the same, with 100-byte ASCII ``values``.
 * ``points``: ``part-NNNNN.npy``, float64 ``(rows, dims)`` around hidden centers.
+* ``events``: ``events.txt``, one log-store record per line, each exactly
+  ``LOG_RECORD_BYTES`` of ASCII: ``u<user> /p/<page> <status> <size> `` padded
+  with letters (users uniform, pages Zipf-popular).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.scales import SPILL_VALUE_BYTES, Scale
+from benchmarks.scales import LOG_RECORD_BYTES, LOG_USERS, SPILL_VALUE_BYTES, Scale
 
 FORMAT = 1
 DATA_ROOT = Path(__file__).resolve().parent / "data"
@@ -84,7 +87,7 @@ class DataCache:
 class _Seeds:
     # Fixed numbers rather than hash(name): str hashing is salted per process.
     _IDS = {"text": 1, "kv": 2, "join_left": 3, "join_right": 4, "sort": 5,
-            "points": 6, "spill": 7}
+            "points": 6, "spill": 7, "events": 8}
 
     def __init__(self, seed: int, name: str):
         self._base = [seed, self._IDS[name]]
@@ -209,6 +212,22 @@ def _text(scale: Scale, seeds: _Seeds, folder: Path) -> None:
             written += len(block)
 
 
+def _events(scale: Scale, seeds: _Seeds, folder: Path) -> None:
+    rng = seeds.rng()
+    count = scale.log_records
+    users = rng.integers(0, LOG_USERS, size=count).tolist()
+    pages = ((rng.zipf(1.3, size=count) - 1) % 1000).tolist()
+    statuses = rng.choice(np.array([200, 404, 500, 301]), size=count,
+                          p=[0.9, 0.06, 0.02, 0.02]).tolist()
+    sizes = rng.integers(200, 20_000, size=count).tolist()
+    padding = rng.integers(ord("a"), ord("z") + 1, size=(count, LOG_RECORD_BYTES),
+                           dtype=np.uint8)
+    with open(folder / "events.txt", "wb") as out:
+        for i in range(count):
+            head = f"u{users[i]:05d} /p/{pages[i]:03d} {statuses[i]} {sizes[i]:5d} ".encode()
+            out.write(head + padding[i, len(head):].tobytes() + b"\n")
+
+
 GENERATORS = {
     "text": _text,
     "kv": _kv,
@@ -217,4 +236,5 @@ GENERATORS = {
     "sort": _sort,
     "spill": _spill,
     "points": _points,
+    "events": _events,
 }

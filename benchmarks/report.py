@@ -19,7 +19,8 @@ from benchmarks.answers import same
 FLOOR_CORES = 2
 PYSPARK_GOAL = 0.5      # ember at most half PySpark's wall time, every workload
 FLOOR_GOAL = 1.5        # CPU-bound: ember within 1.5x of serial / 2
-REFERENCE_ORDER = ("serial", "dask", "pyspark", "ember")
+# The simplest engine that answered is the reference: plain Python first.
+REFERENCE_ORDER = ("serial", "raw", "dask", "pyspark", "redis", "ember")
 
 
 def _agrees(entry: dict) -> bool:
@@ -75,6 +76,12 @@ def _median(engines, name):
 
 def ratios(workload, engines: dict[str, dict]) -> dict:
     ember = _median(engines, "ember")
+    if workload.group != "compute":
+        # Log-store workloads: ember against each store (or the serial
+        # reader) that ran the same workload.
+        return {f"ember/{name}": (ember / _median(engines, name)
+                                  if ember and _median(engines, name) else None)
+                for name in engines if name != "ember"}
     pyspark, dask, serial = (_median(engines, n) for n in ("pyspark", "dask", "serial"))
     return {
         "ember/pyspark": ember / pyspark if ember and pyspark else None,
@@ -124,9 +131,12 @@ def build(meta: dict, workloads: dict, runs: dict[str, dict[str, list]]) -> dict
                                               "reference": reference})
         ratio = ratios(workload, engines)
         results["workloads"][name] = {
-            "measures": workload.measures, "cpu_bound": workload.cpu_bound,
+            "measures": workload.measures, "group": workload.group,
+            "cpu_bound": workload.cpu_bound,
             "reference": reference, "engines": engines, "ratios": ratio,
-            "goals": goals(workload, engines, ratio) if "ember" in engines else [],
+            # The speed goals are stated for the compute workloads.
+            "goals": (goals(workload, engines, ratio)
+                      if "ember" in engines and workload.group == "compute" else []),
             "metric": ({"label": workload.metric.label, "unit": workload.metric.unit,
                         "goal": workload.metric.goal} if workload.metric else None),
         }
@@ -150,6 +160,14 @@ def _cell_time(entry: dict) -> str:
     wall = entry["wall_s"]
     flag = "" if _agrees(entry) else " ✗"
     return f"{_num(wall['median'])} ({_num(wall['min'])}–{_num(wall['max'])}){flag}"
+
+
+def _throughput(entry: dict | None, records: int) -> str:
+    if not entry:
+        return "—"
+    if entry.get("status") != "ok":
+        return entry.get("status", "not run")
+    return f"{records / entry['wall_s']['median']:,.0f}"
 
 
 def _cell_ratio(value) -> str:
@@ -183,20 +201,20 @@ def markdown(results: dict) -> str:
         f"Python {machine['python']}, {machine['java'] or 'no Java'}; {versions}. "
         f"Seed {results['seed']}; {results['repeat']} run(s) per cell, each in a fresh process.",
         "",
+        *([] if results.get("complete", True) else
+          ["**Partial: the run stopped before every workload had run; these are the "
+           "workloads that finished.**", ""]),
         "## Wall time (s): median (min–max)",
         "",
     ]
-    header = ["workload", *engines]
-    if has_ember:
-        header += ["ember ÷ PySpark", "ember ÷ Dask", "ember ÷ (serial ÷ 2)"]
-    rows = []
+    groups: dict[str, list[str]] = {}
     for name, workload in results["workloads"].items():
-        row = [name, *(_cell_time(workload["engines"].get(e, {})) for e in engines)]
-        if has_ember:
-            row += [_cell_ratio(workload["ratios"][key])
-                    for key in ("ember/pyspark", "ember/dask", "ember/(serial/2)")]
-        rows.append(row + [_answers_cell(workload)])
-    lines += _table(header + ["answers"], rows)
+        groups.setdefault(workload.get("group", "compute"), []).append(name)
+    for group, names in groups.items():
+        if len(groups) > 1:
+            lines += [f"### {group} workloads", ""]
+        lines += _wall_table(results, names, has_ember) + [""]
+    lines.pop()
 
     metric_rows = []
     for name, workload in results["workloads"].items():
@@ -210,12 +228,26 @@ def markdown(results: dict) -> str:
         lines += ["", "## Overheads (median)", "",
                   *_table(["workload", *engines, "ember goal"], metric_rows)]
 
+    records = results.get("scale_settings", {}).get("log_records")
+    log_names = [name for name, w in results["workloads"].items() if w.get("group") == "log store"]
+    if records and log_names:
+        columns = [e for e in engines
+                   if any(e in results["workloads"][n]["engines"] for n in log_names)]
+        rows = []
+        for name in log_names:
+            workload = results["workloads"][name]
+            rows.append([name, *(_throughput(workload["engines"].get(e), records)
+                                 for e in columns)])
+        lines += ["", f"## Log-store throughput (records/s at the median; {records:,} records "
+                      f"of 100 B)", "", *_table(["workload", *columns], rows)]
+
     lines += ["", "## Peak RSS of the whole process tree (MB, highest run)", ""]
     lines += _table(["workload", *engines], [
         [name, *(str(w["engines"].get(e, {}).get("peak_rss_mb", "—")) for e in engines)]
         for name, w in results["workloads"].items()])
+    lines += ["", "\"—\": the engine has no version of that workload."]
 
-    if has_ember:
+    if has_ember and any(w["goals"] for w in results["workloads"].values()):
         goal_rows = []
         for name, workload in results["workloads"].items():
             for goal in workload["goals"]:
@@ -228,6 +260,32 @@ def markdown(results: dict) -> str:
     if problems:
         lines += ["", "## Problems", "", *problems]
     return "\n".join(lines) + "\n"
+
+
+_NAMES = {"pyspark": "PySpark", "dask": "Dask", "redis": "Redis", "(serial/2)": "(serial ÷ 2)"}
+
+
+def _ratio_label(key: str) -> str:
+    ember, other = key.split("/", 1)
+    return f"{ember} ÷ {_NAMES.get(other, other)}"
+
+
+def _wall_table(results: dict, names: list[str], has_ember: bool) -> list[str]:
+    """One table for workloads of one group, with the engines that ran them."""
+    workloads = [results["workloads"][name] for name in names]
+    engines = [e for e in results["engines"] if any(e in w["engines"] for w in workloads)]
+    ratio_keys = list(dict.fromkeys(key for w in workloads for key in w["ratios"]))
+    header = ["workload", *engines]
+    if has_ember:
+        header += [_ratio_label(key) for key in ratio_keys]
+    rows = []
+    for name, workload in zip(names, workloads):
+        row = [name, *(_cell_time(workload["engines"][e]) if e in workload["engines"] else "—"
+                       for e in engines)]
+        if has_ember:
+            row += [_cell_ratio(workload["ratios"].get(key)) for key in ratio_keys]
+        rows.append(row + [_answers_cell(workload)])
+    return _table(header + ["answers"], rows)
 
 
 def _problems(results: dict) -> list[str]:
@@ -243,7 +301,15 @@ def _problems(results: dict) -> list[str]:
     return lines
 
 
-def write(results: dict, out_dir: Path) -> tuple[Path, Path]:
+def write(results: dict, out_dir: Path,
+          paths: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
+    """Write the JSON and markdown; to ``paths`` if given (an update of the
+    same run), else to a new ``<date>-<scale>[-N]`` name in ``out_dir``."""
+    if paths is not None:
+        json_path, md_path = paths
+        json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        md_path.write_text(markdown(results), encoding="utf-8")
+        return json_path, md_path
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{results['date']}-{results['scale']}"
     candidate, n = stem, 1

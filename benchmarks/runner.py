@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import os
@@ -47,12 +48,12 @@ def _relative(path: Path) -> str:
 
 
 def run_one(engine: str, workload: str, rep: int, *, scale, seed: int, timeout_s: float,
-            log_dir: Path) -> dict:
-    stem = log_dir / f"{workload}-{engine}-{rep}"
+            log_dir: Path, label: str = "", extra_args: tuple[str, ...] = ()) -> dict:
+    stem = log_dir / f"{workload}-{engine}{label}-{rep}"
     out, log = stem.with_suffix(".json"), stem.with_suffix(".log")
     argv = [sys.executable, "-m", "benchmarks._child", "--engine", engine,
             "--workload", workload, "--scale", scale.name, "--seed", str(seed),
-            "--out", str(out)]
+            "--out", str(out), *extra_args]
     outcome = run_watched(argv, env=child_env(), cwd=str(REPO_ROOT), timeout_s=timeout_s,
                           log_path=str(log))
     record = {"rep": rep, "peak_rss_bytes": outcome.peak_rss_bytes,
@@ -67,6 +68,8 @@ def run_one(engine: str, workload: str, rep: int, *, scale, seed: int, timeout_s
     result = json.loads(out.read_text(encoding="utf-8"))
     if not result.get("ok"):
         return dict(record, status="error", error=result.get("error", "unknown error"))
+    if "killed" in result:
+        record["killed"] = result["killed"]
     return dict(record, status="ok", wall_s=result["wall_s"], phases=result["phases"],
                 settings=result["settings"], answer=result["answer"])
 
@@ -148,13 +151,19 @@ def run_suite(*, scale, engines: list[str], workloads: dict, repeat: int, seed: 
 
     log_dir = DATA_ROOT / "logs" / f"{started:%Y%m%d-%H%M%S}-{scale.name}"
     log_dir.mkdir(parents=True)
-    runs = {name: {engine: [] for engine in engines} for name in workloads}
-    for name in workloads:
+    # An engine runs only the workloads it has a version of (PySpark has no
+    # log store; raw files and Redis have no RDDs).
+    runs = {name: {engine: [] for engine in engines if ENGINES[engine].runs(workload)}
+            for name, workload in workloads.items()}
+    if out_dir is None:
+        out_dir = SCRATCH_RESULTS_DIR if scale.name == "tiny" else RESULTS_DIR
+    paths = None
+    for done, name in enumerate(workloads, start=1):
         failed: set[str] = set()
         # Repetitions are the outer loop so that a slow spell on a shared
         # machine is spread over all engines instead of hitting one.
         for rep in range(1, repeat + 1):
-            for engine in engines:
+            for engine in runs[name]:
                 if engine in failed:
                     continue
                 record = run_one(engine, name, rep, scale=scale, seed=seed,
@@ -165,25 +174,14 @@ def run_suite(*, scale, engines: list[str], workloads: dict, repeat: int, seed: 
                     # A failing engine fails the same way again; a hanging one
                     # would cost the full timeout each time.
                     failed.add(engine)
+        # Written after every workload, so a run cut short keeps what finished.
+        finished = list(workloads)[:done]
+        results = _results(started, described, scale, seed, repeat, engines,
+                           {n: workloads[n] for n in finished}, {n: runs[n] for n in finished},
+                           complete=done == len(workloads))
+        paths = report.write(results, out_dir, paths)
 
-    meta = {
-        "suite": "ember benchmarks", "format": 1, "date": f"{started:%Y-%m-%d}",
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.datetime.now().isoformat(timespec="seconds"),
-        "scale": scale.name, "scale_settings": vars(scale), "seed": seed, "repeat": repeat,
-        "engines": engines,
-        "engine_settings": {name: {"settings": ENGINES[name].settings(None),
-                                   "memory_budget_key": ENGINES[name].memory_key}
-                            for name in engines},
-        **described,
-    }
-    # The machine may be shared: the load on both sides of the run says how
-    # much to trust it.
-    meta["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    results = report.build(meta, workloads, runs)
-    if out_dir is None:
-        out_dir = SCRATCH_RESULTS_DIR if scale.name == "tiny" else RESULTS_DIR
-    json_path, md_path = report.write(results, out_dir)
+    json_path, md_path = paths
     print()
     print(report.markdown(results))
     print(f"results: {json_path}\n         {md_path}")
@@ -191,3 +189,23 @@ def run_suite(*, scale, engines: list[str], workloads: dict, repeat: int, seed: 
         print(f"ANSWER MISMATCH: {mismatch['engine']} on {mismatch['workload']} "
               f"disagrees with {mismatch['reference']}", file=sys.stderr)
     return json_path
+
+
+def _results(started, described, scale, seed, repeat, engines, workloads, runs,
+             complete: bool) -> dict:
+    meta = {
+        "suite": "ember benchmarks", "format": 1, "date": f"{started:%Y-%m-%d}",
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+        "complete": complete,
+        "scale": scale.name, "scale_settings": vars(scale), "seed": seed, "repeat": repeat,
+        "engines": engines,
+        "engine_settings": {name: {"settings": ENGINES[name].settings(None),
+                                   "memory_budget_key": ENGINES[name].memory_key}
+                            for name in engines},
+        **copy.deepcopy(described),
+    }
+    # The machine may be shared: the load on both sides of the run says how
+    # much to trust it.
+    meta["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return report.build(meta, workloads, runs)

@@ -26,6 +26,7 @@ class Scale:
     dims: int
     clusters: int
     spill_budget_mb: int     # memory budget per worker for the spill workloads
+    log_records: int         # records produced, consumed and read by the log-store workloads
     timeout_s: int           # per run, covering context start and stop
 
     @property
@@ -39,6 +40,14 @@ class Scale:
 # lower bound on the pressure the engines see.
 SPILL_VALUE_BYTES = 100
 SPILL_RECORD_BYTES = 8 + SPILL_VALUE_BYTES
+
+# Log-store records: LOG_RECORD_BYTES of ASCII each, an access-log-like head
+# (user, page, status, size) padded with letters; LOG_USERS distinct users.
+LOG_RECORD_BYTES = 100
+LOG_USERS = 10_000
+# The concurrent variant of the produce workload runs this many producers,
+# each in its own process, each sending an equal share of the records.
+LOG_PRODUCERS = 4
 
 KMEANS_STEPS = 10
 TINY_TASKS = 1000
@@ -59,6 +68,7 @@ _TABLE = {
     "dims":            (8,        10,          10),
     "clusters":        (5,        8,           8),
     "spill_budget_mb": (4,        16,          128),
+    "log_records":     (20_000,   200_000,     1_000_000),
     "timeout_s":       (300,      900,         3600),
 }
 
