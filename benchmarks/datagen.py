@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.scales import LOG_RECORD_BYTES, LOG_USERS, SPILL_VALUE_BYTES, Scale
+from benchmarks.scales import (LOG_LARGE_RECORD_BYTES, LOG_LARGE_SHARE, LOG_RECORD_BYTES,
+                               LOG_USERS, SPILL_VALUE_BYTES, Scale)
 
 FORMAT = 1
 DATA_ROOT = Path(__file__).resolve().parent / "data"
@@ -87,7 +88,7 @@ class DataCache:
 class _Seeds:
     # Fixed numbers rather than hash(name): str hashing is salted per process.
     _IDS = {"text": 1, "kv": 2, "join_left": 3, "join_right": 4, "sort": 5,
-            "points": 6, "spill": 7, "events": 8}
+            "points": 6, "spill": 7, "events": 8, "events_1k": 9}
 
     def __init__(self, seed: int, name: str):
         self._base = [seed, self._IDS[name]]
@@ -212,17 +213,18 @@ def _text(scale: Scale, seeds: _Seeds, folder: Path) -> None:
             written += len(block)
 
 
-def _events(scale: Scale, seeds: _Seeds, folder: Path) -> None:
+def _events(scale: Scale, seeds: _Seeds, folder: Path, record_bytes: int = LOG_RECORD_BYTES,
+            share: int = 1, name: str = "events.txt") -> None:
     rng = seeds.rng()
-    count = scale.log_records
+    count = scale.log_records // share
     users = rng.integers(0, LOG_USERS, size=count).tolist()
     pages = ((rng.zipf(1.3, size=count) - 1) % 1000).tolist()
     statuses = rng.choice(np.array([200, 404, 500, 301]), size=count,
                           p=[0.9, 0.06, 0.02, 0.02]).tolist()
     sizes = rng.integers(200, 20_000, size=count).tolist()
-    padding = rng.integers(ord("a"), ord("z") + 1, size=(count, LOG_RECORD_BYTES),
+    padding = rng.integers(ord("a"), ord("z") + 1, size=(count, record_bytes),
                            dtype=np.uint8)
-    with open(folder / "events.txt", "wb") as out:
+    with open(folder / name, "wb") as out:
         for i in range(count):
             head = f"u{users[i]:05d} /p/{pages[i]:03d} {statuses[i]} {sizes[i]:5d} ".encode()
             out.write(head + padding[i, len(head):].tobytes() + b"\n")
@@ -237,4 +239,6 @@ GENERATORS = {
     "spill": _spill,
     "points": _points,
     "events": _events,
+    "events_1k": lambda scale, seeds, folder: _events(
+        scale, seeds, folder, LOG_LARGE_RECORD_BYTES, LOG_LARGE_SHARE, "events_1k.txt"),
 }

@@ -44,6 +44,10 @@ SPILL_RECORD_BYTES = 8 + SPILL_VALUE_BYTES
 # Log-store records: LOG_RECORD_BYTES of ASCII each, an access-log-like head
 # (user, page, status, size) padded with letters; LOG_USERS distinct users.
 LOG_RECORD_BYTES = 100
+# The large-record variant of the produce workloads: 1 KB records, a tenth as
+# many, so the same bytes.
+LOG_LARGE_RECORD_BYTES = 1000
+LOG_LARGE_SHARE = 10
 LOG_USERS = 10_000
 # The concurrent variant of the produce workload runs this many producers,
 # each in its own process, each sending an equal share of the records.

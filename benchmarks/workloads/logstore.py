@@ -51,7 +51,7 @@ from operator import add
 
 from benchmarks.answers import keyed_totals
 from benchmarks.engines import scratch_directory
-from benchmarks.scales import LOG_PRODUCERS, LOG_RECORD_BYTES
+from benchmarks.scales import LOG_LARGE_SHARE, LOG_PRODUCERS
 from benchmarks.workloads import Workload
 
 TOPIC = "events"
@@ -68,6 +68,11 @@ def inputs(scale, files):
             "partitions": scale.partitions}
 
 
+def inputs_1k(scale, files):
+    return {"path": files["events_1k"][0], "records": scale.log_records // LOG_LARGE_SHARE,
+            "partitions": scale.partitions}
+
+
 def load_events(path: str, share: int = 0, shares: int = 1) -> list[bytes]:
     """Share ``share`` of ``shares`` (contiguous slices) of the records."""
     with open(path, "rb") as source:
@@ -78,10 +83,10 @@ def load_events(path: str, share: int = 0, shares: int = 1) -> list[bytes]:
     return records[share * size:(share + 1) * size]
 
 
-def batch_records() -> int:
+def batch_records(record_bytes: int) -> int:
     """Records per raw/Redis batch: what fills one ember producer batch."""
     from ember.ingest.producer import DEFAULTS
-    return max(1, DEFAULTS["batch_size"] // LOG_RECORD_BYTES)
+    return max(1, DEFAULTS["batch_size"] // record_bytes)
 
 
 def _batches(records: list[bytes], size: int):
@@ -121,11 +126,10 @@ class RawAppender:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-        self._batch = batch_records()
 
     def append(self, records: list[bytes]) -> int:
         pack = _FRAME.pack
-        for batch in _batches(records, self._batch):
+        for batch in _batches(records, batch_records(len(records[0]) if records else 1)):
             data = b"".join([part for record in batch for part in (pack(len(record)), record)])
             view = memoryview(data)
             while view:
@@ -143,10 +147,9 @@ class RedisAppender:
         host, port = target
         self._client = redis.Redis(host=host, port=port)
         self._client.ping()
-        self._batch = batch_records()
 
     def append(self, records: list[bytes]) -> int:
-        for batch in _batches(records, self._batch):
+        for batch in _batches(records, batch_records(len(records[0]) if records else 1)):
             pipe = self._client.pipeline(transaction=False)
             for record in batch:
                 pipe.xadd(STREAM, {b"v": record})
@@ -434,6 +437,16 @@ WORKLOADS = [
              inputs=inputs, ingest=produce, raw=produce, redis=produce,
              prepare=_prepare_produce(LOG_PRODUCERS), normalise=_normalise_produce,
              datasets=("events",), group="log store"),
+    Workload(name="logstore_produce_1k",
+             measures="as logstore_produce, with 1 KB records (a tenth as many)",
+             inputs=inputs_1k, ingest=produce, raw=produce, redis=produce,
+             prepare=_prepare_produce(1), normalise=_normalise_produce,
+             datasets=("events_1k",), group="log store"),
+    Workload(name=f"logstore_produce_{LOG_PRODUCERS}_1k",
+             measures=f"as logstore_produce_{LOG_PRODUCERS}, with 1 KB records",
+             inputs=inputs_1k, ingest=produce, raw=produce, redis=produce,
+             prepare=_prepare_produce(LOG_PRODUCERS), normalise=_normalise_produce,
+             datasets=("events_1k",), group="log store"),
     Workload(name="logstore_consume",
              measures="1 consumer in a group reads every record back and commits",
              inputs=inputs, ingest=consume_ember, raw=consume_raw, redis=consume_redis,
