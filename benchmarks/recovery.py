@@ -17,7 +17,6 @@ faulty median.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from benchmarks.answers import same
 from benchmarks.datagen import DATA_ROOT, DataCache
+from benchmarks import report
 from benchmarks.report import _num, _spread, _table
 from benchmarks.runner import RESULTS_DIR, SCRATCH_RESULTS_DIR, describe_machine, run_one
 
@@ -171,14 +171,5 @@ def _run_cell(record: dict) -> str:
 
 
 def write(results: dict, out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{results['date']}-{results['scale']}-recovery"
-    candidate, n = stem, 1
-    while (out_dir / f"{candidate}.json").exists():
-        n += 1
-        candidate = f"{stem}-{n}"
-    json_path, md_path = out_dir / f"{candidate}.json", out_dir / f"{candidate}.md"
-    json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    md_path.write_text(markdown(results), encoding="utf-8")
-    return json_path, md_path
+    return report.write(results, out_dir, suffix="-recovery", render=markdown)
 

@@ -309,22 +309,20 @@ def _problems(results: dict) -> list[str]:
     return lines
 
 
-def write(results: dict, out_dir: Path,
-          paths: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
-    """Write the JSON and markdown; to ``paths`` if given (an update of the
-    same run), else to a new ``<date>-<scale>[-N]`` name in ``out_dir``."""
-    if paths is not None:
-        json_path, md_path = paths
-        json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-        md_path.write_text(markdown(results), encoding="utf-8")
-        return json_path, md_path
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{results['date']}-{results['scale']}"
-    candidate, n = stem, 1
-    while (out_dir / f"{candidate}.json").exists():
-        n += 1
-        candidate = f"{stem}-{n}"
-    json_path, md_path = out_dir / f"{candidate}.json", out_dir / f"{candidate}.md"
+def write(results: dict, out_dir: Path, paths: tuple[Path, Path] | None = None,
+          suffix: str = "", render=None) -> tuple[Path, Path]:
+    """Write the JSON and the markdown (``render(results)``, this module's
+    ``markdown`` by default); to ``paths`` if given (an update of the same
+    run), else to a new ``<date>-<scale><suffix>[-N]`` name in ``out_dir``."""
+    if paths is None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"{results['date']}-{results['scale']}{suffix}"
+        candidate, n = stem, 1
+        while (out_dir / f"{candidate}.json").exists():
+            n += 1
+            candidate = f"{stem}-{n}"
+        paths = out_dir / f"{candidate}.json", out_dir / f"{candidate}.md"
+    json_path, md_path = paths
     json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    md_path.write_text(markdown(results), encoding="utf-8")
+    md_path.write_text((render or markdown)(results), encoding="utf-8")
     return json_path, md_path
