@@ -251,6 +251,7 @@ class Producer:
         self._queued_bytes = 0
         self._flushing = 0
         self._closing = False
+        self._sender_ended = False  # set by the sender thread as it ends, however it ends
         self._closed = False
         self._producer_id = NO_PRODUCER_ID
         self._new_id_needed = idempotent
@@ -266,9 +267,10 @@ class Producer:
     def send(self, topic: str, value: Any = None, key: Any = None, headers=None,
              partition: int | None = None, timestamp_ms: int | None = None) -> FutureRecordMetadata:
         """Queue one record; the future completes when it is acknowledged."""
-        if self._closing or not self._thread.is_alive():
+        if self._closing or self._sender_ended:
             raise RuntimeError("this producer is closed; make a new one to send more")
-        validate_topic_name(topic)
+        if topic not in self._topics:  # a known topic's name was checked when it was learnt
+            validate_topic_name(topic)
         if value is None and key is None:
             raise ValueError("a record needs a key or a value (or both); got neither")
         key_bytes = _serialize(self._key_serializer, key, "key", "key_serializer")
@@ -309,12 +311,15 @@ class Producer:
             queue.records.append(record)
             queue.bytes += size
             self._queued_bytes += size
-            if queue.bytes >= self.config["batch_size"] or self._linger <= 0:
+            batch_size = self.config["batch_size"]
+            if queue.bytes >= batch_size and queue.bytes - size < batch_size:
+                # A batch just filled: wake the sender (once, not for every
+                # record added while it is busy), and null-key records move on.
                 if sticky:
                     self._sticky.move_on(topic, partition, partitions)
                 self._cond.notify_all()
-            elif len(queue.records) == 1:
-                self._cond.notify_all()  # the sender times this record's linger
+            elif self._linger <= 0 or len(queue.records) == 1:
+                self._cond.notify_all()  # send now, or the sender times this record's linger
         return record.future
 
     def _topic(self, topic: str) -> tuple[int, int]:
@@ -381,6 +386,7 @@ class Producer:
                 pass
         except Exception:  # noqa: BLE001 - fail every record rather than hang its sender
             log.exception("the producer's sender thread failed")
+        self._sender_ended = True
         self._fail_everything(KafkaTimeoutError("the producer was closed before the record "
                                                 "was acknowledged"))
 
