@@ -45,10 +45,12 @@ class RangeBounds:
     """Partition function for a total order: partition = how many bounds the
     key (through ``keyfunc``) lies above; reversed for descending sorts."""
 
-    def __init__(self, bounds: list, keyfunc: Callable[[Any], Any], ascending: bool):
+    def __init__(self, bounds: list, keyfunc: Callable[[Any], Any], ascending: bool,
+                 identity: bool = False):
         self.bounds = bounds
         self.keyfunc = keyfunc
         self.ascending = ascending
+        self.identity = identity  # keyfunc is the identity: the shuffle may bisect keys directly
 
     def __call__(self, key: Any) -> int:
         position = bisect_left(self.bounds, self.keyfunc(key))

@@ -34,6 +34,7 @@ import sys
 import warnings
 from collections import defaultdict
 from functools import reduce
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ember.engine.callsite import user_callsite
@@ -1087,7 +1088,8 @@ class RDD:
             return self
         from ember.engine.partitioner import RangeBounds
 
-        return (self.partitionBy(numPartitions, RangeBounds(bounds, keyfunc, ascending))
+        return (self.partitionBy(numPartitions, RangeBounds(bounds, keyfunc, ascending,
+                                                            sort_partition.identity))
                 ._pipe(sort_partition, True, "sortByKey", keyfunc))
 
     def repartitionAndSortWithinPartitions(
@@ -1804,14 +1806,20 @@ class _SortPartition:
         self.ascending = ascending
         self.method = method
         self.budget = budget
+        # Decided here, on the driver: the default identity keyfunc arrives on
+        # a worker as a copy, no longer the default object itself.
+        self.identity = any(keyfunc is default for default in (
+            RDD.sortByKey.__defaults__[-1],
+            RDD.repartitionAndSortWithinPartitions.__defaults__[-1]))
 
     def __call__(self, _: int, iterator: Iterator) -> Iterator:
         from ember.engine.spill import external_sorted
 
         keyfunc = self.keyfunc
+        # With the methods' default (identity) keyfunc, keys are compared in C.
+        key = itemgetter(0) if self.identity else (lambda kv: keyfunc(kv[0]))
         try:
-            yield from external_sorted(iterator, lambda kv: keyfunc(kv[0]), not self.ascending,
-                                       self.budget)
+            yield from external_sorted(iterator, key, not self.ascending, self.budget)
         except TypeError as error:
             if "not supported between instances" not in str(error):
                 raise

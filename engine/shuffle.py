@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import struct
+from bisect import bisect_left
 from array import array
 from dataclasses import dataclass
 from typing import Iterable
@@ -34,7 +35,7 @@ from ember.engine.aggregation import explain_record_error
 from ember.engine.errors import FetchFailedError
 from ember.engine.fileio import atomic_writer
 from ember.engine.hashing import portable_hash
-from ember.engine.partitioner import Partitioner
+from ember.engine.partitioner import Partitioner, RangeBounds
 from ember.engine.serializer import dumps
 
 _HEADER = struct.Struct("<4sII")
@@ -88,6 +89,12 @@ def partition_records(records: Iterable, partitioner: Partitioner) -> list[list]
                     appenders[crc32(key.encode("utf-8", "surrogatepass")) % count](record)
                 else:
                     appenders[portable_hash(key) % count](record)
+        elif isinstance(partition, RangeBounds) and partition.identity:
+            # sortByKey's range partitioner without a keyfunc, inlined likewise.
+            bounds, ascending, last = partition.bounds, partition.ascending, len(partition.bounds)
+            for record in records:
+                position = bisect_left(bounds, record[0])
+                appenders[(position if ascending else last - position) % count](record)
         else:
             for record in records:
                 appenders[partition(record[0]) % count](record)
