@@ -149,6 +149,8 @@ class Context:
         self._progress: ConsoleProgress | None = None
         # Persisted RDDs seen by an action, for the status page's storage table.
         self._persistent_rdds: "weakref.WeakValueDictionary[int, RDD]" = weakref.WeakValueDictionary()
+        # Log stores this Context read topics from, for the status page.
+        self._log_stores: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
         self._stopped = False
         try:
             self._start()
@@ -601,7 +603,10 @@ class Context:
         lost partition re-reads exactly the same records. Elements are
         (key, value), decoded as UTF-8 unless decoders are given."""
         from ember.ingest.log_rdd import topic_rdd, utf8_decoder
+        from ember.ingest.store import LogStore
 
+        if isinstance(store, LogStore):  # shown on the status page while it lives
+            self._log_stores[store.address] = store
         return topic_rdd(self, store, topic, start, end, keyDecoder or utf8_decoder,
                          valueDecoder or utf8_decoder, **options)
 

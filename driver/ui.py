@@ -7,9 +7,10 @@ threads, stopped by ``Context.stop()``:
 
 * ``/``: the application, its jobs (id, description or call site, status,
   stages, duration), stages (id, name, attempt, status, tasks done, running,
-  failed and total), workers (id, host, pid, cores, busy slots, state) and
-  cached RDDs (partitions cached, where). Plain HTML that reloads itself
-  every ``REFRESH`` seconds.
+  failed and total), workers (id, host, pid, cores, busy slots, state),
+  cached RDDs (partitions cached, where) and the log stores the Context read
+  topics from (address, state, topics; asked with a 2 s timeout). Plain HTML
+  that reloads itself every ``REFRESH`` seconds.
 * ``/api/status``: the same report as JSON (``report()``).
 
 Everything a user named (job descriptions, RDD names, call sites) is
@@ -91,7 +92,20 @@ def report(context: Any) -> dict:
             "defaultParallelism": _or_none(lambda: context.defaultParallelism),
         },
         "jobs": jobs, "stages": stages, "workers": worker_rows, "storage": storage,
+        "logStores": _log_stores(context),
     }
+
+
+def _log_stores(context: Any) -> list:
+    """The log stores the Context read topics from (sc.topicRDD), while their
+    handles live: address, state, and each topic's partition count."""
+    stores = []
+    for address, store in sorted(dict(context._log_stores).items()):
+        state, topics = store.describe()
+        stores.append({"address": address, "state": state,
+                       "topics": [{"name": name, "partitions": meta["partitions"]}
+                                  for name, meta in sorted(topics.items())]})
+    return stores
 
 
 def _or_none(read: Callable[[], Any]) -> Any:
@@ -193,6 +207,11 @@ def render_page(data: dict) -> str:
                [[r["id"], r["name"], r["storageLevel"],
                  f"{r['numCachedPartitions']}/{r['numPartitions']}", ", ".join(r["workers"])]
                 for r in data["storage"]]),
+        "<h2>Log stores</h2>",
+        _table(["address", "state", "topics (partitions)"],
+               [[store["address"], store["state"],
+                 ", ".join(f"{t['name']} ({t['partitions']})" for t in store["topics"])]
+                for store in data["logStores"]]),
     ]
     parts.append("</body></html>")
     return "".join(parts)

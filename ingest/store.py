@@ -133,15 +133,7 @@ class LogStore:
         topics with their partitions (asked for with a short timeout)."""
         from html import escape
 
-        if self._stopped or not self.alive():
-            state, topics = ("stopped" if self._stopped else "broker exited"), {}
-        else:
-            state = "running"
-            try:
-                reply = self._admin.request("metadata", {"topics": None}, timeout=2.0)[0]
-                topics = reply["topics"]
-            except Exception as error:  # noqa: BLE001 - a display shows what it can
-                state, topics = f"unreachable ({type(error).__name__}: {error})", {}
+        state, topics = self.describe()
         rows = [("address", self.address),
                 ("broker pid", "elsewhere" if self.pid is None else self.pid),
                 ("directory", self.directory or ""), ("state", state)]
@@ -152,6 +144,18 @@ class LogStore:
         topic_table = (f"<table><tr><th>topic</th><th>partitions</th></tr>{listed}</table>"
                        if listed else "<p>no topics</p>")
         return f"<div><p><b>LogStore</b></p><table>{table}</table>{topic_table}</div>"
+
+    def describe(self, timeout: float = 2.0) -> tuple[str, dict]:
+        """(state, {topic: {"partitions": N, "config": {...}}}) for displays:
+        "running", "stopped", "broker exited" or "unreachable (...)"; the
+        topics are asked for with a short timeout and are empty unless running."""
+        if self._stopped or not self.alive():
+            return ("stopped" if self._stopped else "broker exited"), {}
+        try:
+            return "running", self._admin.request("metadata", {"topics": None},
+                                                  timeout=timeout)[0]["topics"]
+        except Exception as error:  # noqa: BLE001 - a display shows what it can
+            return f"unreachable ({type(error).__name__}: {error})", {}
 
     def __getstate__(self):
         raise TypeError("a LogStore handle cannot be pickled: pass store.address and "

@@ -130,3 +130,23 @@ def test_progress_of_a_job_lists_only_the_stages_it_ran(sc):
     map_stage = min(second_stages)
     assert map_stage not in shown, "the skipped map stage of the second job has no bar"
     assert all(s.completed == s.num_tasks == 2 and s.status == "COMPLETE" for s in stages)
+
+
+def test_the_page_lists_the_log_stores_read_from_and_their_topics(sc, tmp_path):
+    import ember
+
+    with ember.LogStore.start(tmp_path / "log") as store:
+        store.create_topic("clicks", partitions=3)
+        producer = store.producer()
+        producer.send("clicks", value=b"one")
+        producer.flush()
+        producer.close()
+        assert sc.topicRDD(store, "clicks").count() == 1
+        _, _, body = fetch(sc.uiWebUrl + "/api/status")
+        (listed,) = json.loads(body)["logStores"]
+        assert listed == {"address": store.address, "state": "running",
+                          "topics": [{"name": "clicks", "partitions": 3}]}
+        _, _, page = fetch(sc.uiWebUrl)
+        assert "<h2>Log stores</h2>" in page and "clicks (3)" in page
+    _, _, body = fetch(sc.uiWebUrl + "/api/status")
+    assert [s["state"] for s in json.loads(body)["logStores"]] in ([], ["stopped"])
