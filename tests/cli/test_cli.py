@@ -63,6 +63,12 @@ def test_demo_with_few_records_prints_the_traffic_table():
     assert "busiest pages" in done.stdout
 
 
+def test_demo_options_without_the_command_run_the_demo():
+    done = ember("--records", "3000")
+    assert done.returncode == 0, done.stderr
+    assert "produced 3,000 access-log records" in done.stdout
+
+
 # --- submit ------------------------------------------------------------------------
 
 SCRIPT = textwrap.dedent("""\
