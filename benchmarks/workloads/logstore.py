@@ -426,27 +426,26 @@ def topic_serial(inputs):
     return totals.items()
 
 
+def _produce_workload(name: str, measures: str, producers: int, inputs_of, dataset: str):
+    """A produce workload: ``producers`` processes send the dataset's records."""
+    return Workload(name=name, measures=measures, inputs=inputs_of, ingest=produce, raw=produce,
+                    redis=produce, prepare=_prepare_produce(producers),
+                    normalise=_normalise_produce, datasets=(dataset,), group="log store")
+
+
 WORKLOADS = [
-    Workload(name="logstore_produce",
-             measures="1 producer sends every record (acks=all) and waits for every ack",
-             inputs=inputs, ingest=produce, raw=produce, redis=produce,
-             prepare=_prepare_produce(1), normalise=_normalise_produce,
-             datasets=("events",), group="log store"),
-    Workload(name=f"logstore_produce_{LOG_PRODUCERS}",
-             measures=f"{LOG_PRODUCERS} producer processes send a share each, concurrently",
-             inputs=inputs, ingest=produce, raw=produce, redis=produce,
-             prepare=_prepare_produce(LOG_PRODUCERS), normalise=_normalise_produce,
-             datasets=("events",), group="log store"),
-    Workload(name="logstore_produce_1k",
-             measures="as logstore_produce, with 1 KB records (a tenth as many)",
-             inputs=inputs_1k, ingest=produce, raw=produce, redis=produce,
-             prepare=_prepare_produce(1), normalise=_normalise_produce,
-             datasets=("events_1k",), group="log store"),
-    Workload(name=f"logstore_produce_{LOG_PRODUCERS}_1k",
-             measures=f"as logstore_produce_{LOG_PRODUCERS}, with 1 KB records",
-             inputs=inputs_1k, ingest=produce, raw=produce, redis=produce,
-             prepare=_prepare_produce(LOG_PRODUCERS), normalise=_normalise_produce,
-             datasets=("events_1k",), group="log store"),
+    _produce_workload("logstore_produce",
+                      "1 producer sends every record (acks=all) and waits for every ack",
+                      1, inputs, "events"),
+    _produce_workload(f"logstore_produce_{LOG_PRODUCERS}",
+                      f"{LOG_PRODUCERS} producer processes send a share each, concurrently",
+                      LOG_PRODUCERS, inputs, "events"),
+    _produce_workload("logstore_produce_1k",
+                      "as logstore_produce, with 1 KB records (a tenth as many)",
+                      1, inputs_1k, "events_1k"),
+    _produce_workload(f"logstore_produce_{LOG_PRODUCERS}_1k",
+                      f"as logstore_produce_{LOG_PRODUCERS}, with 1 KB records",
+                      LOG_PRODUCERS, inputs_1k, "events_1k"),
     Workload(name="logstore_consume",
              measures="1 consumer in a group reads every record back and commits",
              inputs=inputs, ingest=consume_ember, raw=consume_raw, redis=consume_redis,
