@@ -26,6 +26,7 @@ class Outcome:
     timed_out: bool
     elapsed_s: float
     peak_rss_bytes: int
+    peak_process_rss_bytes: int = 0   # the largest one process below the child (a worker)
     leftovers: list[str] = field(default_factory=list)   # "name(pid)" killed after exit
 
 
@@ -36,14 +37,14 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def _rss(processes) -> int:
-    total = 0
+def _rss(processes) -> list[int]:
+    sizes = []
     for process in processes:
         try:
-            total += process.memory_info().rss
+            sizes.append(process.memory_info().rss)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total
+            sizes.append(0)
+    return sizes
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -96,13 +97,15 @@ def run_watched(argv: list[str], *, env: dict, cwd: str, timeout_s: float,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     root = psutil.Process(child.pid)
     seen: dict[int, psutil.Process] = {}
-    peak = 0
+    peak = peak_process = 0
     timed_out = False
     try:
         while child.poll() is None:
             tree = _tree(root)
             seen.update((p.pid, p) for p in tree)
-            peak = max(peak, _rss(tree))
+            sizes = _rss(tree)
+            peak = max(peak, sum(sizes))
+            peak_process = max(peak_process, *sizes[1:], 0)
             if time.perf_counter() - started > timeout_s:
                 timed_out = True
                 _kill(list(reversed(_tree(root))) or [root])
@@ -117,4 +120,5 @@ def run_watched(argv: list[str], *, env: dict, cwd: str, timeout_s: float,
         leftovers = _kill(_outliving(child.pid, seen.values()))
     return Outcome(returncode=child.returncode, timed_out=timed_out,
                    elapsed_s=time.perf_counter() - started, peak_rss_bytes=peak,
+                   peak_process_rss_bytes=peak_process,
                    leftovers=leftovers)

@@ -57,6 +57,7 @@ def run_one(engine: str, workload: str, rep: int, *, scale, seed: int, timeout_s
     outcome = run_watched(argv, env=child_env(), cwd=str(REPO_ROOT), timeout_s=timeout_s,
                           log_path=str(log))
     record = {"rep": rep, "peak_rss_bytes": outcome.peak_rss_bytes,
+              "peak_process_rss_bytes": outcome.peak_process_rss_bytes,
               "process_s": round(outcome.elapsed_s, 3), "log": _relative(log)}
     if outcome.leftovers:
         record["leftovers_killed"] = outcome.leftovers

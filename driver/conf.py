@@ -112,7 +112,14 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             "Directory for ember's temporary files (shuffle output, spilled blocks); the "
             "system temporary directory by default."),
     Setting("spark.executor.cores", parse_int, "1", "Task slots per worker process.", at_least(1)),
-    Setting("spark.executor.memory", parse_size, "1g", "Memory budget of one worker process."),
+    Setting("spark.executor.memory", parse_size, None,
+            "Memory budget of one worker process; by default 60% of this machine's memory "
+            "shared among the workers of a local cluster (a worker started by hand takes "
+            "its --memory)."),
+    Setting("spark.memory.fraction", parse_float, "0.6",
+            "Share of a worker's memory that cached partitions may hold; past it, the least "
+            "recently used blocks of other RDDs are evicted (MEMORY_AND_DISK ones to disk).",
+            between(0.0, 1.0)),
     Setting("spark.python.worker.memory", parse_size, "512m",
             "Memory one task may use for a key aggregation or a sort before it spills to "
             "disk (an estimate of the data held, checked as records arrive).", at_least(1)),

@@ -47,6 +47,7 @@ from ember.engine import checkpoint, inputs
 from ember.engine.accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from ember.engine.broadcast import Broadcast
 from ember.engine.files import PACKAGE_EXTENSIONS, SparkFiles, add_archive, add_file, pack_entry
+from ember.engine.memory import default_worker_memory
 from ember.engine.profiling import ProfileCollector
 from ember.engine.callsite import api_callsite, user_callsite
 from ember.engine.closure import Closure
@@ -211,6 +212,7 @@ class Context:
             ("heartbeat_timeout", timeout),
             ("fetch_timeout", conf.value("ember.shuffle.fetchTimeout")),
             ("kill_timeout", conf.value("ember.task.killTimeout")),
+            ("memory_fraction", conf.value("spark.memory.fraction")),
             ("environment", tuple(sorted(self.environment.items()))))
         self._backend.file_source = lambda name: pack_entry(self._files_dir, name)
         self._backend.broadcast_source = self._broadcast_bytes
@@ -237,7 +239,9 @@ class Context:
                       "files_dir": self._files_dir,
                       "shuffle_host": conf.value("ember.worker.bindAddress"),
                       "heartbeat_timeout": timeout,
-                      "kill_timeout": conf.value("ember.task.killTimeout")})
+                      "kill_timeout": conf.value("ember.task.killTimeout"),
+                      "memory": (conf.value("spark.executor.memory")
+                                 or default_worker_memory(self._spec.workers))})
         worker_ids = {self._cluster.spawn() for _ in range(self._spec.workers)}
 
         def check() -> None:

@@ -42,7 +42,7 @@ import pickle
 import shutil
 import tempfile
 from itertools import count, islice
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from ember.engine.hashing import portable_hash
 
@@ -94,19 +94,21 @@ class SizeEstimate:
         return units * self.sampled_bytes * OBJECT_OVERHEAD // self.samples
 
 
-def _dump_chunks(path: str, items: Iterable, chunk: int = 1024) -> None:
-    with open(path, "ab") as out:
-        batch = []
-        for item in items:
-            batch.append(item)
-            if len(batch) >= chunk:
-                pickle.dump(batch, out, _PROTOCOL)
-                batch = []
-        if batch:
+def dump_chunks(out: BinaryIO, items: Iterable, chunk: int = 1024) -> None:
+    """Write ``items`` to ``out`` as a sequence of pickled lists of ``chunk``
+    items, so a reader holds one chunk at a time (``load_chunks``)."""
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= chunk:
             pickle.dump(batch, out, _PROTOCOL)
+            batch = []
+    if batch:
+        pickle.dump(batch, out, _PROTOCOL)
 
 
-def _load_chunks(path: str) -> Iterator:
+def load_chunks(path: str) -> Iterator:
+    """The items of a file written by ``dump_chunks``, in order."""
     with open(path, "rb") as source:
         while True:
             try:
@@ -114,6 +116,11 @@ def _load_chunks(path: str) -> Iterator:
             except EOFError:
                 return
             yield from batch
+
+
+def _append_chunks(path: str, items: Iterable) -> None:
+    with open(path, "ab") as out:
+        dump_chunks(out, items)
 
 
 class ExternalMerger:
@@ -180,7 +187,7 @@ class ExternalMerger:
         if not os.path.exists(path):
             return merged
         merge = self.merge
-        for key, value in _load_chunks(path):
+        for key, value in load_chunks(path):
             if key in merged:
                 merged[key] = merge(merged[key], value)
             else:
@@ -217,7 +224,7 @@ def external_sorted(records: Iterable, key: Callable[[Any], Any], reverse: bool,
                     directory = spill_directory()
                 held.sort(key=key, reverse=reverse)
                 run = os.path.join(directory, f"run-{next(serial)}")
-                _dump_chunks(run, held)
+                _append_chunks(run, held)
                 runs.append(run)
                 held = []
                 _count_spill()
@@ -227,7 +234,7 @@ def external_sorted(records: Iterable, key: Callable[[Any], Any], reverse: bool,
             return
         # Earlier runs first: heapq.merge takes ties from earlier iterables
         # first, which keeps the sort stable.
-        yield from heapq.merge(*[_load_chunks(run) for run in runs], iter(held),
+        yield from heapq.merge(*[load_chunks(run) for run in runs], iter(held),
                                key=key, reverse=reverse)
     finally:
         if directory is not None:

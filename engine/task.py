@@ -70,6 +70,7 @@ class TaskSuccess:
     cache_updates: list = field(default_factory=list)
     accumulator_updates: dict = field(default_factory=dict)
     profile: bytes | None = None  # marshalled cProfile stats, when profiling
+    cache_drops: list = field(default_factory=list)  # (rdd id, partition) no longer held
 
 
 @dataclass
@@ -155,7 +156,7 @@ def run_task(description: TaskDescription, binary_bytes: bytes, split_bytes: byt
                 payload = dumps(MapStatus(env.worker_id, env.shuffle_address, description.tid,
                                           sizes, checksums))
         return TaskSuccess(payload, context._cache_updates, context._accumulator_updates(),
-                           profile[0] if profile else None)
+                           profile[0] if profile else None, context._cache_drops)
     except TaskKilledError as error:
         return TaskKilled(str(error))
     except FetchFailedError as error:

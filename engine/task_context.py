@@ -4,7 +4,7 @@ PySpark's ``TaskContext``: ``TaskContext.get()`` inside a task returns the
 context of the task running in the calling thread (``None`` on the driver).
 Besides the public fields it carries the worker's services for the RDDs being
 computed (``_env``: block manager, shuffle reader) and collects what the task
-reports home besides its result (``_cache_updates``). RDD code reaches worker
+reports home besides its result (``_cache_updates``, ``_cache_drops``). RDD code reaches worker
 services only through it, so no RDD kind imports the worker package.
 
 A context that is pickled (a task may return its own, as in PySpark) keeps
@@ -36,11 +36,13 @@ class TaskContext:
         self._env = env
         self._map_outputs = map_outputs or {}
         self._cache_updates: list = []
+        self._cache_drops: list = []  # blocks this worker evicted while the task ran
         self._accumulators: list = []  # accumulators unpickled by this task
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state.update(_env=None, _map_outputs={}, _cache_updates=[], _accumulators=[])
+        state.update(_env=None, _map_outputs={}, _cache_updates=[], _cache_drops=[],
+                     _accumulators=[])
         return state
 
     def _commit_or_abort(self) -> None:

@@ -17,6 +17,13 @@ class CacheTracker:
     def add(self, worker_id: str, rdd_id: int, partition: int) -> None:
         self._locations.setdefault((rdd_id, partition), set()).add(worker_id)
 
+    def remove(self, worker_id: str, rdd_id: int, partition: int) -> None:
+        holders = self._locations.get((rdd_id, partition))
+        if holders is not None:
+            holders.discard(worker_id)
+            if not holders:
+                del self._locations[(rdd_id, partition)]
+
     def locations(self, rdd_id: int, partition: int) -> set[str]:
         return self._locations.get((rdd_id, partition), set())
 

@@ -482,6 +482,8 @@ class DAGScheduler:
         if isinstance(outcome, TaskSuccess):
             for rdd_id, partition in outcome.cache_updates:
                 self.cache.add(event.worker_id, rdd_id, partition)
+            for rdd_id, partition in outcome.cache_drops:
+                self.cache.remove(event.worker_id, rdd_id, partition)
             if outcome.profile is not None and self.profiles is not None:
                 self.profiles.add(stage.rdd.id(), outcome.profile)
             index = task_set.succeeded_attempt(event.tid, self.clock.monotonic())

@@ -29,6 +29,7 @@ runs the task it was meant for.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import os
 import queue
@@ -152,8 +153,7 @@ class Executor:
         payloads = []
         if isinstance(outcome, TaskSuccess):
             payloads = [outcome.payload]
-            outcome = TaskSuccess(b"", outcome.cache_updates, outcome.accumulator_updates,
-                                  outcome.profile)
+            outcome = dataclasses.replace(outcome, payload=b"")  # the payload goes as a frame
         status = encode(StatusUpdate(self.env.worker_id, task.tid, outcome,
                                      time.monotonic() - started), *payloads)
         failpoints.point("worker.before_result_send")

@@ -62,6 +62,7 @@ import zmq
 
 from ember.engine import broadcast, failpoints
 from ember.engine.files import SparkFiles, unpack_entry
+from ember.engine.memory import STORAGE_FRACTION, default_worker_memory
 from ember.engine.errors import AuthenticationError, SecretFileError
 from ember.engine.protocol import (
     AddPyFile,
@@ -196,7 +197,7 @@ class Worker:
         self.heartbeat_interval: float = float(bootstrap.get("heartbeat_interval", 1.0))
         self.heartbeat_timeout: float = float(bootstrap.get("heartbeat_timeout", 120.0))
         self.kill_timeout: float = float(bootstrap.get("kill_timeout", 10.0))
-        self.memory: int = int(bootstrap.get("memory", 0))
+        self.memory: int = int(bootstrap.get("memory") or default_worker_memory())
         # Started by hand on some host: no lifeline, no disk shared with the driver.
         self.own_files: bool = bool(bootstrap.get("own_files", False))
         self.shuffle_host: str = bootstrap.get("shuffle_host") or "127.0.0.1"
@@ -239,7 +240,7 @@ class Worker:
             broadcast.set_fetcher(requests.fetch_broadcast)
         self.env = WorkerEnv(
             self.worker_id, shuffle_dir, service.address,
-            BlockManager(os.path.join(self.work_dir, "blocks")),
+            BlockManager(os.path.join(self.work_dir, "blocks"), self.memory * STORAGE_FRACTION),
             ShuffleReader(zctx, self._keys, self.worker_id, shuffle_dir, self._lost,
                           self.fetch_timeout, self.max_message_size),
             requests.ask_commit, requests.barrier_sync)
@@ -359,6 +360,8 @@ class Worker:
             self.fetch_timeout = self.env.shuffle.timeout = float(settings["fetch_timeout"])
         if "kill_timeout" in settings:
             self.kill_timeout = self.executor.kill_timeout = float(settings["kill_timeout"])
+        if "memory_fraction" in settings:
+            self.env.blocks.capacity = self.memory * float(settings["memory_fraction"])
         # The Context's environment (spark.executorEnv.*), before any task runs.
         os.environ.update(dict(settings.get("environment", ())))
 
@@ -423,8 +426,9 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="the cluster secret (hex, mode 0600; see 'ember secret new')")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1,
                         help="task slots (default: every CPU of this host)")
-    parser.add_argument("--memory", default="1g",
-                        help="memory budget of this worker, such as 512m or 4g (default: 1g)")
+    parser.add_argument("--memory",
+                        help="memory budget of this worker, such as 512m or 4g (default: 60%% "
+                             "of this host's memory)")
     parser.add_argument("--host", metavar="ADDRESS",
                         help="address this worker's shuffle service binds and advertises to "
                              "its peers (default: this host's address on its route to the driver)")
@@ -465,7 +469,7 @@ def remote_bootstrap(args: argparse.Namespace) -> dict:
     if args.cores < 1:
         raise ValueError(f"--cores {args.cores}: must be at least 1")
     try:
-        memory = parse_size(args.memory)
+        memory = parse_size(args.memory) if args.memory else None
     except ValueError as error:
         raise ValueError(f"--memory {args.memory!r}: expected {error}") from None
     secret = read_secret_file(args.secret_file)
@@ -488,8 +492,8 @@ def remote_main(argv: list[str] | None = None, prog: str = "python -m ember.work
 
 def _flags(args: argparse.Namespace) -> list[str]:
     flags = ["--driver", args.driver, "--secret-file", args.secret_file, "--cores", str(args.cores),
-             "--memory", args.memory, "--connect-timeout", str(args.connect_timeout)]
-    for name in ("host", "work_dir"):
+             "--connect-timeout", str(args.connect_timeout)]
+    for name in ("memory", "host", "work_dir"):
         if getattr(args, name):
             flags += [f"--{name.replace('_', '-')}", getattr(args, name)]
     return flags

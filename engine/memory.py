@@ -1,0 +1,74 @@
+"""Memory sizing: a worker's default memory budget, and the estimated size of
+live Python objects.
+
+A worker's budget (``spark.executor.memory``) defaults to its share of this
+machine: ``DEFAULT_SHARE`` of the physical memory psutil reports, divided
+among the workers started on it, never below ``MINIMUM_WORKER_MEMORY``. Its
+block manager lets cached partitions hold ``spark.memory.fraction`` of it.
+
+Sizes are estimates in the manner of Spark's ``SizeEstimator``: the shallow
+size of an object (``sys.getsizeof``) plus, a few levels down, the sizes of
+what it holds, measured on an evenly spread sample of a large container's
+items and scaled up. A numpy array counts its data buffer once, whether it
+owns it or views another's. Shared objects (small ints, interned strings)
+are counted at every reference, so estimates err high. The same objects give
+the same estimate, on every worker.
+
+Must not know: RDDs, tasks, the scheduler.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+DEFAULT_SHARE = 0.6
+STORAGE_FRACTION = 0.6  # spark.memory.fraction's default: the cache's share of a worker
+MINIMUM_WORKER_MEMORY = 256 * 2**20
+_SAMPLES = 16
+_DEPTH = 4
+_CONTAINERS = (tuple, list, set, frozenset)
+
+
+def default_worker_memory(workers_on_host: int = 1) -> int:
+    """The memory budget of one of ``workers_on_host`` workers on this machine."""
+    import psutil  # only here: workers and clients that never size a budget skip it
+
+    share = int(psutil.virtual_memory().total * DEFAULT_SHARE) // max(1, workers_on_host)
+    return max(MINIMUM_WORKER_MEMORY, share)
+
+
+def _spread(items: Any, count: int) -> list:
+    """``count`` items taken at even steps through a sequence (or an iterable)."""
+    if not isinstance(items, (list, tuple)):
+        items = list(items)
+    step = len(items) / count
+    return [items[int(i * step)] for i in range(count)]
+
+
+def _sampled_total(items: Any, length: int, depth: int) -> int:
+    if length <= _SAMPLES:
+        return sum(estimate_size(item, depth) for item in items)
+    sample = _spread(items, _SAMPLES)
+    return sum(estimate_size(item, depth) for item in sample) * length // _SAMPLES
+
+
+def estimate_size(obj: Any, depth: int = _DEPTH) -> int:
+    """Estimated bytes held by ``obj`` and what it refers to, ``depth`` levels down."""
+    size = sys.getsizeof(obj, 64)
+    kind = type(obj)
+    if kind.__name__ == "ndarray" and kind.__module__ == "numpy":
+        # getsizeof counts the buffer of an array that owns it, not of a view.
+        return size if obj.base is None else size + obj.nbytes
+    if depth <= 0:
+        return size
+    depth -= 1
+    if kind in _CONTAINERS or isinstance(obj, _CONTAINERS):
+        return size + _sampled_total(obj, len(obj), depth)
+    if isinstance(obj, dict):
+        return (size + _sampled_total(obj.keys(), len(obj), depth)
+                + _sampled_total(obj.values(), len(obj), depth))
+    attributes = getattr(obj, "__dict__", None)
+    if isinstance(attributes, dict):
+        return size + estimate_size(attributes, depth)
+    return size
