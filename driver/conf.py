@@ -123,6 +123,9 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("spark.python.worker.memory", parse_size, "512m",
             "Memory one task may use for a key aggregation or a sort before it spills to "
             "disk (an estimate of the data held, checked as records arrive).", at_least(1)),
+    Setting("spark.reducer.maxSizeInFlight", parse_size, "48m",
+            "Shuffle bytes a reduce task fetches from other workers at once; it reads the "
+            "rest in later rounds, in map order.", at_least(1)),
     Setting("spark.executor.heartbeatInterval", parse_duration, "1s",
             "How often a worker tells the driver it is alive."),
     Setting("spark.network.timeout", parse_duration, "120s",

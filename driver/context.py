@@ -213,6 +213,7 @@ class Context:
             ("fetch_timeout", conf.value("ember.shuffle.fetchTimeout")),
             ("kill_timeout", conf.value("ember.task.killTimeout")),
             ("memory_fraction", conf.value("spark.memory.fraction")),
+            ("max_in_flight", conf.value("spark.reducer.maxSizeInFlight")),
             ("environment", tuple(sorted(self.environment.items()))))
         self._backend.file_source = lambda name: pack_entry(self._files_dir, name)
         self._backend.broadcast_source = self._broadcast_bytes

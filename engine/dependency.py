@@ -78,13 +78,14 @@ class ShuffleDependency(Dependency):
         super().__init__(rdd)
         self.partitioner = partitioner
         self.shuffle_id = shuffle_id
+        self.memory_budget = rdd._memory_budget()  # bytes a map task holds before spilling
         # The partition function may be user code (partitionBy's argument,
         # sortByKey's key function): it is shipped like any other closure.
         self.partitioner_code = Closure(partitioner, [(op, callsite, partitioner.partitionFunc)])
 
     def __getstate__(self):
         return {"rdd": self.rdd, "shuffle_id": self.shuffle_id,
-                "partitioner_code": self.partitioner_code}
+                "memory_budget": self.memory_budget, "partitioner_code": self.partitioner_code}
 
     def __setstate__(self, state):
         self.__dict__.update(state)

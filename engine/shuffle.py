@@ -9,8 +9,11 @@ attempt id, so two attempts of the same map task never overwrite each other:
                                              R) then R entries (offset u64,
                                              length u64, crc32 u32), little-endian
 
-A block is one pickled list of the (key, value) records for one reduce
-partition; an empty block has length 0. Both files are written under
+A block holds the (key, value) records for one reduce partition as one or
+more frames (length u64 | a pickled list of records), in input order; an
+empty block has length 0. A map task whose records outgrow its memory budget
+writes frames to a spill file as it goes and copies them into its block at
+the end, so a map task never holds more than its budget of records. Both files are written under
 temporary names and renamed into place, data first, so an index file that
 exists always describes a complete data file. Shuffle files are not fsynced:
 a lost one is recomputed from lineage, never trusted.
@@ -24,10 +27,12 @@ from __future__ import annotations
 
 import os
 import struct
-from bisect import bisect_left
+import tempfile
 from array import array
+from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Iterable
+from itertools import islice
+from typing import Any, Callable, Iterable, Iterator
 from zlib import crc32
 
 from ember.engine import failpoints
@@ -36,12 +41,14 @@ from ember.engine.errors import FetchFailedError
 from ember.engine.fileio import atomic_writer
 from ember.engine.hashing import portable_hash
 from ember.engine.partitioner import Partitioner, RangeBounds
-from ember.engine.serializer import dumps
+from ember.engine.serializer import dumps, loads
+from ember.engine.spill import CHECK_EVERY, DEFAULT_BUDGET, SizeEstimate
 
 _HEADER = struct.Struct("<4sII")
 _ENTRY = struct.Struct("<QQI")
+_FRAME = struct.Struct("<Q")
 _MAGIC = b"EMBS"
-_VERSION = 1
+_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -67,51 +74,133 @@ def shuffle_file_prefix(shuffle_id: int) -> str:
     return f"shuffle_{shuffle_id}_"
 
 
-def partition_records(records: Iterable, partitioner: Partitioner) -> list[list]:
-    """Deal (key, value) records into one list per reduce partition."""
+def _explained(error: Exception, record: Any) -> Exception:
+    key = record[0] if isinstance(record, tuple) and record else record
+    explained = explain_record_error(error, "partitionBy", key)
+    return error if explained is error else explained
+
+
+def _dealer(partitioner: Partitioner, buckets: list[list]) -> Callable[[list], None]:
+    """A function dealing a chunk of (key, value) records into ``buckets``,
+    one list per reduce partition."""
     count = partitioner.numPartitions
-    if count == 1:
-        return [list(records)]
-    buckets: list[list] = [[] for _ in range(count)]
     appenders = [bucket.append for bucket in buckets]
     partition = partitioner.partitionFunc
-    record = None
-    try:
-        if partition is portable_hash:
-            # The default partitioner, inlined for the commonest keys: a call
-            # per record is a third of a map task's time.
-            for record in records:
-                key = record[0]
-                kind = type(key)
-                if kind is int:
-                    appenders[hash(key) % count](record)
-                elif kind is str:
-                    appenders[crc32(key.encode("utf-8", "surrogatepass")) % count](record)
-                else:
-                    appenders[portable_hash(key) % count](record)
-        elif isinstance(partition, RangeBounds) and partition.identity:
-            # sortByKey's range partitioner without a keyfunc, inlined likewise.
-            bounds, ascending, last = partition.bounds, partition.ascending, len(partition.bounds)
-            for record in records:
-                position = bisect_left(bounds, record[0])
-                appenders[(position if ascending else last - position) % count](record)
-        else:
-            for record in records:
-                appenders[partition(record[0]) % count](record)
-    except (TypeError, ValueError, IndexError) as error:
-        key = record[0] if isinstance(record, tuple) and record else record
-        explained = explain_record_error(error, "partitionBy", key)
-        if explained is error:
-            raise
-        raise explained from error
-    return buckets
+    if count == 1:
+        return buckets[0].extend
+    if partition is portable_hash:
+        # The default partitioner, inlined for the commonest keys: a call
+        # per record is a third of a map task's time.
+        def deal(chunk: list) -> None:
+            record = None
+            try:
+                for record in chunk:
+                    key = record[0]
+                    kind = type(key)
+                    if kind is int:
+                        appenders[hash(key) % count](record)
+                    elif kind is str:
+                        appenders[crc32(key.encode("utf-8", "surrogatepass")) % count](record)
+                    else:
+                        appenders[portable_hash(key) % count](record)
+            except (TypeError, ValueError, IndexError) as error:
+                explained = _explained(error, record)
+                if explained is error:
+                    raise
+                raise explained from error
+    elif isinstance(partition, RangeBounds) and partition.identity:
+        # sortByKey's range partitioner without a keyfunc, inlined likewise.
+        bounds, ascending, last = partition.bounds, partition.ascending, len(partition.bounds)
+
+        def deal(chunk: list) -> None:
+            record = None
+            try:
+                for record in chunk:
+                    position = bisect_left(bounds, record[0])
+                    appenders[(position if ascending else last - position) % count](record)
+            except (TypeError, ValueError, IndexError) as error:
+                explained = _explained(error, record)
+                if explained is error:
+                    raise
+                raise explained from error
+    else:
+        def deal(chunk: list) -> None:
+            record = None
+            try:
+                for record in chunk:
+                    appenders[partition(record[0]) % count](record)
+            except (TypeError, ValueError, IndexError) as error:
+                explained = _explained(error, record)
+                if explained is error:
+                    raise
+                raise explained from error
+    return deal
+
+
+def _frames(bucket: list) -> tuple[bytes, bytes]:
+    blob = dumps(bucket)
+    return _FRAME.pack(len(blob)), blob
+
+
+def block_records(blob: Any) -> Iterator:
+    """The records of one block (bytes or a buffer), a frame at a time."""
+    view = memoryview(blob)
+    offset, end = 0, len(view)
+    while offset < end:
+        (size,) = _FRAME.unpack_from(view, offset)
+        offset += _FRAME.size
+        yield from loads(view[offset:offset + size])
+        offset += size
 
 
 def write_map_output(directory: str, shuffle_id: int, map_index: int, attempt_id: int,
-                     records: Iterable, partitioner: Partitioner) -> tuple[bytes, bytes]:
+                     records: Iterable, partitioner: Partitioner,
+                     budget: int = DEFAULT_BUDGET) -> tuple[bytes, bytes]:
     """Write one map task's output; returns the block sizes (array('Q') bytes)
-    and their CRC-32s (array('I') bytes)."""
-    buckets = partition_records(records, partitioner)
+    and their CRC-32s (array('I') bytes).
+
+    Records are dealt into per-partition buckets a chunk at a time; when the
+    buckets are estimated to hold ``budget`` bytes, each is written as a
+    frame to a spill file and emptied. The data file then takes, block by
+    block, the block's spilled frames in order and the frame of what is left.
+    Spill points depend on the input alone, so every attempt writes the same
+    bytes."""
+    buckets: list[list] = [[] for _ in range(partitioner.numPartitions)]
+    deal = _dealer(partitioner, buckets)
+    spilled: list[list[tuple[int, int]]] = [[] for _ in buckets]  # (offset, length) per bucket
+    spill = None
+    estimate = SizeEstimate()
+    held = 0
+    records = iter(records)
+    try:
+        while True:
+            chunk = list(islice(records, CHECK_EVERY))
+            deal(chunk)
+            if len(chunk) < CHECK_EVERY:
+                break
+            estimate.sample(chunk[-1])
+            held += len(chunk)
+            if estimate.bytes_for(held) >= budget:
+                if spill is None:
+                    spill = tempfile.TemporaryFile(dir=directory, prefix=".map-spill-")
+                for index, bucket in enumerate(buckets):
+                    if bucket:
+                        for frame in _frames(bucket):
+                            spilled[index].append((spill.tell(), len(frame)))
+                            spill.write(frame)
+                        bucket.clear()
+                spill.flush()
+                held = 0
+        del chunk
+        return _write_blocks(directory, shuffle_id, map_index, attempt_id, buckets, spilled, spill)
+    finally:
+        if spill is not None:
+            spill.close()
+
+
+def _write_blocks(directory: str, shuffle_id: int, map_index: int, attempt_id: int,
+                  buckets: list[list], spilled: list[list[tuple[int, int]]],
+                  spill: Any) -> tuple[bytes, bytes]:
     data_path, index_path = output_paths(directory, shuffle_id, map_index, attempt_id)
     entries = []
     with atomic_writer(data_path, durable=False) as data:
@@ -119,13 +208,17 @@ def write_map_output(directory: str, shuffle_id: int, map_index: int, attempt_id
         for index, bucket in enumerate(buckets):
             if index == len(buckets) // 2:
                 failpoints.point("shuffle.mid_write")
-            if not bucket:
-                entries.append((offset, 0, 0))
-                continue
-            blob = dumps(bucket)
-            data.write(blob)
-            entries.append((offset, len(blob), crc32(blob)))
-            offset += len(blob)
+            parts = [os.pread(spill.fileno(), length, where) for where, length in spilled[index]]
+            if bucket:
+                parts.extend(_frames(bucket))
+                bucket.clear()  # its records are in the frame: free them as we go
+            crc = length = 0
+            for part in parts:
+                data.write(part)
+                crc = crc32(part, crc)
+                length += len(part)
+            entries.append((offset, length, crc))
+            offset += length
     index = [_HEADER.pack(_MAGIC, _VERSION, len(entries))]
     index.extend(_ENTRY.pack(*entry) for entry in entries)
     with atomic_writer(index_path, durable=False) as handle:

@@ -152,7 +152,7 @@ def run_task(description: TaskDescription, binary_bytes: bytes, split_bytes: byt
                 dep = binary.dependency
                 sizes, checksums = write_map_output(env.shuffle_dir, dep.shuffle_id,
                                                     description.partition, description.tid,
-                                                    records, dep.partitioner)
+                                                    records, dep.partitioner, dep.memory_budget)
                 payload = dumps(MapStatus(env.worker_id, env.shuffle_address, description.tid,
                                           sizes, checksums))
         return TaskSuccess(payload, context._cache_updates, context._accumulator_updates(),

@@ -360,6 +360,8 @@ class Worker:
             self.fetch_timeout = self.env.shuffle.timeout = float(settings["fetch_timeout"])
         if "kill_timeout" in settings:
             self.kill_timeout = self.executor.kill_timeout = float(settings["kill_timeout"])
+        if "max_in_flight" in settings:
+            self.env.shuffle.max_in_flight = int(settings["max_in_flight"])
         if "memory_fraction" in settings:
             self.env.blocks.capacity = self.memory * float(settings["memory_fraction"])
         # The Context's environment (spark.executorEnv.*), before any task runs.

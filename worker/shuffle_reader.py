@@ -1,10 +1,13 @@
 """ShuffleReader: the records of one reduce partition, from every map output.
 
-Blocks written by this worker are read from its own disk; the others are
-requested from the shuffle service of the worker that wrote them, all at once,
-one request per worker. Every block is checked against its CRC. The records
-are then yielded in map-index order, so a reduce partition's input order (and
-the output of every aggregation over it) is the same on every run.
+Blocks written by this worker are read from its own disk, one at a time when
+their turn comes; the others are requested from the shuffle service of the
+worker that wrote them, one request per worker for a window of consecutive
+blocks whose remote bytes stay within ``max_in_flight``
+(``spark.reducer.maxSizeInFlight``), so a reduce task holds at most about that
+much fetched data. Every block is checked against its CRC. The records are
+yielded in map-index order, so a reduce partition's input order (and the
+output of every aggregation over it) is the same on every run.
 
 A missing map output, an unreadable or corrupt block, a peer declared lost by
 the driver (``lost`` is updated by the worker's I/O thread on PeerLost) or a
@@ -27,14 +30,19 @@ import zmq
 from ember.engine import failpoints
 from ember.engine.errors import FetchFailedError
 from ember.engine.protocol import FetchRequest, FetchResponse, decode, encode
-from ember.engine.serializer import loads
-from ember.engine.shuffle import read_block, verify_block
+from ember.engine.shuffle import block_records, read_block, verify_block
 from ember.engine.transport import ClusterKeys, client_socket
+
+
+# spark.reducer.maxSizeInFlight's default: remote block bytes a reduce task
+# holds fetched at once.
+DEFAULT_MAX_IN_FLIGHT = 48 * 2**20
 
 
 class ShuffleReader:
     def __init__(self, zctx: zmq.Context, keys: ClusterKeys, worker_id: str, directory: str,
-                 lost: set[str], timeout: float, max_message_size: int):
+                 lost: set[str], timeout: float, max_message_size: int,
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT):
         self._zctx = zctx
         self._keys = keys
         self.worker_id = worker_id
@@ -42,6 +50,7 @@ class ShuffleReader:
         self.lost = lost
         self.timeout = timeout
         self._max_message_size = max_message_size
+        self.max_in_flight = max_in_flight
         self._local = threading.local()
         self._request_ids = itertools.count()
 
@@ -51,34 +60,50 @@ class ShuffleReader:
             raise FetchFailedError(f"no map output locations for shuffle {shuffle_id}",
                                    shuffle_id=shuffle_id, map_index=0, reduce_index=reduce_index,
                                    worker_id=None)
-        blocks: dict[int, Any] = {}
-        remote: dict[str, tuple[str, list[tuple[int, int]]]] = {}
         for map_index, status in enumerate(statuses):
             if status is None:
                 raise FetchFailedError(
                     f"map output {map_index} of shuffle {shuffle_id} is missing",
                     shuffle_id=shuffle_id, map_index=map_index, reduce_index=reduce_index,
                     worker_id=None)
-            if status.block_size(reduce_index) == 0:
-                continue
-            if status.worker_id == self.worker_id:
-                blob, crc = read_block(self.directory, shuffle_id, map_index, status.attempt_id,
-                                       reduce_index)
-                verify_block(blob, crc, shuffle_id, map_index, reduce_index, self.worker_id)
-                blocks[map_index] = blob
-            else:
-                remote.setdefault(status.address, (status.worker_id, []))[1].append(
-                    (map_index, status.attempt_id))
-        if remote:
-            self._fetch(shuffle_id, reduce_index, remote, blocks)
-        return self._records(blocks, len(statuses))
+        wanted = [(map_index, status) for map_index, status in enumerate(statuses)
+                  if status.block_size(reduce_index)]
+        return self._records(shuffle_id, reduce_index, wanted)
 
-    @staticmethod
-    def _records(blocks: dict[int, Any], count: int) -> Iterator:
-        for map_index in range(count):
-            blob = blocks.pop(map_index, None)
-            if blob is not None:
-                yield from loads(blob)
+    def _windows(self, reduce_index: int, wanted: list) -> Iterator[list]:
+        """Consecutive runs of the wanted blocks whose remote blocks together
+        stay within ``max_in_flight`` bytes (at least one block per run)."""
+        window: list = []
+        in_flight = 0
+        for map_index, status in wanted:
+            if status.worker_id != self.worker_id:
+                size = status.block_size(reduce_index)
+                if in_flight and in_flight + size > self.max_in_flight:
+                    yield window
+                    window, in_flight = [], 0
+                in_flight += size
+            window.append((map_index, status))
+        if window:
+            yield window
+
+    def _records(self, shuffle_id: int, reduce_index: int, wanted: list) -> Iterator:
+        for window in self._windows(reduce_index, wanted):
+            remote: dict[str, tuple[str, list[tuple[int, int]]]] = {}
+            for map_index, status in window:
+                if status.worker_id != self.worker_id:
+                    remote.setdefault(status.address, (status.worker_id, []))[1].append(
+                        (map_index, status.attempt_id))
+            blocks: dict[int, Any] = {}
+            if remote:
+                self._fetch(shuffle_id, reduce_index, remote, blocks)
+            for map_index, status in window:
+                blob = blocks.pop(map_index, None)
+                if blob is None:  # written here: read from disk only when its turn comes
+                    blob, crc = read_block(self.directory, shuffle_id, map_index,
+                                           status.attempt_id, reduce_index)
+                    verify_block(blob, crc, shuffle_id, map_index, reduce_index, self.worker_id)
+                yield from block_records(blob)
+                del blob
 
     def _socket(self, address: str) -> zmq.Socket:
         sockets = getattr(self._local, "sockets", None)

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 
 from ember.engine.errors import FetchFailedError
 from ember.engine.hashing import portable_hash
 from ember.engine.partitioner import Partitioner
-from ember.engine.serializer import loads
-from ember.engine.shuffle import MapStatus, output_paths, read_block, remove_shuffle_files, verify_block, write_map_output
+from ember.engine.shuffle import MapStatus, block_records, output_paths, read_block, remove_shuffle_files, verify_block, write_map_output
 
 
 def records():
@@ -30,7 +30,7 @@ def test_blocks_round_trip_by_partition(tmp_path):
         blob, crc = read_block(str(tmp_path), 7, 2, 99, reduce_index)
         assert len(blob) == status.block_size(reduce_index)
         verify_block(blob, crc, 7, 2, reduce_index, "w-0")
-        block = loads(blob) if blob else []
+        block = list(block_records(blob))
         assert all(portable_hash(k) % 4 == reduce_index for k, _ in block)
         seen.extend(block)
     assert sorted(seen) == sorted(records())
@@ -80,3 +80,24 @@ def test_remove_shuffle_files_removes_only_that_shuffle(tmp_path):
     write_map_output(str(tmp_path), 70, 0, 1, records(), Partitioner(2))
     remove_shuffle_files(str(tmp_path), 7)
     assert sorted(os.listdir(tmp_path)) == ["shuffle_70_0_1.data", "shuffle_70_0_1.index"]
+
+
+def test_map_output_past_its_budget_spills_frames_and_writes_the_same_blocks(tmp_path):
+    rng = random.Random(4)
+    records = [(rng.randrange(500), "v" * rng.randrange(50)) for _ in range(30_000)]
+    partitioner = Partitioner(5)
+    in_memory, spilled = tmp_path / "in-memory", tmp_path / "spilled"
+    in_memory.mkdir(), spilled.mkdir()
+    whole = write_map_output(str(in_memory), 1, 0, 1, iter(records), partitioner)
+    parts = write_map_output(str(spilled), 1, 0, 1, iter(records), partitioner, budget=50_000)
+    assert parts != whole  # several frames per block: other bytes, other checksums
+    assert parts == write_map_output(str(spilled), 1, 0, 2, iter(records), partitioner,
+                                     budget=50_000)  # but the same on every attempt
+    for reduce_index in range(5):
+        expected = [r for r in records if portable_hash(r[0]) % 5 == reduce_index]
+        for directory in (in_memory, spilled):
+            blob, crc = read_block(str(directory), 1, 0, 1, reduce_index)
+            verify_block(blob, crc, 1, 0, reduce_index, None)
+            assert list(block_records(blob)) == expected  # input order kept
+    assert sorted(os.listdir(spilled)) == ["shuffle_1_0_1.data", "shuffle_1_0_1.index",
+                                           "shuffle_1_0_2.data", "shuffle_1_0_2.index"]
