@@ -14,11 +14,15 @@ owns it or views another's. Shared objects (small ints, interned strings)
 are counted at every reference, so estimates err high. The same objects give
 the same estimate, on every worker.
 
+Also owns the worker's allocator settings (``tune_allocator``).
+
 Must not know: RDDs, tasks, the scheduler.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import sys
 from typing import Any
 
@@ -72,3 +76,30 @@ def estimate_size(obj: Any, depth: int = _DEPTH) -> int:
     if isinstance(attributes, dict):
         return size + estimate_size(attributes, depth)
     return size
+
+
+# glibc's mallopt parameters.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 2 * 2**20
+TRIM_THRESHOLD = 16 * 2**20
+
+
+def tune_allocator() -> bool:
+    """Keep glibc's allocator from returning memory to the kernel after every
+    large temporary: allocations under MMAP_THRESHOLD come from the heap, and
+    up to TRIM_THRESHOLD of free space stays at its top. With glibc's
+    defaults, numpy code whose temporaries are around a megabyte maps and
+    unmaps (or grows and trims) them on every call and spends much of its
+    time in page faults. Costs at most TRIM_THRESHOLD of memory kept. Skipped
+    when the environment sets any MALLOC_* tunable (the user's choice wins)
+    and where there is no glibc. Returns whether it applied."""
+    if any(name.startswith("MALLOC_") for name in os.environ):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))

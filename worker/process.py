@@ -62,7 +62,7 @@ import zmq
 
 from ember.engine import broadcast, failpoints
 from ember.engine.files import SparkFiles, unpack_entry
-from ember.engine.memory import STORAGE_FRACTION, default_worker_memory
+from ember.engine.memory import STORAGE_FRACTION, default_worker_memory, tune_allocator
 from ember.engine.errors import AuthenticationError, SecretFileError
 from ember.engine.protocol import (
     AddPyFile,
@@ -225,6 +225,7 @@ class Worker:
             os.chdir(bootstrap["cwd"])
 
     def run(self) -> int:
+        tune_allocator()
         # Tasks spill aggregations and sorts here (engine.spill), inside the
         # work directory so that nothing outlives the worker.
         os.environ["SPARK_LOCAL_DIRS"] = os.path.join(self.work_dir, "spill")
