@@ -1,4 +1,4 @@
-"""``python -m benchmarks run|recovery|list``: the suite's command line."""
+"""``python -m benchmarks run|recovery|report|list``: the suite's command line."""
 
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="seconds per run (default: the scale's)")
     recovery.add_argument("--out", type=Path, default=None,
                           help="results folder (as for run)")
+    report = commands.add_parser(
+        "report", help="summarise a results file again from its runs and rewrite its tables")
+    report.add_argument("results", type=Path, nargs="+", help="a results .json file")
     return parser
 
 
@@ -89,6 +92,15 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "list":
         _list()
+        return 0
+    if args.command == "report":
+        from benchmarks.report import rebuild
+
+        for path in args.results:
+            if not path.is_file():
+                print(f"{path}: no such results file", file=sys.stderr)
+                return 2
+            print(*rebuild(path), sep="\n")
         return 0
     if args.repeat < 1:
         print("--repeat must be at least 1", file=sys.stderr)

@@ -19,6 +19,7 @@ from benchmarks.answers import same
 FLOOR_CORES = 2
 PYSPARK_GOAL = 0.5      # ember at most half PySpark's wall time, every workload
 FLOOR_GOAL = 1.5        # CPU-bound: ember within 1.5x of serial / 2
+MEMORY_GOAL = 1.25      # spill workloads: each worker's peak RSS within budget + 25 %
 # The simplest engine that answered is the reference: plain Python first.
 REFERENCE_ORDER = ("serial", "raw", "dask", "pyspark", "redis", "ember")
 
@@ -41,6 +42,8 @@ def summarise_engine(runs: list[dict], workload) -> dict:
     entry["status"] = "ok"
     entry["wall_s"] = _spread([run["wall_s"] for run in runs])
     entry["peak_rss_mb"] = round(max(run["peak_rss_bytes"] for run in runs) / 2**20, 1)
+    entry["peak_process_rss_mb"] = round(
+        max(run.get("peak_process_rss_bytes", 0) for run in runs) / 2**20, 1)
     entry["phases_median_s"] = {
         phase: statistics.median(run["phases"][phase] for run in runs)
         for phase in runs[0]["phases"]}
@@ -93,7 +96,8 @@ def ratios(workload, engines: dict[str, dict]) -> dict:
     }
 
 
-def goals(workload, engines: dict[str, dict], ratio: dict) -> list[dict]:
+def goals(workload, engines: dict[str, dict], ratio: dict,
+          budget_mb: float | None = None) -> list[dict]:
     stated = [(f"<= {PYSPARK_GOAL}x PySpark", ratio["ember/pyspark"], PYSPARK_GOAL, "x")]
     if workload.cpu_bound:
         stated.append((f"<= {FLOOR_GOAL}x serial/{FLOOR_CORES}", ratio["ember/(serial/2)"],
@@ -104,6 +108,11 @@ def goals(workload, engines: dict[str, dict], ratio: dict) -> list[dict]:
         value = ember["metric"]["median"] if ember.get("status") == "ok" else None
         stated.append((f"{metric.label} < {metric.goal} {metric.unit}", value, metric.goal,
                        f" {metric.unit}"))
+    if workload.memory_budget and budget_mb:
+        limit = MEMORY_GOAL * budget_mb
+        value = ember.get("peak_process_rss_mb") or None if ember.get("status") == "ok" else None
+        stated.append((f"largest worker's peak RSS <= {MEMORY_GOAL}x budget ({limit:g} MB)",
+                       value, limit, " MB"))
     marked = []
     for goal, value, limit, unit in stated:
         if ember.get("status") != "ok":
@@ -135,8 +144,10 @@ def build(meta: dict, workloads: dict, runs: dict[str, dict[str, list]]) -> dict
             "cpu_bound": workload.cpu_bound,
             "reference": reference, "engines": engines, "ratios": ratio,
             # The speed goals are stated for the compute workloads.
-            "goals": (goals(workload, engines, ratio)
+            "goals": (goals(workload, engines, ratio,
+                            meta.get("scale_settings", {}).get("spill_budget_mb"))
                       if "ember" in engines and workload.group == "compute" else []),
+            "memory_budget": bool(workload.memory_budget),
             "metric": ({"label": workload.metric.label, "unit": workload.metric.unit,
                         "goal": workload.metric.goal} if workload.metric else None),
         }
@@ -253,6 +264,17 @@ def markdown(results: dict) -> str:
     lines += _table(["workload", *engines], [
         [name, *(str(w["engines"].get(e, {}).get("peak_rss_mb", "—")) for e in engines)]
         for name, w in results["workloads"].items()])
+    budgeted = [name for name, w in results["workloads"].items() if w.get("memory_budget")]
+    if budgeted:
+        budget = results.get("scale_settings", {}).get("spill_budget_mb")
+        lines += ["", f"## Largest single process below the run's own (MB, highest run; "
+                      f"memory budget {budget} MB)", "",
+                  "ember and PySpark's Python workers, Dask's pool processes; for PySpark "
+                  "the largest is its JVM, which holds driver and executor together.", ""]
+        lines += _table(["workload", *engines], [
+            [name, *(str(results["workloads"][name]["engines"].get(e, {})
+                         .get("peak_process_rss_mb") or "—") for e in engines)]
+            for name in budgeted])
     lines += ["", "\"—\": the engine has no version of that workload."]
 
     if has_ember and any(w["goals"] for w in results["workloads"].values()):
@@ -326,3 +348,19 @@ def write(results: dict, out_dir: Path, paths: tuple[Path, Path] | None = None,
     json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     md_path.write_text((render or markdown)(results), encoding="utf-8")
     return json_path, md_path
+
+
+def rebuild(json_path: Path) -> tuple[Path, Path]:
+    """Summarise a results file again from the runs it records (after a
+    change to how runs are summarised or reported) and rewrite it and its
+    markdown in place."""
+    from benchmarks.workloads import all_workloads
+
+    old = json.loads(json_path.read_text(encoding="utf-8"))
+    meta = {key: value for key, value in old.items() if key not in ("workloads", "mismatches")}
+    known = all_workloads()
+    workloads = {name: known[name] for name in old["workloads"]}
+    runs = {name: {engine: entry["runs"] for engine, entry in workload["engines"].items()}
+            for name, workload in old["workloads"].items()}
+    return write(build(meta, workloads, runs), json_path.parent,
+                 (json_path, json_path.with_suffix(".md")))

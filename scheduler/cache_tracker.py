@@ -1,7 +1,8 @@
 """CacheTracker: which workers hold which cached RDD partitions.
 
-Filled from the cache updates that come back with task results; a worker's
-entries go when the worker is lost, an RDD's when it is unpersisted. Used for
+Filled from the cache updates that come back with task results and emptied
+by the drops that come back the same way (blocks a worker evicted); a
+worker's entries go when the worker is lost, an RDD's when it is unpersisted. Used for
 locality: a task over a cached partition prefers the worker that holds it.
 
 Owned by the DAGScheduler's loop thread (not thread-safe).
