@@ -1819,7 +1819,7 @@ class _SortPartition:
         # With the methods' default (identity) keyfunc, keys are compared in C.
         key = itemgetter(0) if self.identity else (lambda kv: keyfunc(kv[0]))
         try:
-            yield from external_sorted(iterator, key, not self.ascending, self.budget)
+            return external_sorted(iterator, key, not self.ascending, self.budget)
         except TypeError as error:
             if "not supported between instances" not in str(error):
                 raise

@@ -31,7 +31,7 @@ import tempfile
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, Callable, Iterable, Iterator
 from zlib import crc32
 
@@ -142,15 +142,20 @@ def _frames(bucket: list) -> tuple[bytes, bytes]:
     return _FRAME.pack(len(blob)), blob
 
 
-def block_records(blob: Any) -> Iterator:
-    """The records of one block (bytes or a buffer), a frame at a time."""
+def block_frames(blob: Any) -> Iterator[list]:
+    """The record lists of one block's frames (bytes or a buffer), in order."""
     view = memoryview(blob)
     offset, end = 0, len(view)
     while offset < end:
         (size,) = _FRAME.unpack_from(view, offset)
         offset += _FRAME.size
-        yield from loads(view[offset:offset + size])
+        yield loads(view[offset:offset + size])
         offset += size
+
+
+def block_records(blob: Any) -> Iterator:
+    """The records of one block, a frame at a time."""
+    return chain.from_iterable(block_frames(blob))
 
 
 def write_map_output(directory: str, shuffle_id: int, map_index: int, attempt_id: int,

@@ -41,6 +41,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import weakref
 from itertools import count, islice
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
@@ -167,9 +168,12 @@ class ExternalMerger:
         _count_spill()
 
     def items(self) -> Iterator[tuple]:
+        # Not spilled: the dict's own iterator, with no Python step per entry.
         if self.directory is None:
-            yield from self.data.items()
-            return
+            return iter(self.data.items())
+        return self._merged_items()
+
+    def _merged_items(self) -> Iterator[tuple]:
         try:
             if self.data:
                 self.spill()
@@ -203,8 +207,10 @@ class ExternalMerger:
 
 def external_sorted(records: Iterable, key: Callable[[Any], Any], reverse: bool,
                     budget: int) -> Iterator:
-    """``sorted(records, key=key, reverse=reverse)``, as an iterator, spilling
-    sorted runs to disk past ``budget`` bytes. Stable, like ``sorted``."""
+    """``sorted(records, key=key, reverse=reverse)``, spilling sorted runs to
+    disk past ``budget`` bytes. Stable, like ``sorted``. Reads and sorts when
+    called; returns an iterator over the result (the list's own when nothing
+    spilled, so the caller's loop pays no Python step per record)."""
     held: list = []
     estimate = SizeEstimate()
     runs: list[str] = []
@@ -229,13 +235,25 @@ def external_sorted(records: Iterable, key: Callable[[Any], Any], reverse: bool,
                 held = []
                 _count_spill()
         held.sort(key=key, reverse=reverse)
-        if not runs:
-            yield from held
-            return
+    except BaseException:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    if not runs:
+        return iter(held)
+    merged = _merged_runs(runs, held, key, reverse, directory)
+    # The runs go when the merge ends, or when it is dropped unfinished (even
+    # unstarted, when a generator's own finally would not run).
+    weakref.finalize(merged, shutil.rmtree, directory, True)
+    return merged
+
+
+def _merged_runs(runs: list[str], held: list, key: Callable[[Any], Any], reverse: bool,
+                 directory: str) -> Iterator:
+    try:
         # Earlier runs first: heapq.merge takes ties from earlier iterables
         # first, which keeps the sort stable.
         yield from heapq.merge(*[load_chunks(run) for run in runs], iter(held),
                                key=key, reverse=reverse)
     finally:
-        if directory is not None:
-            shutil.rmtree(directory, ignore_errors=True)
+        shutil.rmtree(directory, ignore_errors=True)

@@ -30,7 +30,7 @@ import zmq
 from ember.engine import failpoints
 from ember.engine.errors import FetchFailedError
 from ember.engine.protocol import FetchRequest, FetchResponse, decode, encode
-from ember.engine.shuffle import block_records, read_block, verify_block
+from ember.engine.shuffle import block_frames, read_block, verify_block
 from ember.engine.transport import ClusterKeys, client_socket
 
 
@@ -68,7 +68,8 @@ class ShuffleReader:
                     worker_id=None)
         wanted = [(map_index, status) for map_index, status in enumerate(statuses)
                   if status.block_size(reduce_index)]
-        return self._records(shuffle_id, reduce_index, wanted)
+        # Records are pulled through chain in C: no Python step per record.
+        return itertools.chain.from_iterable(self._frames(shuffle_id, reduce_index, wanted))
 
     def _windows(self, reduce_index: int, wanted: list) -> Iterator[list]:
         """Consecutive runs of the wanted blocks whose remote blocks together
@@ -86,7 +87,7 @@ class ShuffleReader:
         if window:
             yield window
 
-    def _records(self, shuffle_id: int, reduce_index: int, wanted: list) -> Iterator:
+    def _frames(self, shuffle_id: int, reduce_index: int, wanted: list) -> Iterator[list]:
         for window in self._windows(reduce_index, wanted):
             remote: dict[str, tuple[str, list[tuple[int, int]]]] = {}
             for map_index, status in window:
@@ -102,7 +103,7 @@ class ShuffleReader:
                     blob, crc = read_block(self.directory, shuffle_id, map_index,
                                            status.attempt_id, reduce_index)
                     verify_block(blob, crc, shuffle_id, map_index, reduce_index, self.worker_id)
-                yield from block_records(blob)
+                yield from block_frames(blob)
                 del blob
 
     def _socket(self, address: str) -> zmq.Socket:
