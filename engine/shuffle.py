@@ -13,9 +13,9 @@ A block holds the (key, value) records for one reduce partition as one or
 more frames (length u64 | a pickled list of records), in input order; an
 empty block has length 0. A map task whose records outgrow its memory budget
 writes frames to a spill file as it goes and copies them into its block at
-the end, so a map task never holds more than its budget of records. Both files are written under
-temporary names and renamed into place, data first, so an index file that
-exists always describes a complete data file. Shuffle files are not fsynced:
+the end, so a map task never holds more than its budget of records. Both
+files are written under temporary names and renamed into place, data first,
+so an index file that exists always describes a complete data file. Shuffle files are not fsynced:
 a lost one is recomputed from lineage, never trusted.
 
 Every block is checked against its CRC-32 when read; a mismatch (or a missing
@@ -74,10 +74,13 @@ def shuffle_file_prefix(shuffle_id: int) -> str:
     return f"shuffle_{shuffle_id}_"
 
 
-def _explained(error: Exception, record: Any) -> Exception:
+def _raise_explained(error: Exception, record: Any) -> None:
+    """Raise ``error``, or the error naming the bad record behind it."""
     key = record[0] if isinstance(record, tuple) and record else record
     explained = explain_record_error(error, "partitionBy", key)
-    return error if explained is error else explained
+    if explained is error:
+        raise error
+    raise explained from error
 
 
 def _dealer(partitioner: Partitioner, buckets: list[list]) -> Callable[[list], None]:
@@ -104,10 +107,7 @@ def _dealer(partitioner: Partitioner, buckets: list[list]) -> Callable[[list], N
                     else:
                         appenders[portable_hash(key) % count](record)
             except (TypeError, ValueError, IndexError) as error:
-                explained = _explained(error, record)
-                if explained is error:
-                    raise
-                raise explained from error
+                _raise_explained(error, record)
     elif isinstance(partition, RangeBounds) and partition.identity:
         # sortByKey's range partitioner without a keyfunc, inlined likewise.
         bounds, ascending, last = partition.bounds, partition.ascending, len(partition.bounds)
@@ -119,10 +119,7 @@ def _dealer(partitioner: Partitioner, buckets: list[list]) -> Callable[[list], N
                     position = bisect_left(bounds, record[0])
                     appenders[(position if ascending else last - position) % count](record)
             except (TypeError, ValueError, IndexError) as error:
-                explained = _explained(error, record)
-                if explained is error:
-                    raise
-                raise explained from error
+                _raise_explained(error, record)
     else:
         def deal(chunk: list) -> None:
             record = None
@@ -130,10 +127,7 @@ def _dealer(partitioner: Partitioner, buckets: list[list]) -> Callable[[list], N
                 for record in chunk:
                     appenders[partition(record[0]) % count](record)
             except (TypeError, ValueError, IndexError) as error:
-                explained = _explained(error, record)
-                if explained is error:
-                    raise
-                raise explained from error
+                _raise_explained(error, record)
     return deal
 
 
