@@ -1,6 +1,6 @@
 """What CURVE costs a shuffle between two hosts: the same blocks moved between
 two network namespaces over ZeroMQ, once with ember's CURVE sockets
-(``engine.transport``, as the shuffle service and reducers use them) and once
+(``engine.wire.transport``, as the shuffle service and reducers use them) and once
 with plain ZeroMQ, reporting each throughput's median and their ratio.
 
     python -m benchmarks.network_shuffle [--block-kib 1024] [--blocks 256]
@@ -62,7 +62,7 @@ def remove_link() -> None:
 def _sockets(kind: int, curve: bool, server: bool):
     import zmq
 
-    from ember.engine.transport import Authenticator, client_socket, derive_keys, server_socket
+    from ember.engine.wire.transport import Authenticator, client_socket, derive_keys, server_socket
 
     zctx = zmq.Context()
     keys = derive_keys(b"benchmark secret, not a real one")

@@ -43,24 +43,24 @@ from ember.driver.progress import ConsoleProgress, forward_output
 from ember.driver.ui import StatusPage, context_html, report
 from ember.driver.remote_cluster import RemoteCluster
 from ember.driver.master import parse_master
-from ember.engine import checkpoint, inputs
-from ember.engine.accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
-from ember.engine.broadcast import Broadcast
-from ember.engine.files import PACKAGE_EXTENSIONS, SparkFiles, add_archive, add_file, pack_entry
-from ember.engine.memory import default_worker_memory
-from ember.engine.profiling import ProfileCollector
-from ember.engine.callsite import api_callsite, user_callsite
-from ember.engine.closure import Closure
-from ember.engine.dependency import ShuffleDependency
+from ember.engine.io import checkpoint, inputs
+from ember.engine.api.accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
+from ember.engine.api.broadcast import Broadcast
+from ember.engine.io.files import PACKAGE_EXTENSIONS, SparkFiles, add_archive, add_file, pack_entry
+from ember.engine.data.memory import default_worker_memory
+from ember.engine.api.profiling import ProfileCollector
+from ember.engine.api.callsite import api_callsite, user_callsite
+from ember.engine.wire.closure import Closure
+from ember.engine.api.dependency import ShuffleDependency
 from ember.engine.errors import DriverOnlyError, NoWorkersError, StoppedContextError
-from ember.engine.rdd import RDD
-from ember.engine.rdds import EmptyRDD, ParallelCollectionRDD, PartitionerAwareUnionRDD, TextFileRDD, UnionRDD
-from ember.engine.protocol import RemoveBroadcast
-from ember.engine.secret_file import read_secret_file
-from ember.engine.serializer import dumps, loads
-from ember.engine.spawn import child_environment
-from ember.engine.storage import StorageLevel
-from ember.engine.transport import Authenticator, derive_keys, new_secret
+from ember.engine.api.rdd import RDD
+from ember.engine.api.rdds import EmptyRDD, ParallelCollectionRDD, PartitionerAwareUnionRDD, TextFileRDD, UnionRDD
+from ember.engine.wire.protocol import RemoveBroadcast
+from ember.engine.wire.secret_file import read_secret_file
+from ember.engine.wire.serializer import dumps, loads
+from ember.engine.wire.spawn import child_environment
+from ember.engine.api.storage import StorageLevel
+from ember.engine.wire.transport import Authenticator, derive_keys, new_secret
 from ember.engine.version import __version__
 from ember.scheduler.backend import ZmqBackend
 from ember.scheduler.dag_scheduler import DAGScheduler
@@ -608,7 +608,7 @@ class Context:
         lost partition re-reads exactly the same records. Elements are
         (key, value), decoded as UTF-8 unless decoders are given."""
         from ember.ingest.log_rdd import topic_rdd, utf8_decoder
-        from ember.ingest.store import LogStore
+        from ember.ingest.client.store import LogStore
 
         if isinstance(store, LogStore):  # shown on the status page while it lives
             self._log_stores[store.address] = store

@@ -1,6 +1,6 @@
 """LocalCluster: the worker processes of a ``local[N]`` Context.
 
-Spawns each worker as ``python -m ember.worker`` with ``engine.spawn`` (never
+Spawns each worker as ``python -m ember.worker`` with ``engine.wire.spawn`` (never
 a fork of the driver, so a driver script needs no ``if __name__ ==
 "__main__"`` guard; own session; the cluster secret in the bootstrap on stdin,
 whose pipe stays open as the worker's lifeline), in the driver's working
@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Callable
 
-from ember.engine.spawn import child_environment, end, spawn
+from ember.engine.wire.spawn import child_environment, end, spawn
 
 
 def describe_exit(returncode: int) -> str:

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "logstore" and args.logstore_command != "serve":
             return run_logstore_client(args, fail)
         elif args.command == "logstore":
-            from ember.ingest.broker import main as serve
+            from ember.ingest.server.broker import main as serve
 
             return serve(["--dir", args.dir, "--port", str(args.port), "--host", args.host]
                          + (["--secret-file", args.secret_file] if args.secret_file else [])) or 0
@@ -477,8 +477,8 @@ def run_cluster_command(args) -> int:
         from ember.worker.process import run_remote
 
         return run_remote(args)
-    from ember.engine.secret_file import write_secret_file
-    from ember.engine.transport import new_secret
+    from ember.engine.wire.secret_file import write_secret_file
+    from ember.engine.wire.transport import new_secret
 
     secret = new_secret()
     if args.out is None:

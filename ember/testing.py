@@ -71,7 +71,7 @@ def sc(pytestconfig: pytest.Config):
 @pytest.fixture
 def log_store(tmp_path):
     """A log store broker on a fresh directory, stopped when the test ends."""
-    from ember.ingest.store import LogStore
+    from ember.ingest.client.store import LogStore
 
     store = LogStore.start(tmp_path / "log")
     try:

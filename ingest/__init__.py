@@ -1,10 +1,13 @@
 """ember.ingest: the bundled, durable, partitioned log store, and LogRDD.
 
-Storage: record_batch, offset_index/time_index, segment, partition_log,
-producer_state, log_config, log_manager, durability. Network: protocol (the
-wire format), broker (the server process), group_commit, group_coordinator,
-client (one connection), store (``LogStore``, ``connect``), producer,
-consumer. Batch ingest: log_rdd (``topic_rdd``, ``LogRDD``), kafka_utils.
+- ``log``: the store on disk (record batches, indexes, segments, partition
+  logs, the log manager, producer state, the file layer).
+- ``server``: the broker process (serving, group commit, consumer groups).
+- ``client``: one connection, the producer, the consumer, ``LogStore`` and
+  ``connect``.
+- here: ``protocol`` (the wire format both sides speak), ``structs`` (the
+  client API's value types), ``secret_file``, and the bridge to the engine:
+  ``log_rdd`` (``topic_rdd``, ``LogRDD``) and ``kafka_utils``.
 
 The public names below are loaded lazily (PEP 562), so a worker that
 unpickles a LogRDD does not import the broker or the clients it does not use.
@@ -15,11 +18,11 @@ Imports ember.engine only.
 from __future__ import annotations
 
 _EXPORTS = {
-    "LogStore": "ember.ingest.store",
-    "connect": "ember.ingest.store",
-    "Producer": "ember.ingest.producer",
-    "FutureRecordMetadata": "ember.ingest.producer",
-    "Consumer": "ember.ingest.consumer",
+    "LogStore": "ember.ingest.client.store",
+    "connect": "ember.ingest.client.store",
+    "Producer": "ember.ingest.client.producer",
+    "FutureRecordMetadata": "ember.ingest.client.producer",
+    "Consumer": "ember.ingest.client.consumer",
     "TopicPartition": "ember.ingest.structs",
     "OffsetRange": "ember.ingest.structs",
     "OffsetAndMetadata": "ember.ingest.structs",

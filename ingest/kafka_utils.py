@@ -25,7 +25,7 @@ from ember.ingest.log_rdd import (
     BrokerAccess, KeyValueDecoder, LogRDD, check_ranges, utf8_decoder,
 )
 from ember.ingest.secret_file import coerce_secret
-from ember.ingest.store import connect
+from ember.ingest.client.store import connect
 from ember.ingest.structs import OffsetRange
 
 

@@ -34,12 +34,12 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Mapping
 
-from ember.engine.closure import Closure
+from ember.engine.wire.closure import Closure
 from ember.engine.errors import BrokerUnavailableError, KafkaTimeoutError, OffsetOutOfRangeError
-from ember.engine.rdd import RDD, Partition
-from ember.ingest.client import BrokerConnection
-from ember.ingest.record_batch import Record, iter_records
-from ember.ingest.store import LogStore, connect, normalize_address
+from ember.engine.api.rdd import RDD, Partition
+from ember.ingest.client.client import BrokerConnection
+from ember.ingest.log.record_batch import Record, iter_records
+from ember.ingest.client.store import LogStore, connect, normalize_address
 from ember.ingest.structs import OffsetRange
 
 DEFAULT_FETCH_MAX_BYTES = 1 << 20

@@ -1,6 +1,6 @@
 """The driver's ZeroMQ backend: the scheduler's hands on the wire.
 
-Owns the driver's ROUTER socket (CURVE server, see ``engine.transport``) and
+Owns the driver's ROUTER socket (CURVE server, see ``engine.wire.transport``) and
 the set of registered workers. Turns worker messages into scheduler events
 (``ExecutorAdded``, ``CompletionEvent``) and the scheduler's requests (launch,
 kill, broadcast) into messages. What tasks print and workers log
@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import zmq
 
-from ember.engine.protocol import (
+from ember.engine.wire.protocol import (
     AddPyFile,
     BarrierAnswer,
     BroadcastData,
@@ -64,8 +64,8 @@ from ember.engine.protocol import (
     decode,
     encode,
 )
-from ember.engine.task import TaskDescription
-from ember.engine.transport import ClusterKeys, Endpoint, server_socket
+from ember.engine.wire.task import TaskDescription
+from ember.engine.wire.transport import ClusterKeys, Endpoint, server_socket
 from ember.engine.version import __version__
 from ember.scheduler.events import AskCommit, BarrierSync, CompletionEvent, ExecutorAdded, ExecutorLost
 

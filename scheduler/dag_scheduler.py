@@ -69,10 +69,10 @@ import queue
 import threading
 from typing import Any, Callable
 
-from ember.engine.accumulators import AccumulatorRegistry
+from ember.engine.api.accumulators import AccumulatorRegistry
 from ember.engine.clock import SYSTEM_CLOCK, Clock
-from ember.engine.closure import Closure
-from ember.engine.dependency import NarrowDependency, ShuffleDependency
+from ember.engine.wire.closure import Closure
+from ember.engine.api.dependency import NarrowDependency, ShuffleDependency
 from ember.engine.errors import (
     JobAbortedError,
     IndeterminateStageError,
@@ -83,10 +83,10 @@ from ember.engine.errors import (
     TaskFailedError,
     WorkerLostError,
 )
-from ember.engine.protocol import PeerLost, RemoveRdd, RemoveShuffle
-from ember.engine.serializer import dumps, loads
-from ember.engine.storage import StorageLevel
-from ember.engine.task import RESULT, SHUFFLE_MAP, ExceptionFailure, FetchFailure, TaskSuccess, make_binary
+from ember.engine.wire.protocol import PeerLost, RemoveRdd, RemoveShuffle
+from ember.engine.wire.serializer import dumps, loads
+from ember.engine.api.storage import StorageLevel
+from ember.engine.wire.task import RESULT, SHUFFLE_MAP, ExceptionFailure, FetchFailure, TaskSuccess, make_binary
 from ember.scheduler.cache_tracker import CacheTracker
 from ember.scheduler.events import (
     AskCommit,

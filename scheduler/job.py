@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ember.engine.closure import Closure
+from ember.engine.wire.closure import Closure
 
 
 class JobWaiter:

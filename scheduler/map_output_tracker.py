@@ -14,7 +14,7 @@ Owned by the DAGScheduler's loop thread (not thread-safe).
 
 from __future__ import annotations
 
-from ember.engine.shuffle import MapStatus
+from ember.engine.data.shuffle import MapStatus
 
 
 class MapOutputTracker:

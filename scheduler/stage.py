@@ -36,7 +36,7 @@ class Stage:
 def _computes_barrier(rdd: Any) -> bool:
     """Does the stage computing ``rdd`` contain a barrier RDD (within its
     narrow lineage)?"""
-    from ember.engine.dependency import ShuffleDependency
+    from ember.engine.api.dependency import ShuffleDependency
 
     stack, seen = [rdd], set()
     while stack:

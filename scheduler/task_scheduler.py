@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ember.engine.task import TaskDescription
+from ember.engine.wire.task import TaskDescription
 from ember.scheduler.stage import ResultStage
 from ember.scheduler.task_set_manager import TaskSetManager
 

@@ -12,10 +12,10 @@ import pytest
 import ember
 
 MODULES = [
-    "ember.engine.rdd", "ember.engine.storage", "ember.engine.statcounter",
-    "ember.engine.resultiterable", "ember.engine.hashing", "ember.driver.context",
-    "ember.driver.conf", "ember.engine.approx", "ember.engine.inputs", "ember.engine.accumulators",
-    "ember.engine.broadcast", "ember.engine.files", "ember.scheduler.status", "ember.engine.barrier",
+    "ember.engine.api.rdd", "ember.engine.api.storage", "ember.engine.api.statcounter",
+    "ember.engine.api.resultiterable", "ember.engine.data.hashing", "ember.driver.context",
+    "ember.driver.conf", "ember.engine.api.approx", "ember.engine.io.inputs", "ember.engine.api.accumulators",
+    "ember.engine.api.broadcast", "ember.engine.io.files", "ember.scheduler.status", "ember.engine.api.barrier",
     "ember.driver.ui",
 ]
 

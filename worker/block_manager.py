@@ -11,7 +11,7 @@ recomputed from lineage by whichever worker needs it.
 
 The memory store holds at most ``capacity`` bytes (``spark.memory.fraction``
 of the worker's ``spark.executor.memory``), as estimated by
-``engine.memory.estimate_size``. A partition is unrolled into memory a chunk
+``engine.data.memory.estimate_size``. A partition is unrolled into memory a chunk
 at a time, and its reservation grows with it; when the store is full, the
 least recently used blocks of *other* RDDs are evicted (an RDD never evicts
 its own blocks, so a scan over an RDD too large for memory does not churn
@@ -32,9 +32,9 @@ from collections import OrderedDict
 from itertools import chain, islice
 from typing import Any, Iterator
 
-from ember.engine.fileio import atomic_writer
-from ember.engine.memory import estimate_size
-from ember.engine.spill import dump_chunks, load_chunks
+from ember.engine.io.fileio import atomic_writer
+from ember.engine.data.memory import estimate_size
+from ember.engine.data.spill import dump_chunks, load_chunks
 
 # Records unrolled between two checks of a partition's size.
 UNROLL_CHUNK = 1024

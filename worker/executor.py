@@ -1,7 +1,7 @@
 """Executor: runs task attempts in this worker's task slots.
 
 One thread per slot takes launched tasks from a queue and runs them with
-``engine.task.run_task``; the outcome (result or map status, a failure with the
+``engine.wire.task.run_task``; the outcome (result or map status, a failure with the
 worker's traceback, a fetch failure, or "killed") goes back to the driver as a
 ``StatusUpdate``, the result bytes as a separate frame. Stage binaries arrive
 once per stage attempt and are kept until the driver says the attempt ended.
@@ -40,8 +40,8 @@ from typing import Any, Callable
 
 from ember.engine import failpoints
 from ember.engine.errors import TaskKilledError
-from ember.engine.protocol import LaunchTask, StatusUpdate, encode
-from ember.engine.task import TaskKilled, TaskSuccess, describe_exception, run_task
+from ember.engine.wire.protocol import LaunchTask, StatusUpdate, encode
+from ember.engine.wire.task import TaskKilled, TaskSuccess, describe_exception, run_task
 from ember.worker.task_output import TaskOutput
 
 log = logging.getLogger("ember.worker.executor")

@@ -60,11 +60,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 import zmq
 
-from ember.engine import broadcast, failpoints
-from ember.engine.files import SparkFiles, unpack_entry
-from ember.engine.memory import STORAGE_FRACTION, default_worker_memory, tune_allocator
+from ember.engine import failpoints
+
+from ember.engine.api import broadcast
+from ember.engine.io.files import SparkFiles, unpack_entry
+from ember.engine.data.memory import STORAGE_FRACTION, default_worker_memory, tune_allocator
 from ember.engine.errors import AuthenticationError, SecretFileError
-from ember.engine.protocol import (
+from ember.engine.wire.protocol import (
     AddPyFile,
     BarrierAnswer,
     BarrierRequest,
@@ -90,10 +92,10 @@ from ember.engine.protocol import (
     decode,
     encode,
 )
-from ember.engine.secret_file import read_secret_file
-from ember.engine.shuffle import remove_shuffle_files
-from ember.engine.spawn import child_environment
-from ember.engine.transport import Authenticator, Endpoint, client_socket, connect_authenticated, derive_keys
+from ember.engine.wire.secret_file import read_secret_file
+from ember.engine.data.shuffle import remove_shuffle_files
+from ember.engine.wire.spawn import child_environment
+from ember.engine.wire.transport import Authenticator, Endpoint, client_socket, connect_authenticated, derive_keys
 from ember.engine.version import __version__
 from ember.worker.block_manager import BlockManager
 from ember.worker.executor import Executor
@@ -226,7 +228,7 @@ class Worker:
 
     def run(self) -> int:
         tune_allocator()
-        # Tasks spill aggregations and sorts here (engine.spill), inside the
+        # Tasks spill aggregations and sorts here (engine.data.spill), inside the
         # work directory so that nothing outlives the worker.
         os.environ["SPARK_LOCAL_DIRS"] = os.path.join(self.work_dir, "spill")
         shuffle_dir = os.path.join(self.work_dir, "shuffle")
@@ -505,7 +507,7 @@ def _flags(args: argparse.Namespace) -> list[str]:
 def run_remote(args: argparse.Namespace) -> int:
     """Run a worker started by hand, from its parsed flags (exits the process).
     Without PYTHONHASHSEED, it first replaces itself with a copy running with
-    the seed every ember worker uses (``engine.spawn``), so that keys whose
+    the seed every ember worker uses (``engine.wire.spawn``), so that keys whose
     hash depends on the seed land in the same partition on every worker."""
     if "PYTHONHASHSEED" not in os.environ:
         env = child_environment()  # the seed, and the same ember on the import path

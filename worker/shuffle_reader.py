@@ -29,9 +29,9 @@ import zmq
 
 from ember.engine import failpoints
 from ember.engine.errors import FetchFailedError
-from ember.engine.protocol import FetchRequest, FetchResponse, decode, encode
-from ember.engine.shuffle import block_frames, read_block, verify_block
-from ember.engine.transport import ClusterKeys, client_socket
+from ember.engine.wire.protocol import FetchRequest, FetchResponse, decode, encode
+from ember.engine.data.shuffle import block_frames, read_block, verify_block
+from ember.engine.wire.transport import ClusterKeys, client_socket
 
 
 # spark.reducer.maxSizeInFlight's default: remote block bytes a reduce task

@@ -15,9 +15,9 @@ import zmq
 
 from ember.engine import failpoints
 from ember.engine.errors import FetchFailedError
-from ember.engine.protocol import FetchRequest, FetchResponse, decode, encode
-from ember.engine.shuffle import read_block
-from ember.engine.transport import ClusterKeys, Endpoint, server_socket
+from ember.engine.wire.protocol import FetchRequest, FetchResponse, decode, encode
+from ember.engine.data.shuffle import read_block
+from ember.engine.wire.transport import ClusterKeys, Endpoint, server_socket
 
 
 class ShuffleService:

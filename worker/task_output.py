@@ -45,7 +45,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from ember.engine.protocol import WorkerOutput, encode
+from ember.engine.wire.protocol import WorkerOutput, encode
 
 FLUSH_INTERVAL = 0.1  # seconds a complete line may wait, to batch the lines after it
 MAX_BUFFER = 64 * 1024  # bytes of one task's output that may wait

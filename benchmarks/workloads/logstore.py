@@ -85,7 +85,7 @@ def load_events(path: str, share: int = 0, shares: int = 1) -> list[bytes]:
 
 def batch_records(record_bytes: int) -> int:
     """Records per raw/Redis batch: what fills one ember producer batch."""
-    from ember.ingest.producer import DEFAULTS
+    from ember.ingest.client.producer import DEFAULTS
     return max(1, DEFAULTS["batch_size"] // record_bytes)
 
 

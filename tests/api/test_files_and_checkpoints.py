@@ -2,7 +2,7 @@
 Hadoop formats with a Python meaning, whole files, binary records) and
 checkpoints, on a real local[2] cluster, each compared with plain Python.
 
-The Context's input methods call the functions of ``ember.engine.inputs``;
+The Context's input methods call the functions of ``ember.engine.io.inputs``;
 these tests call those functions directly, so they check the engine side on
 their own. Likewise ``rdd._do_checkpoint()`` is the hook the Context calls
 after every job: the RDD-side checkpoint tests call it themselves, and
@@ -15,8 +15,8 @@ import os
 
 import pytest
 
-from ember.engine import inputs
-from ember.engine.checkpoint import new_checkpoint_dir
+from ember.engine.io import inputs
+from ember.engine.io.checkpoint import new_checkpoint_dir
 
 PAIRS = [(i % 7, {"v": i, "s": str(i)}) for i in range(50)]
 TEXT_OUT = "org.apache.hadoop.mapred.TextOutputFormat"
@@ -209,7 +209,7 @@ def test_whole_files_and_binary_inputs(sc, tmp_path):
 
 
 def test_binary_records_split_on_record_boundaries(sc, tmp_path, monkeypatch):
-    import ember.engine.textfile as textfile
+    import ember.engine.io.textfile as textfile
 
     monkeypatch.setattr(textfile, "BLOCK_SIZE", 10)  # driver-side split size: 10 bytes
     path = tmp_path / "many.bin"

@@ -14,7 +14,7 @@ from operator import add
 
 import pytest
 
-from ember.engine.approx import BoundedFloat
+from ember.engine.api.approx import BoundedFloat
 
 DATA = [(i * 37) % 101 for i in range(300)]
 

@@ -18,9 +18,9 @@ import inspect
 import pytest
 
 import ember
-from ember.engine.rdd import RDD as EmberRDD
-from ember.engine.statcounter import StatCounter as EmberStatCounter
-from ember.engine.storage import StorageLevel as EmberStorageLevel
+from ember.engine.api.rdd import RDD as EmberRDD
+from ember.engine.api.statcounter import StatCounter as EmberStatCounter
+from ember.engine.api.storage import StorageLevel as EmberStorageLevel
 
 # name -> "(parameters)" (optionally prefixed by "classmethod "), "property" or
 # "attribute"; "<callable>" stands for a function default.

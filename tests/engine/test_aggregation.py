@@ -8,8 +8,8 @@ from operator import add
 
 import pytest
 
-from ember.engine.aggregation import reduce_values
-from ember.engine.spill import CHECK_EVERY
+from ember.engine.data.aggregation import reduce_values
+from ember.engine.data.spill import CHECK_EVERY
 
 
 def fold(records, func):

@@ -12,8 +12,8 @@ import threading
 import pytest
 
 from ember.engine import errors
-from ember.engine.closure import Closure
-from ember.engine.hashing import portable_hash
+from ember.engine.wire.closure import Closure
+from ember.engine.data.hashing import portable_hash
 
 
 def test_closure_is_pickled_once_and_names_the_unpicklable_variable():
@@ -62,7 +62,7 @@ def test_error_tree_subclasses_the_natural_builtins():
 
 def test_portable_hash_does_not_depend_on_the_hash_seed():
     keys = ["spark", "", "é", b"bytes", ("a", 1, None), None, 7, -1, 2.5, True]
-    code = f"from ember.engine.hashing import portable_hash; print([portable_hash(k) for k in {keys!r}])"
+    code = f"from ember.engine.data.hashing import portable_hash; print([portable_hash(k) for k in {keys!r}])"
     outputs = {subprocess.run([sys.executable, "-c", code], env={"PYTHONHASHSEED": seed, "PATH": ""},
                               capture_output=True, text=True, check=True).stdout for seed in ("1", "2", "99")}
     assert len(outputs) == 1

@@ -9,9 +9,9 @@ import random
 import pytest
 
 from ember.engine.errors import FetchFailedError
-from ember.engine.hashing import portable_hash
-from ember.engine.partitioner import Partitioner
-from ember.engine.shuffle import MapStatus, block_records, output_paths, read_block, remove_shuffle_files, verify_block, write_map_output
+from ember.engine.data.hashing import portable_hash
+from ember.engine.api.partitioner import Partitioner
+from ember.engine.data.shuffle import MapStatus, block_records, output_paths, read_block, remove_shuffle_files, verify_block, write_map_output
 
 
 def records():

@@ -11,8 +11,8 @@ from operator import add
 
 import pytest
 
-from ember.engine import spill
-from ember.engine.aggregation import (combine_combiners, combine_values, group_combiners,
+from ember.engine.data import spill
+from ember.engine.data.aggregation import (combine_combiners, combine_values, group_combiners,
                                       group_values, reduce_values)
 
 
@@ -118,7 +118,7 @@ def test_cluster_group_and_sort_beyond_the_budget_match_the_in_memory_answer(tmp
 
 
 def test_join_and_cogroup_beyond_the_budget_match_the_in_memory_answer(spill_root):
-    from ember.engine.aggregation import cogroup_values, join_values
+    from ember.engine.data.aggregation import cogroup_values, join_values
 
     rng = random.Random(5)
     tagged = [(rng.randrange(3_000), (rng.randrange(2), rng.randrange(100))) for _ in range(40_000)]

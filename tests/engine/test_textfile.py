@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from ember.engine import textfile
-from ember.engine.textfile import compute_splits, list_input_files, read_split
+from ember.engine.io import textfile
+from ember.engine.io.textfile import compute_splits, list_input_files, read_split
 
 
 @pytest.mark.parametrize("seed", range(6))

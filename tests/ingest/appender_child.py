@@ -9,8 +9,8 @@ Record n has value b"r<n>", so after recovery record n must sit at offset n.
 import random
 import sys
 
-from ember.ingest.log_manager import LogManager
-from ember.ingest.record_batch import SimpleRecord, encode_batch
+from ember.ingest.log.log_manager import LogManager
+from ember.ingest.log.record_batch import SimpleRecord, encode_batch
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ember.ingest.store import LogStore
+from ember.ingest.client.store import LogStore
 
 
 @pytest.fixture

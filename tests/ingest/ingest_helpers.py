@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from ember.ingest.record_batch import SimpleRecord, encode_batch, iter_records
+from ember.ingest.log.record_batch import SimpleRecord, encode_batch, iter_records
 
 
 def values_batch(values, *, timestamp=1_700_000_000_000, **producer) -> bytes:
@@ -18,7 +18,7 @@ def read_records(source, start=None, *, max_bytes=4096, committed_only=True):
     """Every record of a PartitionLog (or LogSegment) from ``start`` on, read
     the way a consumer would: small reads, skipping records before the offset
     asked for. Returns the list of Records."""
-    from ember.ingest.partition_log import PartitionLog
+    from ember.ingest.log.partition_log import PartitionLog
     offset = (source.log_start_offset if isinstance(source, PartitionLog)
               else source.base_offset) if start is None else start
     end = source.log_end_offset if isinstance(source, PartitionLog) else source.next_offset

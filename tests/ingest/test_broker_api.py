@@ -22,9 +22,9 @@ from ember.engine.errors import (
     TopicAlreadyExistsError, UnknownTopicOrPartitionError,
 )
 from ember.ingest import connect, protocol
-from ember.ingest.client import BrokerConnection
-from ember.ingest.partitioner import murmur2, partition_for_key
-from ember.ingest.record_batch import SimpleRecord, encode_batch
+from ember.ingest.client.client import BrokerConnection
+from ember.ingest.client.partitioner import murmur2, partition_for_key
+from ember.ingest.log.record_batch import SimpleRecord, encode_batch
 from ember.ingest.structs import TopicPartition
 
 from broker_helpers import read_topic
@@ -219,7 +219,7 @@ def test_retention_moves_the_log_start_and_a_read_below_it_is_named(store):
 
 def test_standalone_broker_keeps_its_secret_in_a_0600_file(tmp_path):
     log_dir, secret_file = tmp_path / "log", tmp_path / "secret"
-    broker = subprocess.Popen([sys.executable, "-m", "ember.ingest.broker", "--dir", str(log_dir),
+    broker = subprocess.Popen([sys.executable, "-m", "ember.ingest.server.broker", "--dir", str(log_dir),
                                "--secret-file", str(secret_file)], stdout=subprocess.PIPE, text=True)
     try:
         line = broker.stdout.readline()

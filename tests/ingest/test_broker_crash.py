@@ -16,8 +16,8 @@ import time
 import pytest
 
 from ember.engine.errors import BrokerUnavailableError, CommitFailedError, KafkaTimeoutError
-from ember.ingest import durability
-from ember.ingest.record_batch import SimpleRecord, encode_batch
+from ember.ingest.log import durability
+from ember.ingest.log.record_batch import SimpleRecord, encode_batch
 from ember.ingest.structs import TopicPartition
 
 from broker_helpers import AckHistory, check_history, read_topic

@@ -19,7 +19,7 @@ import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from ember.engine.transport import derive_keys
+from ember.engine.wire.transport import derive_keys
 from ember.ingest.structs import TopicPartition
 
 pytestmark = pytest.mark.security
@@ -124,34 +124,37 @@ def test_the_secret_is_not_in_argv_environment_or_repr(store):
                if c.status == psutil.CONN_LISTEN)
 
 
+def source_of(module_name: str):
+    """The file of an ember module (``ember.ingest.log.segment`` ->
+    ``ingest/log/segment.py``), or None when the name is a package or not a module."""
+    path = INGEST.parent.joinpath(*module_name.split(".")[1:]).with_suffix(".py")
+    return path if path.is_file() else None
+
+
 def broker_side_modules():
     """The ember modules a broker process runs: broker.py and what it imports."""
-    todo, seen = ["ember.ingest.broker"], set()
+    todo, seen = ["ember.ingest.server.broker"], set()
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
-        folder, module = name.split(".")[1:]
-        path = INGEST.parent / folder / f"{module}.py"
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(source_of(name).read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ember."):
-                parts = node.module.split(".")
-                if len(parts) == 3:
+                if source_of(node.module):
                     todo.append(node.module)
-                else:
+                else:  # from a package: the names that are modules of it
                     todo.extend(f"{node.module}.{alias.name}" for alias in node.names
-                                if (INGEST.parent / parts[1] / f"{alias.name}.py").exists())
+                                if source_of(f"{node.module}.{alias.name}"))
     return seen
 
 
 def test_no_unpickler_in_the_broker():
     modules = broker_side_modules()
-    assert {"ember.ingest.broker", "ember.ingest.protocol", "ember.ingest.partition_log"} <= modules
-    assert not modules & {"ember.engine.serializer", "ember.engine.closure"}
+    assert {"ember.ingest.server.broker", "ember.ingest.protocol", "ember.ingest.log.partition_log"} <= modules
+    assert not modules & {"ember.engine.wire.serializer", "ember.engine.wire.closure"}
     for name in modules:
-        folder, module = name.split(".")[1:]
-        tree = ast.parse((INGEST.parent / folder / f"{module}.py").read_text())
+        tree = ast.parse(source_of(name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]

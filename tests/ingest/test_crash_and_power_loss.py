@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from ember.ingest import durability
-from ember.ingest.log_manager import LogManager
-from ember.ingest.record_batch import SimpleRecord, encode_batch
+from ember.ingest.log import durability
+from ember.ingest.log.log_manager import LogManager
+from ember.ingest.log.record_batch import SimpleRecord, encode_batch
 
 from ingest_helpers import crash, read_records, values_batch, values_of
 

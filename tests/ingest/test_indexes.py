@@ -8,9 +8,9 @@ import random
 import pytest
 
 from ember.engine.errors import CorruptRecordError
-from ember.ingest.offset_index import OffsetIndex
-from ember.ingest.record_batch import NO_TIMESTAMP
-from ember.ingest.time_index import TimeIndex
+from ember.ingest.log.offset_index import OffsetIndex
+from ember.ingest.log.record_batch import NO_TIMESTAMP
+from ember.ingest.log.time_index import TimeIndex
 
 BASE = 1000
 

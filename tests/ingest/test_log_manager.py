@@ -10,9 +10,9 @@ from ember.engine.errors import (
     ConfigError, InvalidTopicError, KafkaStorageError, TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
-from ember.engine.fileio import temp_name
-from ember.ingest.log_config import LogConfig
-from ember.ingest.log_manager import CATALOG_FILE, CLEAN_SHUTDOWN_FILE, LogManager
+from ember.engine.io.fileio import temp_name
+from ember.ingest.log.log_config import LogConfig
+from ember.ingest.log.log_manager import CATALOG_FILE, CLEAN_SHUTDOWN_FILE, LogManager
 
 from ingest_helpers import crash, log_files, read_records, values_batch, values_of
 

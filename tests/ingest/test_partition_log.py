@@ -15,11 +15,11 @@ from ember.engine.errors import (
     OutOfOrderSequenceError,
     RecordTooLargeError,
 )
-from ember.engine.fileio import temp_name
-from ember.ingest.log_config import LogConfig
-from ember.ingest.partition_log import CHECKPOINT_FILE, PRODUCER_SNAPSHOT_FILE, PartitionLog
-from ember.ingest.record_batch import iter_records
-from ember.ingest.segment import SEGMENT_SUFFIXES
+from ember.engine.io.fileio import temp_name
+from ember.ingest.log.log_config import LogConfig
+from ember.ingest.log.partition_log import CHECKPOINT_FILE, PRODUCER_SNAPSHOT_FILE, PartitionLog
+from ember.ingest.log.record_batch import iter_records
+from ember.ingest.log.segment import SEGMENT_SUFFIXES
 
 from ingest_helpers import (
     crash, flip_byte, log_files, read_records, truncate_by, values_batch, values_of,

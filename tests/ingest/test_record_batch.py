@@ -7,7 +7,7 @@ import zlib
 import pytest
 
 from ember.engine.errors import CorruptRecordError
-from ember.ingest.record_batch import (
+from ember.ingest.log.record_batch import (
     HEADER_SIZE, MAGIC, NO_PRODUCER_ID, SimpleRecord, check_batch, decode_batch,
     encode_batch, iter_records, parse_header, scan_batches, with_base_offset,
 )

@@ -7,8 +7,8 @@ import random
 import pytest
 
 from ember.engine.errors import CorruptRecordError
-from ember.ingest.record_batch import SimpleRecord, check_batch, encode_batch, iter_records
-from ember.ingest.segment import LogSegment
+from ember.ingest.log.record_batch import SimpleRecord, check_batch, encode_batch, iter_records
+from ember.ingest.log.segment import LogSegment
 
 from ingest_helpers import flip_byte, read_records, truncate_by
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ember import JobAbortedError
-from ember.engine.barrier import BarrierTaskContext
+from ember.engine.api.barrier import BarrierTaskContext
 
 
 def test_barrier_tasks_wait_for_each_other_and_gather_messages(sc):

@@ -64,7 +64,7 @@ def test_aggregations_sorts_and_joins_past_the_budget_equal_the_oracle(budget_sc
     assert sorted(joined) == sorted((key, (value, right[key])) for key, value in rows
                                     if key in right)
     spills = sum(sc.parallelize(range(8), 8).map(lambda _: __import__(
-        "ember.engine.spill", fromlist=["spill_count"]).spill_count()).collect())
+        "ember.engine.data.spill", fromlist=["spill_count"]).spill_count()).collect())
     assert spills > 0, "nothing spilled: the budget did not bind"
 
 

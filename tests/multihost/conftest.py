@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ember.engine.secret_file import write_secret_file
-from ember.engine.transport import new_secret
+from ember.engine.wire.secret_file import write_secret_file
+from ember.engine.wire.transport import new_secret
 from multihost_helpers import Hosts, Processes, netns_unavailable
 
 

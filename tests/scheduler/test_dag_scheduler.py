@@ -12,16 +12,16 @@ import pytest
 
 from ember.driver.conf import Conf
 from ember.engine.clock import ManualClock
-from ember.engine.closure import Closure
+from ember.engine.wire.closure import Closure
 from ember.engine.errors import (
     IndeterminateStageError, JobAbortedError, JobCancelledError, RemoteTraceback, ResultTooLargeError,
     TaskFailedError, WorkerLostError,
 )
-from ember.engine.protocol import PeerLost
-from ember.engine.rdds import ParallelCollectionRDD
-from ember.engine.serializer import dumps, loads
-from ember.engine.shuffle import MapStatus
-from ember.engine.task import ExceptionFailure, FetchFailure, TaskSuccess, describe_exception
+from ember.engine.wire.protocol import PeerLost
+from ember.engine.api.rdds import ParallelCollectionRDD
+from ember.engine.wire.serializer import dumps, loads
+from ember.engine.data.shuffle import MapStatus
+from ember.engine.wire.task import ExceptionFailure, FetchFailure, TaskSuccess, describe_exception
 from ember.scheduler.dag_scheduler import DAGScheduler
 from ember.scheduler.events import CompletionEvent, ExecutorAdded, ExecutorLost
 

@@ -9,7 +9,7 @@ import pickle
 import pytest
 import zmq
 
-from ember.ingest.store import LogStore
+from ember.ingest.client.store import LogStore
 from security_helpers import Canary, Relay
 
 

@@ -19,7 +19,7 @@ import time
 
 import zmq
 
-from ember.engine.transport import client_socket, connect_authenticated
+from ember.engine.wire.transport import client_socket, connect_authenticated
 
 GREETING_BYTES = 64
 HANDSHAKE_FRAMES = 2  # a CURVE client sends HELLO, then INITIATE

@@ -19,11 +19,11 @@ import zmq
 
 import ember
 from ember.engine.errors import AuthenticationError, SecretFileError
-from ember.engine.spawn import child_environment
-from ember.engine.transport import derive_keys
+from ember.engine.wire.spawn import child_environment
+from ember.engine.wire.transport import derive_keys
 from ember.ingest import connect
 from ember.ingest.secret_file import write_secret_file
-from ember.ingest.store import LogStore
+from ember.ingest.client.store import LogStore
 from ember.ingest.structs import TopicPartition
 from security_helpers import authenticated_client
 
@@ -71,7 +71,7 @@ def test_no_socket_of_any_ember_process_is_on_a_wildcard_address(cluster_and_sto
 
 
 def serve_from_shell(log_dir, secret_file):
-    return subprocess.Popen([sys.executable, "-m", "ember.ingest.broker", "--dir", str(log_dir),
+    return subprocess.Popen([sys.executable, "-m", "ember.ingest.server.broker", "--dir", str(log_dir),
                              "--secret-file", str(secret_file)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=child_environment())

@@ -21,7 +21,7 @@ import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from ember.engine.transport import derive_keys
+from ember.engine.wire.transport import derive_keys
 from security_helpers import Canary, cluster_ports, offer
 from security_helpers import assert_cluster_unharmed as assert_unharmed
 

@@ -19,8 +19,8 @@ import textwrap
 import pytest
 
 import ember
-from ember.engine.transport import derive_keys
-from ember.ingest.store import LogStore
+from ember.engine.wire.transport import derive_keys
+from ember.ingest.client.store import LogStore
 from security_helpers import Canary, assert_broker_unharmed, assert_cluster_unharmed, cluster_ports
 
 pytestmark = [pytest.mark.security, pytest.mark.needs_root]

@@ -22,7 +22,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 import ember
-from ember.engine.transport import derive_keys
+from ember.engine.wire.transport import derive_keys
 from ember.ingest import protocol
 from ember.ingest.structs import TopicPartition
 from security_helpers import (

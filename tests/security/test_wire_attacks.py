@@ -19,9 +19,9 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from ember.engine.errors import AuthenticationError, ProtocolError
-from ember.engine.transport import derive_keys
+from ember.engine.wire.transport import derive_keys
 from ember.ingest import connect, protocol
-from ember.ingest.producer import Producer
+from ember.ingest.client.producer import Producer
 from security_helpers import (
     HANDSHAKE_FRAMES, assert_broker_unharmed, assert_cluster_unharmed, authenticated_client,
     closed_by_server, cluster_ports, flip_last_byte, forged_header, frame, greeting,

@@ -120,7 +120,7 @@ def test_ctrl_c_on_the_terminal_cancels_the_job_and_the_next_job_runs(tmp_path):
 
 
 def test_a_log_store_recovering_after_a_crash_reports_it_at_info(tmp_path, caplog):
-    from ember.ingest.log_manager import CLEAN_SHUTDOWN_FILE, LogManager
+    from ember.ingest.log.log_manager import CLEAN_SHUTDOWN_FILE, LogManager
 
     with LogManager(tmp_path / "log") as manager:
         manager.create_topic("clicks", partitions=3)

@@ -1,0 +1,300 @@
+"""LogStore: the handle on a log store broker, and ``connect``.
+
+``LogStore.start(directory)`` spawns a broker process (``python -m
+ember.ingest.server.broker --lifeline``) bound to 127.0.0.1 on an ephemeral port (or
+the ``port`` given, e.g. to restart a broker where its clients expect it),
+hands it a fresh random secret on its stdin pipe (never argv or the
+environment), and waits for the one line in which it reports its address.
+The pipe stays open as the broker's lifeline: it exits when the parent
+process goes away for any reason, SIGKILL included. ``stop()`` (also on
+``with`` exit) closes the clients made from the handle, then the lifeline,
+and waits for the broker's clean shutdown (clean-shutdown marker written);
+``kill()`` SIGKILLs it, for tests.
+
+``connect(address, secret=...)`` returns the same kind of handle on a broker
+that runs elsewhere; its ``stop()`` closes the handle's clients and
+connection only.
+
+The handle's admin calls (topics, retention) go over its own connection;
+``producer()`` and ``consumer()`` make clients with their own connections.
+The secret is kept out of ``repr`` and messages; a handle does not pickle
+(pass ``store.address`` and ``store.secret`` to another process).
+
+Thread-safety: admin calls are thread-safe; start/stop/kill from one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import time
+import weakref
+from typing import Mapping
+
+from ember.engine.errors import BrokerUnavailableError
+from ember.engine.wire.spawn import child_environment, end, spawn
+from ember.engine.wire.transport import new_secret
+from ember.ingest import protocol
+from ember.ingest.client.client import BrokerConnection
+from ember.ingest.secret_file import coerce_secret
+
+log = logging.getLogger(__name__)
+
+
+def normalize_address(address: str) -> str:
+    """``tcp://host:port`` from that or ``host:port``."""
+    if not isinstance(address, str) or not address:
+        raise ValueError(f"a broker address must be 'tcp://HOST:PORT' or 'HOST:PORT', "
+                         f"got {address!r}")
+    return address if "://" in address else f"tcp://{address}"
+
+
+class LogStore:
+    def __init__(self, address: str, secret: bytes, *, process: subprocess.Popen | None = None,
+                 directory: str | None = None, connect_timeout: float = 10.0,
+                 request_timeout: float = 30.0):
+        self.address = normalize_address(address)
+        self.directory = directory
+        self._secret = secret
+        self._process = process
+        self._request_timeout = request_timeout
+        self._clients: "weakref.WeakSet" = weakref.WeakSet()
+        self._stopped = False
+        # A handle dropped without stop() still ends its broker cleanly (at
+        # garbage collection or interpreter exit), as a Context ends its workers.
+        self._end_broker = weakref.finalize(self, end, process, kill=False) if process else None
+        self._admin = BrokerConnection(self.address, secret, connect_timeout=connect_timeout,
+                                       request_timeout=request_timeout,
+                                       name="ember-logstore-admin")
+
+    # --- spawning -----------------------------------------------------------------
+
+    @classmethod
+    def start(cls, directory: str | os.PathLike, *, port: int = 0, host: str = "127.0.0.1",
+              secret: bytes | None = None, env: Mapping[str, str] | None = None,
+              retention_check_ms: int | None = None,
+              startup_timeout: float = 30.0) -> "LogStore":
+        """Spawn a broker serving ``directory`` and return its handle.
+
+        ``secret``: by default a fresh random one; pass a previous broker's
+        (with its ``port``) to restart it where its clients and LogRDDs expect it.
+        ``env``: extra environment variables for the broker process (tests arm
+        ``EMBER_BROKER_FAULTS`` or ``EMBER_TRACK_FSYNC`` this way).
+        ``retention_check_ms``: how often the broker enforces retention.
+        """
+        directory = os.path.abspath(os.fspath(directory))
+        args = ["--lifeline", "--dir", directory, "--host", host, "--port", str(port)]
+        if retention_check_ms is not None:
+            args += ["--retention-check-ms", str(int(retention_check_ms))]
+        secret = new_secret() if secret is None else coerce_secret(secret, None)
+        process = spawn("ember.ingest.server.broker", args, {"secret": secret.hex()},
+                        env=child_environment(env), stdout=subprocess.PIPE)
+        try:
+            ready = _read_ready_line(process, startup_timeout)
+            if "address" not in ready:
+                raise BrokerUnavailableError(
+                    f"the log store broker for {directory} did not start: "
+                    f"{ready.get('error', 'no reason given')}")
+            return cls(ready["address"], secret, process=process, directory=directory)
+        except BaseException:
+            end(process, kill=True)
+            raise
+        finally:
+            process.stdout.close()
+
+    # --- identity -----------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+    @property
+    def secret(self) -> bytes:
+        """The store's secret: what another process needs to ``connect``."""
+        return self._secret
+
+    def alive(self) -> bool:
+        return self._process is None or self._process.poll() is None
+
+    def __repr__(self) -> str:
+        where = f", pid={self.pid}" if self._process is not None else ""
+        return f"LogStore(address={self.address!r}{where})"
+
+    def _repr_html_(self) -> str:
+        """A notebook's display: address, broker process, directory, and the
+        topics with their partitions (asked for with a short timeout)."""
+        from html import escape
+
+        state, topics = self.describe()
+        rows = [("address", self.address),
+                ("broker pid", "elsewhere" if self.pid is None else self.pid),
+                ("directory", self.directory or ""), ("state", state)]
+        table = "".join(f"<tr><th style='text-align:left'>{key}</th>"
+                        f"<td>{escape(str(value))}</td></tr>" for key, value in rows)
+        listed = "".join(f"<tr><td>{escape(name)}</td><td>{meta['partitions']}</td></tr>"
+                         for name, meta in sorted(topics.items()))
+        topic_table = (f"<table><tr><th>topic</th><th>partitions</th></tr>{listed}</table>"
+                       if listed else "<p>no topics</p>")
+        return f"<div><p><b>LogStore</b></p><table>{table}</table>{topic_table}</div>"
+
+    def describe(self, timeout: float = 2.0) -> tuple[str, dict]:
+        """(state, {topic: {"partitions": N, "config": {...}}}) for displays:
+        "running", "stopped", "broker exited" or "unreachable (...)"; the
+        topics are asked for with a short timeout and are empty unless running."""
+        if self._stopped or not self.alive():
+            return ("stopped" if self._stopped else "broker exited"), {}
+        try:
+            return "running", self._admin.request("metadata", {"topics": None},
+                                                  timeout=timeout)[0]["topics"]
+        except Exception as error:  # noqa: BLE001 - a display shows what it can
+            return f"unreachable ({type(error).__name__}: {error})", {}
+
+    def __getstate__(self):
+        raise TypeError("a LogStore handle cannot be pickled: pass store.address and "
+                        "store.secret, and call ember.ingest.connect where they arrive")
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def __enter__(self) -> "LogStore":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _close_clients(self, timeout: float) -> None:
+        for client in list(self._clients):
+            try:
+                client.close(timeout=timeout)
+            except Exception:  # noqa: BLE001 - closing the rest matters more
+                log.exception("error while closing %r", client)
+        self._admin.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close this handle's clients; a spawned broker shuts down cleanly."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._close_clients(timeout=1.0 if self.alive() else 0.0)
+        if self._process is not None:
+            self._end_broker.detach()
+            end(self._process, kill=False, timeout=timeout)
+            if self._process.returncode not in (0, -signal.SIGKILL):
+                log.warning("the log store broker %d exited with code %s", self._process.pid,
+                            self._process.returncode)
+
+    close = stop
+
+    def kill(self) -> None:
+        """SIGKILL the spawned broker (a crash, for tests)."""
+        if self._process is None:
+            raise ValueError("kill() needs a broker started by LogStore.start; this handle "
+                             "is connected to one that runs elsewhere")
+        if self._process.poll() is None:
+            os.kill(self._process.pid, signal.SIGKILL)
+        self._process.wait()
+        self._stopped = True
+        self._end_broker.detach()
+        self._close_clients(timeout=0.0)
+        end(self._process, kill=True)
+
+    # --- admin --------------------------------------------------------------------
+
+    def _request(self, op: str, fields: dict | None = None) -> dict:
+        return self._admin.request(op, fields)[0]
+
+    def create_topic(self, name: str, partitions: int = 1,
+                     config: Mapping[str, object] | None = None) -> None:
+        """Create a topic; ``config`` overrides settings with Kafka keys
+        (``{"retention.ms": 60000, "segment.bytes": 1 << 20}``)."""
+        self._request("create_topic", {"topic": name, "partitions": partitions,
+                                       "config": dict(config) if config else None})
+
+    def delete_topic(self, name: str) -> None:
+        self._request("delete_topic", {"topic": name})
+
+    def topics(self) -> list[str]:
+        return sorted(self._request("metadata", {"topics": None})["topics"])
+
+    def topic_metadata(self, topics: list[str] | None = None) -> dict:
+        """``{topic: {"partitions": N, "config": {...}}}``; unknown names raise."""
+        reply = self._request("metadata", {"topics": topics})
+        return _known_topics(reply)
+
+    def partitions_for(self, topic: str) -> int:
+        return self.topic_metadata([topic])[topic]["partitions"]
+
+    def list_offsets(self, requests: list[tuple[str, int, int]]) -> list[int]:
+        """Offsets for ``(topic, partition, spec)``: spec -2 = log start,
+        -1 = high watermark (end of durable data), else a timestamp (ms)."""
+        return _offsets_or_raise(self._request("list_offsets",
+                                               {"partitions": [list(r) for r in requests]}))
+
+    def enforce_retention(self) -> dict:
+        """Run retention now; returns ``{(topic, partition): [deleted segment bases]}``."""
+        deleted = self._request("enforce_retention")["deleted"]
+        return {(t, p): bases for t, p, bases in deleted}
+
+    # --- clients ------------------------------------------------------------------
+
+    def producer(self, **configs):
+        """A Producer for this store (kafka-python's settings, ``acks="all"``)."""
+        from ember.ingest.client.producer import Producer
+        producer = Producer(self.address, secret=self._secret, **configs)
+        self._clients.add(producer)
+        return producer
+
+    def consumer(self, *topics: str, group_id: str | None = None, **configs):
+        """A Consumer for this store, subscribed to ``topics`` if any are given."""
+        from ember.ingest.client.consumer import Consumer
+        consumer = Consumer(*topics, bootstrap_servers=self.address, secret=self._secret,
+                            group_id=group_id, **configs)
+        self._clients.add(consumer)
+        return consumer
+
+
+def _known_topics(reply: dict) -> dict:
+    if reply.get("unknown"):
+        from ember.engine.errors import UnknownTopicOrPartitionError
+        raise UnknownTopicOrPartitionError(f"unknown topic {reply['unknown'][0]!r}")
+    return reply["topics"]
+
+
+def _offsets_or_raise(reply: dict) -> list[int]:
+    offsets = []
+    for entry in reply["offsets"]:
+        if "error" in entry:
+            raise protocol.error_from(entry["error"])
+        offsets.append(entry["offset"])
+    return offsets
+
+
+def connect(address: str, secret: bytes | str | None = None, *,
+            secret_file: str | os.PathLike | None = None, timeout: float = 10.0) -> LogStore:
+    """A handle on a running broker. A wrong secret raises AuthenticationError
+    within milliseconds; no broker at ``address``, BrokerUnavailableError
+    after ``timeout`` seconds."""
+    return LogStore(address, coerce_secret(secret, secret_file), connect_timeout=timeout)
+
+
+def _read_ready_line(process: subprocess.Popen, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
+        if readable:
+            line = process.stdout.readline()
+            if not line:
+                raise BrokerUnavailableError(
+                    f"the log store broker exited during start-up (code {process.wait()})")
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue  # not the ready line
+    raise BrokerUnavailableError(f"the log store broker did not report ready within {timeout:g} s")
