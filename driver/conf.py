@@ -89,8 +89,10 @@ class Setting:
 
 SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("spark.master", str, None,
-            "Where to run: local, local[N], local[*], local[N,F], or ember://HOST:PORT (a "
-            "driver that waits for workers started with 'ember worker')."),
+            "Where to run: local, local[N], local[*], local[N,F], local-cluster[N,C,M], or "
+            "ember://HOST:PORT (a driver that waits for workers started with 'ember worker'). "
+            "A Context given none (and no EMBER_MASTER) runs on local[*], as a PySpark script "
+            "started with python does."),
     Setting("spark.app.name", str, "ember", "The application's name."),
     Setting("spark.task.maxFailures", parse_int, "4",
             "Attempts of one task (failures raised by the task) before its job is aborted.",
@@ -131,9 +133,14 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("spark.network.timeout", parse_duration, "120s",
             "Silence after which the driver declares a worker lost (and a worker fences "
             "itself from a silent driver)."),
-    Setting("ember.task.killTimeout", parse_duration, "10s",
-            "How long a killed task may take to stop before its worker process exits to "
-            "free the slot (a local cluster replaces it)."),
+    Setting("spark.python.task.killTimeout", parse_duration, "2s",
+            "How long a killed task (a cancelled job's, a speculative loser) may take to stop "
+            "before its worker process is ended to free the slot, with the processes the "
+            "task started; a local cluster replaces it."),
+    Setting("spark.executor.pyspark.memory", parse_size, None,
+            "Address space each worker process may map (RLIMIT_AS), as PySpark limits its "
+            "Python workers: past it, an allocation raises MemoryError in the task. Unset: "
+            "no limit."),
     Setting("ember.worker.maxRespawnsPerMinute", parse_int, "60",
             "Most replacement workers a local cluster starts per minute.", at_least(0)),
     Setting("spark.speculation", parse_bool, "false",

@@ -48,7 +48,7 @@ from ember.engine.api.accumulators import Accumulator, AccumulatorParam, Accumul
 from ember.engine.api.broadcast import Broadcast
 from ember.engine.io.files import PACKAGE_EXTENSIONS, SparkFiles, add_archive, add_file, pack_entry
 from ember.engine.data.memory import default_worker_memory
-from ember.engine.api.profiling import ProfileCollector
+from ember.engine.api.profiling import BasicProfiler, ProfilerCollector
 from ember.engine.api.callsite import api_callsite, user_callsite
 from ember.engine.wire.closure import Closure
 from ember.engine.api.dependency import ShuffleDependency
@@ -58,6 +58,7 @@ from ember.engine.api.rdds import EmptyRDD, ParallelCollectionRDD, PartitionerAw
 from ember.engine.wire.protocol import RemoveBroadcast
 from ember.engine.wire.secret_file import read_secret_file
 from ember.engine.wire.serializer import dumps, loads
+from ember.engine.wire.serializers import CPickleSerializer, context_serializer
 from ember.engine.wire.spawn import child_environment
 from ember.engine.api.storage import StorageLevel
 from ember.engine.wire.transport import Authenticator, derive_keys, new_secret
@@ -81,7 +82,7 @@ class Context:
     14
     """
 
-    _active: "Context | None" = None
+    _active_spark_context: "Context | None" = None  # PySpark's name: the running Context
     _active_lock = threading.RLock()
     _system_properties: dict[str, str] = {}
     PACKAGE_EXTENSIONS = PACKAGE_EXTENSIONS
@@ -101,19 +102,19 @@ class Context:
         if sparkHome is not None:
             conf.setSparkHome(sparkHome)
         if not conf.contains("spark.master"):
-            raise ValueError("A master URL must be set in your configuration "
-                             "(for example Context('local[2]'))")
+            # As a PySpark script started with python: its launcher's default master.
+            conf.setMaster("local[*]")
         spec = parse_master(conf.get("spark.master"))
         # A remote cluster's secret is read before anything starts: a missing
         # or world-readable secret file fails here, naming the file.
         self._cluster_secret = cluster_secret(conf) if spec.kind == "ember" else None
         with Context._active_lock:
-            if Context._active is not None:
-                other = Context._active
+            if Context._active_spark_context is not None:
+                other = Context._active_spark_context
                 raise ValueError(
                     f"Cannot run multiple Contexts at once; existing Context(app={other.appName}, "
                     f"master={other.master}) created at {other._callsite}")
-            Context._active = self
+            Context._active_spark_context = self
         self._conf = conf
         self.master = conf.get("spark.master")
         self.appName = conf.get("spark.app.name", "ember")
@@ -128,6 +129,15 @@ class Context:
         self.pythonVer = "%d.%d" % sys.version_info[:2]
         self.startTime = int(time.time() * 1000)
         self._callsite = user_callsite(2)
+        # PySpark's serializer settings: recorded and shown (sc.serializer,
+        # rdd._jrdd_deserializer); ember moves records in its own format.
+        self._batchSize = batchSize
+        self._unbatched_serializer = serializer if serializer is not None else CPickleSerializer()
+        self.serializer = context_serializer(batchSize, self._unbatched_serializer)
+        self.profiler_collector = ProfilerCollector(
+            profiler_cls or BasicProfiler, udf_profiler_cls, memory_profiler_cls,
+            conf.get("spark.python.profile.dump"), ctx=self) \
+            if conf.value("spark.python.profile") else None
         self._rdd_ids = itertools.count()
         self._shuffle_ids = itertools.count()
         self._spec = spec
@@ -187,9 +197,9 @@ class Context:
             speculation = Speculation(conf.value("spark.speculation.quantile"),
                                       conf.value("spark.speculation.multiplier"),
                                       conf.value("spark.speculation.minTaskRuntime"))
-        self._profiles = ProfileCollector() if conf.value("spark.python.profile") else None
         self._scheduler = DAGScheduler(
-            None, max_failures=max_failures, accumulators=self._accumulators, profiles=self._profiles,
+            None, max_failures=max_failures, accumulators=self._accumulators,
+            profiles=self.profiler_collector,
             speculation=speculation, speculation_interval=conf.value("spark.speculation.interval"),
             max_worker_deaths=conf.value("ember.task.maxWorkerDeaths"),
             max_stage_attempts=conf.value("spark.stage.maxConsecutiveAttempts"),
@@ -207,11 +217,13 @@ class Context:
         except zmq.ZMQError as error:
             raise OSError(error.errno, f"cannot bind the driver to {host}:"
                                        f"{self._spec.port if remote else 0}: {error}") from None
+        self._backend.kill_timeout = conf.value("spark.python.task.killTimeout")
         self._backend.worker_settings = (
             ("heartbeat_interval", conf.value("spark.executor.heartbeatInterval")),
             ("heartbeat_timeout", timeout),
             ("fetch_timeout", conf.value("ember.shuffle.fetchTimeout")),
-            ("kill_timeout", conf.value("ember.task.killTimeout")),
+            ("kill_timeout", conf.value("spark.python.task.killTimeout")),
+            ("address_space", conf.value("spark.executor.pyspark.memory")),
             ("memory_fraction", conf.value("spark.memory.fraction")),
             ("max_in_flight", conf.value("spark.reducer.maxSizeInFlight")),
             ("environment", tuple(sorted(self.environment.items()))))
@@ -232,7 +244,7 @@ class Context:
             return
         self._cluster = LocalCluster(
             self._backend.address, secret, self._work_root, self._worker_exited,
-            cores=conf.value("spark.executor.cores"),
+            cores=self._worker_cores(),
             settings={"fetch_timeout": conf.value("ember.shuffle.fetchTimeout"),
                       "max_message_size": max_message_size,
                       "connect_timeout": conf.value("ember.worker.startTimeout"),
@@ -240,8 +252,8 @@ class Context:
                       "files_dir": self._files_dir,
                       "shuffle_host": conf.value("ember.worker.bindAddress"),
                       "heartbeat_timeout": timeout,
-                      "kill_timeout": conf.value("ember.task.killTimeout"),
-                      "memory": (conf.value("spark.executor.memory")
+                      "kill_timeout": conf.value("spark.python.task.killTimeout"),
+                      "memory": (self._spec.memory or conf.value("spark.executor.memory")
                                  or default_worker_memory(self._spec.workers))})
         worker_ids = {self._cluster.spawn() for _ in range(self._spec.workers)}
 
@@ -306,6 +318,12 @@ class Context:
         log.warning("worker %s exited before registering (%s)", worker_id, reason)
         self._replace(f"worker {worker_id} exited before registering ({reason})")
 
+    def kill_worker(self, worker_id: str) -> None:
+        """End a worker stuck in a killed task (the backend's last resort);
+        it is replaced like any lost worker."""
+        if isinstance(self._cluster, LocalCluster):
+            self._cluster.kill(worker_id)
+
     def worker_registered(self, worker_id: str) -> None:
         self._startup_failures = 0
 
@@ -334,15 +352,15 @@ class Context:
     def stop(self) -> None:
         """Stop the workers and release every resource of this Context."""
         with Context._active_lock:
-            if Context._active is self:
-                Context._active = None
+            if Context._active_spark_context is self:
+                Context._active_spark_context = None
         if getattr(self, "_stopped", True) and self._zctx is None:
             return
         with self._lock:  # no replacement worker is started from now on
             self._stopped = True
         dump = self._conf.get("spark.python.profile.dump")
-        if getattr(self, "_profiles", None) is not None and dump:
-            self._profiles.dump(dump)
+        if getattr(self, "profiler_collector", None) is not None and dump:
+            self.profiler_collector.dump_profiles(dump)
         if self._ui is not None:
             self._ui.stop()
         if self._scheduler is not None:
@@ -391,8 +409,8 @@ class Context:
     def getOrCreate(cls, conf: Conf | None = None) -> "Context":
         """The active Context, or a new one from ``conf``."""
         with cls._active_lock:
-            if cls._active is not None:
-                return cls._active
+            if cls._active_spark_context is not None:
+                return cls._active_spark_context
             return cls(conf=conf or Conf())
 
     def _check_running(self) -> None:
@@ -411,7 +429,11 @@ class Context:
             return self._conf.value("spark.default.parallelism")
         if isinstance(self._cluster, RemoteCluster):  # as Spark standalone: total cores, at least 2
             return max(2, self._cluster.total_cores())
-        return self._spec.workers * self._conf.value("spark.executor.cores")
+        return self._spec.workers * self._worker_cores()
+
+    def _worker_cores(self) -> int:
+        """Task slots of each local worker: local-cluster's C, else spark.executor.cores."""
+        return self._spec.cores or self._conf.value("spark.executor.cores")
 
     @property
     def defaultMinPartitions(self) -> int:
@@ -428,17 +450,17 @@ class Context:
 
     def show_profiles(self) -> None:
         """Print the merged profile of each RDD's tasks (spark.python.profile)."""
-        self._profiler().show()
+        self._profiler().show_profiles()
 
     def dump_profiles(self, path: str) -> None:
         """Write each RDD's merged profile to ``path/rdd_<id>.pstats``."""
-        self._profiler().dump(path)
+        self._profiler().dump_profiles(path)
 
-    def _profiler(self) -> ProfileCollector:
-        if self._profiles is None:
+    def _profiler(self) -> ProfilerCollector:
+        if self.profiler_collector is None:
             raise RuntimeError("'spark.python.profile' configuration must be set to 'true' to "
                                "enable Python profiling")
-        return self._profiles
+        return self.profiler_collector
 
     def statusTracker(self):
         """Jobs and stages of this Context, as PySpark's StatusTracker reports them."""
@@ -845,7 +867,7 @@ class Context:
         action = Closure(func, [(name, callsite, func)])
         action.freeze()
         properties = dict(self._local_properties())
-        if self._profiles is not None:
+        if self.profiler_collector is not None:
             properties["spark.python.profile"] = "true"
         waiter = self._scheduler.submit_job(rdd, action, wanted, properties, f"{name} at {callsite}")
         # Bars are closed at their final counts before the results are returned.
@@ -924,22 +946,6 @@ def _release_shuffle(context_ref: "weakref.ref[Context]", shuffle_id: int) -> No
     context = context_ref()
     if context is not None and not context._stopped:
         context._scheduler.post(ShuffleReleased(shuffle_id))
-
-
-class InheritableThread(threading.Thread):
-    """A thread that starts with its parent's local properties (job group,
-    tags, ...), as in PySpark."""
-
-    def __init__(self, target: Callable | None = None, *args: Any, **kwargs: Any):
-        context = Context._active
-        inherited = dict(context._local_properties()) if context is not None else {}
-
-        def run_with_properties(*a: Any, **k: Any) -> Any:
-            if context is not None:
-                context._thread_state.properties = dict(inherited)
-            return target(*a, **k) if target is not None else None
-
-        super().__init__(*args, target=run_with_properties, **kwargs)
 
 
 _live_contexts: "weakref.WeakSet[Context]" = weakref.WeakSet()

@@ -90,6 +90,16 @@ class LocalCluster:
         with self._lock:
             return {wid: p.pid for wid, p in self.processes.items() if p.poll() is None}
 
+    def kill(self, worker_id: str) -> None:
+        """SIGKILL a worker and every process it started (a task's
+        subprocesses), so that nothing it ran outlives it; its watcher then
+        reports the exit."""
+        with self._lock:
+            process = self.processes.get(worker_id)
+        if process is None or process.poll() is not None:
+            return
+        kill_tree(process.pid)
+
     def stop(self, timeout: float = 5.0) -> None:
         """Close every lifeline, then wait; SIGKILL what is still running."""
         self._stopping = True
@@ -103,3 +113,20 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         for process in processes:
             end(process, timeout=max(0.0, deadline - time.monotonic()))
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and its descendants (listed first: once the parent is
+    gone, its children are reparented and can no longer be found from it)."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        victims = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        return
+    for victim in victims:
+        try:
+            victim.kill()
+        except psutil.NoSuchProcess:
+            pass

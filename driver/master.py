@@ -1,7 +1,9 @@
 """Master URLs: where a Context runs its workers.
 
 Accepted forms: ``local`` (one worker), ``local[N]`` (N workers), ``local[*]``
-(one per CPU), ``local[N,F]`` / ``local[*,F]`` (F = attempts per task), and
+(one per CPU), ``local[N,F]`` / ``local[*,F]`` (F = attempts per task),
+``local-cluster[N,C,M]`` (Spark's test cluster: N workers of C task slots and
+M MiB of memory each), and
 ``ember://HOST:PORT`` (a driver that binds HOST:PORT and waits for workers
 started elsewhere with ``ember worker --driver HOST:PORT``; port 0 picks a
 free port, which the Context records as ``spark.driver.port``).
@@ -17,7 +19,8 @@ import os
 import re
 from dataclasses import dataclass
 
-ACCEPTED = "local, local[N], local[*], local[N,F], local[*,F], ember://HOST:PORT"
+ACCEPTED = ("local, local[N], local[*], local[N,F], local[*,F], local-cluster[N,C,M], "
+            "ember://HOST:PORT")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class MasterSpec:
     max_failures: int | None = None
     host: str = ""
     port: int = 0
+    cores: int | None = None  # task slots per worker (local-cluster)
+    memory: int | None = None  # bytes per worker (local-cluster)
 
 
 def parse_master(url: str) -> MasterSpec:
@@ -46,6 +51,13 @@ def parse_master(url: str) -> MasterSpec:
             raise ValueError(f"Invalid master URL {url!r}: the attempts per task must be at least 1; "
                              f"accepted forms: {ACCEPTED}")
         return MasterSpec("local", workers, failures)
+    match = re.fullmatch(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]", text)
+    if match:
+        workers, cores, mebibytes = (int(group) for group in match.groups())
+        if min(workers, cores, mebibytes) < 1:
+            raise ValueError(f"Invalid master URL {url!r}: workers, cores and memory (MiB) must "
+                             f"each be at least 1; accepted forms: {ACCEPTED}")
+        return MasterSpec("local", workers, cores=cores, memory=mebibytes << 20)
     match = re.fullmatch(r"ember://([^:/\s]+):(\d{1,5})", text)
     if match and 0 <= int(match.group(2)) < 65536:
         return MasterSpec("ember", host=match.group(1), port=int(match.group(2)))

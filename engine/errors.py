@@ -138,6 +138,11 @@ class NoWorkersError(EmberError, RuntimeError):
     """No live worker is left to run tasks on, and none can be started."""
 
 
+class StopIterationOccurredError(EmberError, RuntimeError):
+    """A user's function raised StopIteration, which would otherwise end the
+    loop feeding it and silently drop the rest of its input."""
+
+
 # --- the log store (names follow kafka-python) ----------------------------------
 
 
@@ -198,3 +203,8 @@ class CommitFailedError(LogStoreError, RuntimeError):
     """A consumer group refused an offset commit: the committing member is no
     longer in the group, or its generation is stale (the group rebalanced and
     its partitions may belong to another member now). Nothing was stored."""
+
+
+class GroupIdRequiredError(LogStoreError, AssertionError):
+    """A consumer without a ``group_id`` was asked to commit or read committed
+    offsets (kafka-python asserts the same: "Requires group_id")."""

@@ -19,6 +19,14 @@ file as bytes (``ShipFile``: at registration, right after ``Registered`` and
 so before any task, and whenever one is added), and asks for broadcast values
 it needs (``FetchBroadcast``), answered from ``broadcast_source``.
 
+Killing a task: ``kill`` asks the worker; a worker whose task has not ended
+``kill_timeout`` after that ends itself (``ember.worker.executor``). One too
+stuck even for that (user code holding the interpreter's lock in a C call)
+is ended from outside: past twice the timeout and a second, the backend asks
+its ``listener`` to ``kill_worker`` (a local cluster SIGKILLs the process
+and every process it started; workers on other hosts are left to their own
+timer and to the heartbeat timeout).
+
 Liveness: every message from a worker counts as a heartbeat; workers send one
 every heartbeat interval and get an answer. A monitor thread declares a worker
 lost when it has been silent for ``heartbeat_timeout`` seconds (a hung or
@@ -86,6 +94,8 @@ class ZmqBackend:
         self._last_seen: dict[str, float] = {}
         self._changed = threading.Condition()
         self.heartbeat_timeout = heartbeat_timeout
+        self.kill_timeout = 2.0  # spark.python.task.killTimeout, set by the Context
+        self._killing: dict[int, tuple[str, float]] = {}  # tid -> (worker, when to end it)
         self._ever: set[str] = set()
         self.py_files: list[str] = []  # told to every worker that registers
         # Entries (name, python) of the Context's files directory, shipped
@@ -125,14 +135,29 @@ class ZmqBackend:
         return len(workers)
 
     def _watch_heartbeats(self) -> None:
-        period = min(1.0, self.heartbeat_timeout / 4)
+        period = min(0.5, self.heartbeat_timeout / 4)
         while not self._closing.wait(period):
             now = time.monotonic()
             with self._changed:
                 silent = [(w, now - seen) for w, seen in self._last_seen.items()
                           if w in self._workers and now - seen > self.heartbeat_timeout]
+                stuck = {worker_id for tid, (worker_id, due) in self._killing.items()
+                         if due <= now and worker_id in self._workers}
+                self._killing = {tid: entry for tid, entry in self._killing.items()
+                                 if entry[0] not in stuck and entry[0] in self._workers}
             for worker_id, quiet in silent:
                 self.worker_lost(worker_id, f"no heartbeat for {quiet:.1f} s")
+            for worker_id in stuck:
+                self._end_stuck_worker(worker_id)
+
+    def _end_stuck_worker(self, worker_id: str) -> None:
+        ender = getattr(self.listener, "kill_worker", None)
+        if ender is None:
+            return
+        log.warning("worker %s did not end a killed task within %.1f s "
+                    "(spark.python.task.killTimeout) nor exit; ending it", worker_id,
+                    self.kill_timeout)
+        ender(worker_id)
 
     # --- incoming -------------------------------------------------------------
 
@@ -163,6 +188,9 @@ class ZmqBackend:
             if self.output_sink is not None:
                 self.output_sink(identity, message)
         elif isinstance(message, StatusUpdate):
+            if self._killing:
+                with self._changed:
+                    self._killing.pop(message.tid, None)
             self._post(CompletionEvent(
                 worker_id=identity, tid=message.tid, outcome=message.outcome,
                 payload=payloads[0] if payloads else None, duration=message.duration))
@@ -264,6 +292,8 @@ class ZmqBackend:
             self._send(worker_id, LaunchTask(task, True), split, binary)
 
     def kill(self, worker_id: str, tid: int) -> None:
+        with self._changed:
+            self._killing[tid] = (worker_id, time.monotonic() + 2 * self.kill_timeout + 1.0)
         self._send(worker_id, KillTask(tid))
 
     def answer_commit(self, worker_id: str, tid: int, allowed: bool) -> None:

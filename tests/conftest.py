@@ -69,9 +69,9 @@ def private_tempdir(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def no_leaks():
     children, listeners, dirs = set(_children()), _listeners(), _ember_dirs()
-    active = Context._active
+    active = Context._active_spark_context
     yield
-    stray = Context._active
+    stray = Context._active_spark_context
     if stray is not None and stray is not active:
         stray.stop()
         pytest.fail(f"the test left a Context running: {stray!r}")

@@ -13,8 +13,11 @@ thread this is done with a signal (SIGUSR1), which also interrupts a blocking
 call such as ``time.sleep``; on other slots with an asynchronous exception,
 delivered the next time that thread runs Python code. A task stuck in a call
 that neither returns nor yields to signals cannot be interrupted; if it is
-still running after ``kill_timeout`` seconds the worker process exits, the only
-way to take the slot back (a local cluster starts a replacement).
+still running after ``kill_timeout`` seconds (``spark.python.task.killTimeout``)
+the worker process exits, after ending every process it started: the only
+way to take the slot back (a local cluster starts a replacement). A task
+that holds the interpreter's lock keeps even that timer from running; the
+driver then ends the worker from outside (``scheduler.backend``).
 
 What a task prints reaches the driver (``ember.worker.task_output``):
 ``start()`` installs the capture; each task's output is bracketed by
@@ -54,9 +57,25 @@ def _raise_in_thread(ident: int, exception: type[BaseException]) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exception))
 
 
+def _end_children() -> None:
+    """SIGKILL every process this worker started (a stuck task's
+    subprocesses): none may outlive it."""
+    import psutil
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+
+
 class Executor:
     def __init__(self, env: Any, send: Callable[[list], None], slots: int,
-                 kill_timeout: float = 10.0):
+                 kill_timeout: float = 2.0):
         self.env = env
         self._send = send
         self.kill_timeout = kill_timeout
@@ -114,9 +133,11 @@ class Executor:
         with self._lock:
             stuck = tid in self._running
         if stuck:
-            # Written here (not forwarded): the process ends on the next line.
-            log.error("task %s did not stop within %.0f s of being killed; the worker exits "
-                      "to free its slot", tid, self.kill_timeout, extra={"ember_local": True})
+            # Written here (not forwarded): the process ends on the next lines.
+            log.error("task %s did not stop within %.1f s of being killed "
+                      "(spark.python.task.killTimeout); the worker exits to free its slot",
+                      tid, self.kill_timeout, extra={"ember_local": True})
+            _end_children()
             os._exit(1)
 
     def _work(self) -> None:

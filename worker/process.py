@@ -64,7 +64,8 @@ from ember.engine import failpoints
 
 from ember.engine.api import broadcast
 from ember.engine.io.files import SparkFiles, unpack_entry
-from ember.engine.data.memory import STORAGE_FRACTION, default_worker_memory, tune_allocator
+from ember.engine.data.memory import (STORAGE_FRACTION, default_worker_memory,
+                                     limit_address_space, tune_allocator)
 from ember.engine.errors import AuthenticationError, SecretFileError
 from ember.engine.wire.protocol import (
     AddPyFile,
@@ -198,7 +199,7 @@ class Worker:
         self.max_message_size: int = int(bootstrap.get("max_message_size", 2 * 1024 ** 3 - 1))
         self.heartbeat_interval: float = float(bootstrap.get("heartbeat_interval", 1.0))
         self.heartbeat_timeout: float = float(bootstrap.get("heartbeat_timeout", 120.0))
-        self.kill_timeout: float = float(bootstrap.get("kill_timeout", 10.0))
+        self.kill_timeout: float = float(bootstrap.get("kill_timeout", 2.0))
         self.memory: int = int(bootstrap.get("memory") or default_worker_memory())
         # Started by hand on some host: no lifeline, no disk shared with the driver.
         self.own_files: bool = bool(bootstrap.get("own_files", False))
@@ -367,6 +368,13 @@ class Worker:
             self.env.shuffle.max_in_flight = int(settings["max_in_flight"])
         if "memory_fraction" in settings:
             self.env.blocks.capacity = self.memory * float(settings["memory_fraction"])
+        if settings.get("address_space"):  # spark.executor.pyspark.memory
+            limit = int(settings["address_space"])
+            in_use = limit_address_space(limit)
+            if in_use is not None and in_use > limit * 0.8:
+                log.warning("spark.executor.pyspark.memory (%d MiB) leaves this worker little "
+                            "room: it maps %d MiB already; tasks may fail with MemoryError",
+                            limit >> 20, in_use >> 20)
         # The Context's environment (spark.executorEnv.*), before any task runs.
         os.environ.update(dict(settings.get("environment", ())))
 

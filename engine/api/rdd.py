@@ -600,11 +600,11 @@ class RDD:
         >>> 6 <= rdd.sample(False, 0.1, 81).count() <= 14
         True
         """
-        from ember.engine.api.sampling import make_sampler
+        from ember.engine.api.samplers import RDDSampler
 
         if not isinstance(fraction, (int, float)) or fraction < 0.0:
             raise ValueError(f"sample: fraction must be nonnegative, got {fraction!r}")
-        return self._pipe(make_sampler(withReplacement, float(fraction), seed), True,
+        return self._pipe(RDDSampler(bool(withReplacement), float(fraction), seed), True,
                           "sample", None)
 
     def randomSplit(self, weights: list, seed: int | None = None) -> list["RDD"]:
@@ -615,7 +615,7 @@ class RDD:
         >>> sum(p.count() for p in parts), 150 < parts[0].count() < 350
         (1000, True)
         """
-        from ember.engine.api.samplers import RangeSampler, fixed_seed
+        from ember.engine.api.samplers import RDDRangeSampler, fixed_seed
 
         weights = list(weights)
         if not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
@@ -628,7 +628,7 @@ class RDD:
         bounds = list(itertools.accumulate((w / total for w in weights), initial=0.0))
         bounds[-1] = 1.0  # rounding must not leave the top of [0, 1) to no split
         seed = fixed_seed(seed)
-        return [self._pipe(RangeSampler(low, high, seed), True, "randomSplit", None)
+        return [self._pipe(RDDRangeSampler(low, high, seed), True, "randomSplit", None)
                 for low, high in zip(bounds, bounds[1:])]
 
     def sampleByKey(self, withReplacement: bool, fractions: dict,
@@ -640,7 +640,7 @@ class RDD:
         >>> 60 < counts["a"] < 140, counts.get("b", 0)
         (True, 0)
         """
-        from ember.engine.api.samplers import StratifiedSampler, fixed_seed
+        from ember.engine.api.samplers import RDDStratifiedSampler
 
         for key, fraction in fractions.items():
             if not isinstance(fraction, (int, float)) or isinstance(fraction, bool):
@@ -648,7 +648,7 @@ class RDD:
                                 f"got {fraction!r}")
             if not fraction >= 0.0:
                 raise AssertionError(f"Negative fraction value: {fraction} (sampleByKey, key {key!r})")
-        sampler = StratifiedSampler(bool(withReplacement), fractions, fixed_seed(seed))
+        sampler = RDDStratifiedSampler(bool(withReplacement), fractions, seed)
         return self._pipe(sampler, True, "sampleByKey", None)
 
     def zip(self, other: "RDD") -> "RDD":

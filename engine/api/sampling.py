@@ -1,8 +1,10 @@
-"""Random sampling of partitions, and the sampled bounds of ``sortByKey``.
+"""The random parts of ``repartition`` (round-robin dealing) and
+``sortByKey`` (sampled range bounds); the samplers of ``sample`` and its
+relatives are ``ember.engine.api.samplers``.
 
-Every sampler is seeded per partition from one seed fixed on the driver, so a
-recomputed partition yields exactly the same sample: lineage recovery stays
-exact for ``sample``, ``repartition`` and ``sortByKey``.
+Every draw is seeded per partition from one seed fixed on the driver, so a
+recomputed partition draws exactly the same numbers: lineage recovery stays
+exact for ``repartition`` and ``sortByKey``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import sys
 from collections import deque
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -23,45 +24,6 @@ if TYPE_CHECKING:
 
 def _generator(seed: int, partition: int) -> random.Random:
     return random.Random((seed ^ (partition * 0x9E3779B97F4A7C15)) & ((1 << 64) - 1))
-
-
-class BernoulliSampler:
-    """Keeps each element with probability ``fraction``."""
-
-    def __init__(self, fraction: float, seed: int):
-        self.fraction = fraction
-        self.seed = seed
-
-    def __call__(self, partition: int, iterator: Iterator) -> Iterator:
-        draw = _generator(self.seed, partition).random
-        fraction = self.fraction
-        return (item for item in iterator if draw() < fraction)
-
-
-class PoissonSampler:
-    """Repeats each element a Poisson(``fraction``)-distributed number of
-    times: sampling with replacement."""
-
-    def __init__(self, fraction: float, seed: int):
-        self.fraction = fraction
-        self.seed = seed
-
-    def __call__(self, partition: int, iterator: Iterator) -> Iterator:
-        draw = _generator(self.seed, partition).random
-        limit = math.exp(-self.fraction)
-        for item in iterator:
-            # Knuth's method: count uniform draws until their product falls
-            # below e^-mean.
-            product = draw()
-            while product > limit:
-                yield item
-                product *= draw()
-
-
-def make_sampler(with_replacement: bool, fraction: float, seed: int | None):
-    if seed is None:
-        seed = random.randrange(sys.maxsize)
-    return (PoissonSampler if with_replacement else BernoulliSampler)(fraction, int(seed))
 
 
 class RoundRobin:

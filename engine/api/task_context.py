@@ -20,11 +20,51 @@ from typing import Any
 _current = threading.local()
 
 
+def _rebuild(cls: type, state: dict) -> "TaskContext":
+    context = object.__new__(cls)
+    context.__dict__.update(state)
+    return context
+
+
 class TaskContext:
-    def __init__(self, *, stage_id: int, stage_attempt: int, partition_id: int,
-                 attempt_number: int, task_attempt_id: int,
-                 local_properties: dict | None = None, cpus: int = 1,
-                 env: Any = None, map_outputs: dict | None = None):
+    """What the task running in this thread knows about itself.
+
+    ``TaskContext()`` is PySpark's singleton constructor: inside a task it is
+    the running task's context (``TaskContext.get()``); on the driver it is
+    an empty context whose fields are None.
+
+    >>> sc.parallelize([0], 1).map(lambda _: TaskContext().partitionId()).collect()
+    [0]
+    >>> TaskContext.get() is None, TaskContext().partitionId() is None
+    (True, True)
+    """
+
+    _driver_context: "TaskContext | None" = None
+
+    def __new__(cls, *args: Any, **fields: Any) -> "TaskContext":
+        if fields:  # made by the worker for a task
+            return super().__new__(cls)
+        running = TaskContext.get()
+        if isinstance(running, cls):
+            return running
+        if cls._driver_context is None or type(cls._driver_context) is not cls:
+            empty = super().__new__(cls)
+            empty._fill(None, None, None, None, None, None, None, None, None)
+            cls._driver_context = empty
+        return cls._driver_context
+
+    def __init__(self, *, stage_id: int | None = None, stage_attempt: int | None = None,
+                 partition_id: int | None = None, attempt_number: int | None = None,
+                 task_attempt_id: int | None = None, local_properties: dict | None = None,
+                 cpus: int = 1, env: Any = None, map_outputs: dict | None = None):
+        if task_attempt_id is None:
+            return  # TaskContext(): the singleton __new__ returned is left as it is
+        self._fill(stage_id, stage_attempt, partition_id, attempt_number, task_attempt_id,
+                   local_properties, cpus, env, map_outputs)
+
+    def _fill(self, stage_id: Any, stage_attempt: Any, partition_id: Any, attempt_number: Any,
+              task_attempt_id: Any, local_properties: Any, cpus: Any, env: Any,
+              map_outputs: Any) -> None:
         self._stageId = stage_id
         self._stageAttemptNumber = stage_attempt
         self._partitionId = partition_id
@@ -44,6 +84,11 @@ class TaskContext:
         state.update(_env=None, _map_outputs={}, _cache_updates=[], _cache_drops=[],
                      _accumulators=[])
         return state
+
+    def __reduce__(self):
+        # Not through __new__: unpickling a copy must never hand back (and
+        # overwrite) the running task's context or the driver's singleton.
+        return _rebuild, (type(self), self.__getstate__())
 
     def _commit_or_abort(self) -> None:
         """Ask the driver whether this attempt may publish its output; raise

@@ -45,17 +45,27 @@ def _fail(error: Exception, method: str, key: Any):
 def _absorb_all(records: Iterable, merger: ExternalMerger, absorb: Callable[[list, dict], None],
                 sample_of: Callable[[list, dict], Any],
                 values_of: Callable[[list], int] | None = None) -> Iterator[tuple]:
+    absorb_into(merger, records, absorb, sample_of, values_of)
+    return merger.items()
+
+
+def absorb_into(merger: ExternalMerger, records: Iterable, absorb: Callable[[list, dict], None],
+                sample_of: Callable[[list, dict], Any] = None,
+                values_of: Callable[[list], int] | None = None,
+                check_every: int = CHECK_EVERY) -> None:
     """Feed the records to ``absorb(chunk, merger.data)`` in chunks of
-    CHECK_EVERY, so the per-record loop carries no budget bookkeeping, and
-    let the merger spill between chunks. It holds keys, or values when
-    ``values_of(chunk)`` counts them (groups); ``sample_of`` picks one."""
+    ``check_every``, so the per-record loop carries no budget bookkeeping,
+    and let the merger spill between chunks. It holds keys, or values when
+    ``values_of(chunk)`` counts them (groups); ``sample_of`` picks one
+    (by default the chunk's last key and its entry)."""
+    sample_of = sample_of or _last_entry
     records = iter(records)
     held = 0
     while True:
-        chunk = list(islice(records, CHECK_EVERY))
+        chunk = list(islice(records, check_every))
         absorb(chunk, merger.data)
-        if len(chunk) < CHECK_EVERY:
-            return merger.items()
+        if len(chunk) < check_every:
+            return
         if values_of is None:
             units = len(merger.data)
         else:
@@ -137,9 +147,10 @@ def combine_combiners(records: Iterable[tuple], merge: Callable,
                        _last_entry)
 
 
-def combine_values(records: Iterable[tuple], create: Callable, merge_value: Callable,
-                   merge_combiners: Callable | None = None,
-                   budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
+def combining(create: Callable, merge_value: Callable,
+              method: str = "combineByKey") -> Callable[[list, dict], None]:
+    """Turn each record's value into its key's combiner (``create``) or fold
+    it into the combiner already there (``merge_value``)."""
     def absorb(chunk: list, combiners: dict) -> None:
         key = None
         try:
@@ -149,9 +160,21 @@ def combine_values(records: Iterable[tuple], create: Callable, merge_value: Call
                 else:
                     combiners[key] = create(value)
         except (TypeError, ValueError) as error:
-            _fail(error, "combineByKey", key)
-    return _absorb_all(records, ExternalMerger(merge_combiners or _no_merge, budget), absorb,
-                       _last_entry)
+            _fail(error, method, key)
+    return absorb
+
+
+def folding(func: Callable[[Any, Any], Any], method: str) -> Callable[[list, dict], None]:
+    """Fold each record's value into its key's entry with ``func`` (the
+    first value of a key is its entry)."""
+    return _folding(func, method)
+
+
+def combine_values(records: Iterable[tuple], create: Callable, merge_value: Callable,
+                   merge_combiners: Callable | None = None,
+                   budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
+    return _absorb_all(records, ExternalMerger(merge_combiners or _no_merge, budget),
+                       combining(create, merge_value), _last_entry)
 
 
 def _no_merge(left: Any, right: Any) -> Any:

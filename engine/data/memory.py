@@ -14,7 +14,9 @@ owns it or views another's. Shared objects (small ints, interned strings)
 are counted at every reference, so estimates err high. The same objects give
 the same estimate, on every worker.
 
-Also owns the worker's allocator settings (``tune_allocator``).
+Also owns the worker's allocator settings (``tune_allocator``) and its
+address-space limit (``limit_address_space``: ``spark.executor.pyspark.memory``,
+as PySpark limits its Python workers).
 
 Must not know: RDDs, tasks, the scheduler.
 """
@@ -103,3 +105,21 @@ def tune_allocator() -> bool:
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
                 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def limit_address_space(limit: int) -> int | None:
+    """Cap this process's address space (RLIMIT_AS, soft and hard) at
+    ``limit`` bytes, as PySpark caps its Python workers with
+    ``spark.executor.pyspark.memory``: past it an allocation raises
+    MemoryError instead of pushing the machine into swap or the OOM killer.
+    A lower limit already in place is kept. Returns the address space in use
+    when the limit was set (None if it was not)."""
+    import resource
+
+    import psutil
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY and soft <= limit:
+        return None
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return psutil.Process().memory_info().vms

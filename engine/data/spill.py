@@ -20,12 +20,16 @@ merged in input order. A sort's output is ``sorted()``'s, spilled or not. A
 merger that spilled yields bucket by bucket (as PySpark's does), each bucket
 in first-appearance order; one that did not, in first-appearance order.
 
-The budget is checked against an *estimate* of the data held, not the
-process's RSS (PySpark's way): the estimate is made from the input alone
-(pickled sizes of sampled entries), so the same input spills at the same
-points on every attempt, and memory held by other slots of the worker does
-not make a task spill. Samples are cheap: one entry every ``CHECK_EVERY``
-records.
+When to spill is a policy: ember's tasks use ``EstimatedBudget``, which
+checks the budget against an *estimate* of the data held, not the process's
+RSS (PySpark's way): the estimate is made from the input alone (pickled
+sizes of sampled entries), so the same input spills at the same points on
+every attempt, and memory held by other slots of the worker does not make a
+task spill. Samples are cheap: one entry every ``CHECK_EVERY`` records.
+PySpark's own classes (``ember.engine.data.external``: ``ExternalMerger``,
+``ExternalSorter``, with PySpark's arguments) bring PySpark's policy, the
+process's RSS against a limit in MiB, through the same two hooks
+(``should_spill``, ``spilled``).
 
 Spill files go to a directory under ``SPARK_LOCAL_DIRS`` (the worker sets it
 to its own work directory, removed when the worker exits however it ends)
@@ -67,12 +71,41 @@ def _count_spill() -> None:
     _spills += 1
 
 
-def spill_directory() -> str:
-    """A fresh directory for one task's spill files."""
-    roots = [d for d in os.environ.get("SPARK_LOCAL_DIRS", "").split(",") if d]
-    root = roots[0] if roots else tempfile.gettempdir()
+def spill_directory(root: str | None = None) -> str:
+    """A fresh directory for one task's spill files, under ``root`` (by
+    default the first of ``SPARK_LOCAL_DIRS``, else the temporary directory)."""
+    if root is None:
+        roots = [d for d in os.environ.get("SPARK_LOCAL_DIRS", "").split(",") if d]
+        root = roots[0] if roots else tempfile.gettempdir()
     os.makedirs(root, exist_ok=True)
     return tempfile.mkdtemp(prefix="spill-", dir=root)
+
+
+class SpillPolicy:
+    """When a merger or a sort spills: ``should_spill(units, sample)`` is
+    asked every few records (``units`` held, ``sample`` one of them just
+    absorbed); ``spilled(nbytes)`` is told after each spill."""
+
+    def should_spill(self, units: int, sample: Any) -> bool:
+        raise NotImplementedError
+
+    def spilled(self, nbytes: int) -> None:
+        pass
+
+
+class EstimatedBudget(SpillPolicy):
+    """ember's policy: spill once the estimated size of what is held reaches
+    ``budget`` bytes (deterministic: it depends on the input alone)."""
+
+    __slots__ = ("budget", "estimate")
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.estimate = SizeEstimate()
+
+    def should_spill(self, units: int, sample: Any) -> bool:
+        self.estimate.sample(sample)
+        return self.estimate.bytes_for(units) >= self.budget
 
 
 class SizeEstimate:
@@ -111,21 +144,31 @@ def dump_chunks(out: BinaryIO, items: Iterable, chunk: int = 1024) -> None:
 def load_chunks(path: str) -> Iterator:
     """The items of a file written by ``dump_chunks``, in order."""
     with open(path, "rb") as source:
-        while True:
-            try:
-                batch = pickle.load(source)
-            except EOFError:
-                return
-            yield from batch
+        yield from read_chunks(source)
 
 
-def _append_chunks(path: str, items: Iterable) -> None:
+def read_chunks(source: BinaryIO) -> Iterator:
+    """The items of chunks written by ``dump_chunks``, read from ``source``
+    from where it stands to its end."""
+    while True:
+        try:
+            batch = pickle.load(source)
+        except EOFError:
+            return
+        yield from batch
+
+
+def _append_chunks(path: str, items: Iterable) -> int:
+    """Append ``items`` as chunks; the bytes written."""
     with open(path, "ab") as out:
+        start = out.tell()
         dump_chunks(out, items)
+        return out.tell() - start
 
 
 class ExternalMerger:
-    """Key -> combined value, spilling past ``budget`` bytes.
+    """Key -> combined value, spilling past ``budget`` bytes (or when
+    ``policy`` says so) into ``buckets`` hash buckets.
 
     The caller's loop does the per-record work on ``self.data`` (a plain dict,
     for speed) and calls ``maybe_spill(units, sample)`` every CHECK_EVERY
@@ -135,37 +178,44 @@ class ExternalMerger:
     first-appearance order.
     """
 
-    def __init__(self, merge: Callable[[Any, Any], Any], budget: int):
+    def __init__(self, merge: Callable[[Any, Any], Any], budget: int = DEFAULT_BUDGET,
+                 policy: SpillPolicy | None = None, buckets: int = BUCKETS,
+                 root: str | None = None):
         self.merge = merge
-        self.budget = budget
+        self.policy = policy if policy is not None else EstimatedBudget(budget)
+        self.buckets = buckets
+        self.root = root
         self.data: dict = {}
-        self.estimate = SizeEstimate()
         self.directory: str | None = None
         self.spills = 0
 
     def maybe_spill(self, units: int, sample: Any) -> bool:
         """``units`` held now (keys, or values for groups); ``sample`` one
-        unit just absorbed. Spills when the estimate passes the budget."""
-        self.estimate.sample(sample)
-        if self.estimate.bytes_for(units) < self.budget or not self.data:
+        unit just absorbed. Spills when the policy says so."""
+        if not self.policy.should_spill(units, sample) or not self.data:
             return False
         self.spill()
         return True
 
     def spill(self) -> None:
         if self.directory is None:
-            self.directory = spill_directory()
-        buckets: list[list] = [[] for _ in range(BUCKETS)]
+            self.directory = spill_directory(self.root)
+        count = self.buckets
+        buckets: list[list] = [[] for _ in range(count)]
         appenders = [bucket.append for bucket in buckets]
         for item in self.data.items():
-            appenders[portable_hash(item[0]) % BUCKETS](item)
+            appenders[portable_hash(item[0]) % count](item)
+        written = 0
         for index, bucket in enumerate(buckets):
             if bucket:
                 with open(os.path.join(self.directory, f"bucket-{index}"), "ab") as out:
+                    start = out.tell()
                     pickle.dump(bucket, out, _PROTOCOL)
+                    written += out.tell() - start
         self.data = {}
         self.spills += 1
         _count_spill()
+        self.policy.spilled(written)
 
     def items(self) -> Iterator[tuple]:
         # Not spilled: the dict's own iterator, with no Python step per entry.
@@ -177,7 +227,7 @@ class ExternalMerger:
         try:
             if self.data:
                 self.spill()
-            for index in range(BUCKETS):
+            for index in range(self.buckets):
                 yield from self._merge_bucket(index).items()
         finally:
             self.close()
@@ -206,13 +256,15 @@ class ExternalMerger:
 
 
 def external_sorted(records: Iterable, key: Callable[[Any], Any], reverse: bool,
-                    budget: int) -> Iterator:
+                    budget: int = DEFAULT_BUDGET, policy: SpillPolicy | None = None,
+                    check_every: int = CHECK_EVERY, root: str | None = None) -> Iterator:
     """``sorted(records, key=key, reverse=reverse)``, spilling sorted runs to
-    disk past ``budget`` bytes. Stable, like ``sorted``. Reads and sorts when
+    disk past ``budget`` bytes (or when ``policy`` says so, asked every
+    ``check_every`` records). Stable, like ``sorted``. Reads and sorts when
     called; returns an iterator over the result (the list's own when nothing
     spilled, so the caller's loop pays no Python step per record)."""
     held: list = []
-    estimate = SizeEstimate()
+    policy = policy if policy is not None else EstimatedBudget(budget)
     runs: list[str] = []
     directory = None
     serial = count()
@@ -221,19 +273,19 @@ def external_sorted(records: Iterable, key: Callable[[Any], Any], reverse: bool,
         while True:
             # Chunks are taken in C (islice), so holding costs no Python step per record.
             before = len(held)
-            held.extend(islice(records, CHECK_EVERY))
-            if len(held) - before < CHECK_EVERY:
+            held.extend(islice(records, check_every))
+            if len(held) - before < check_every:
                 break
-            estimate.sample(held[-1])
-            if estimate.bytes_for(len(held)) >= budget:
+            if policy.should_spill(len(held), held[-1]):
                 if directory is None:
-                    directory = spill_directory()
+                    directory = spill_directory(root)
                 held.sort(key=key, reverse=reverse)
                 run = os.path.join(directory, f"run-{next(serial)}")
-                _append_chunks(run, held)
+                written = _append_chunks(run, held)
                 runs.append(run)
                 held = []
                 _count_spill()
+                policy.spilled(written)
         held.sort(key=key, reverse=reverse)
     except BaseException:
         if directory is not None:

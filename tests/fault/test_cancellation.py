@@ -82,7 +82,7 @@ def test_inheritable_thread_carries_the_job_group(cluster, tmp_path):
 
 
 def test_task_that_ignores_the_kill_costs_its_worker_after_the_kill_timeout(cluster, tmp_path):
-    sc = cluster(2, **{"ember.task.killTimeout": "1s"})
+    sc = cluster(2, **{"spark.python.task.killTimeout": "1s"})
 
     def deaf(x):
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})  # the kill cannot get in

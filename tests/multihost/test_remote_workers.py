@@ -50,7 +50,7 @@ def test_an_ember_master_without_a_secret_file_is_a_value_error_naming_the_setti
     monkeypatch.delenv("EMBER_SECRET_FILE", raising=False)
     with pytest.raises(ValueError, match="ember.secretFile.*EMBER_SECRET_FILE"):
         ember.Context("ember://127.0.0.1:0")
-    assert ember.Context._active is None
+    assert ember.Context._active_spark_context is None
 
 
 def test_a_secret_file_readable_by_others_is_refused_naming_file_and_mode(tmp_path, secret_file,
@@ -74,7 +74,7 @@ def test_a_master_port_already_taken_is_an_os_error_naming_the_address(secret_fi
         port = taken.getsockname()[1]
         with pytest.raises(OSError, match=f"cannot bind the driver to 127.0.0.1:{port}"):
             ember.Context(f"ember://127.0.0.1:{port}", conf=remote_conf(secret_file))
-    assert ember.Context._active is None
+    assert ember.Context._active_spark_context is None
 
 
 def test_secret_new_writes_a_file_only_its_owner_can_read(tmp_path):

@@ -1,0 +1,5 @@
+"""``ember.resultiterable``: the names of PySpark's ``pyspark.resultiterable``."""
+
+from ember.engine.api.resultiterable import ResultIterable
+
+__all__ = ["ResultIterable"]

@@ -1,0 +1,5 @@
+"""``ember.storagelevel``: the names of PySpark's ``pyspark.storagelevel``."""
+
+from ember.engine.api.storage import StorageLevel
+
+__all__ = ["StorageLevel"]
