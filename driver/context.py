@@ -139,6 +139,7 @@ class Context:
             conf.get("spark.python.profile.dump"), ctx=self) \
             if conf.value("spark.python.profile") else None
         self._rdd_ids = itertools.count()
+        self._public_ids = itertools.count()  # RDD.id(): PySpark's numbering
         self._shuffle_ids = itertools.count()
         self._spec = spec
         self._lock = threading.Lock()
@@ -504,6 +505,13 @@ class Context:
     def _next_rdd_id(self) -> int:
         return next(self._rdd_ids)
 
+    def _new_public_ids(self, count: int = 1) -> int:
+        """Take ``count`` numbers of PySpark's RDD numbering; the last one."""
+        number = -1
+        for _ in range(count):
+            number = next(self._public_ids)
+        return number
+
     def _next_shuffle_id(self) -> int:
         return next(self._shuffle_ids)
 
@@ -527,18 +535,20 @@ class Context:
             step = c.step
             starts = [c.start + int(i * size / numSlices) * step for i in range(numSlices + 1)]
             slices: list = [range(starts[i], starts[i + 1], step) for i in range(numSlices)]
+            batch = None
         else:
             items = c if isinstance(c, list) else list(c)
             # Items travel in batches and the batches are cut into slices, as
             # in PySpark, so glom() shows the same partitions.
-            batch = max(1, min(len(items) // numSlices, _PARALLELIZE_BATCH))
+            batch = max(1, min(len(items) // numSlices, self._batchSize or _PARALLELIZE_BATCH))
             batches = [(i, min(i + batch, len(items))) for i in range(0, len(items), batch)]
             count = len(batches)
             slices = []
             for i in range(numSlices):
                 group = batches[i * count // numSlices:(i + 1) * count // numSlices]
                 slices.append(items[group[0][0]:group[-1][1]] if group else [])
-        return ParallelCollectionRDD(self, [dumps(piece) for piece in slices], user_callsite(2))
+        return ParallelCollectionRDD(self, [dumps(piece) for piece in slices], user_callsite(2),
+                                     batch)
 
     def range(self, start: int, end: int | None = None, step: int = 1,
               numSlices: int | None = None) -> RDD:
@@ -642,7 +652,8 @@ class Context:
         self._checkpoint_dir = checkpoint.new_checkpoint_dir(dirName)
 
     def getCheckpointDir(self) -> str | None:
-        return self._checkpoint_dir
+        """The checkpoint directory as a ``file:`` URI (PySpark's form), or None."""
+        return None if self._checkpoint_dir is None else "file:" + self._checkpoint_dir
 
     def emptyRDD(self) -> RDD:
         """An RDD with no partitions and no elements.
@@ -842,6 +853,8 @@ class Context:
             for dep in current.dependencies:
                 if isinstance(dep, ShuffleDependency):
                     dep.partitioner_code.freeze()
+                    if self.profiler_collector is not None:  # named by PySpark's keying pipeline
+                        self.profiler_collector.ids[dep.rdd._id] = current.id() - 3
                 stack.append(dep.rdd)
         # Marked only once the whole lineage passed, so a failure is met again
         # (and reported again) by the next action.
@@ -849,8 +862,16 @@ class Context:
             current._prepared = True
 
     def _run_job(self, rdd: RDD, func: Callable[[Any], Any],
-                 partitions: Iterable[int] | None = None) -> list:
+                 partitions: Iterable[int] | None = None, pyspark_ids: int | None = 1) -> list:
         self._check_running()
+        # Numbered as PySpark's action numbers its RDDs (RDD._run): its own
+        # pipeline over the RDD, or the RDD itself.
+        if pyspark_ids == 0:
+            job_rdd_id = rdd.id()
+        elif pyspark_ids is not None:
+            if not rdd._pyspark_pipelinable():
+                rdd.id()
+            job_rdd_id = self._new_public_ids(pyspark_ids)
         count = rdd.getNumPartitions()
         if partitions is None:
             wanted = list(range(count))
@@ -864,6 +885,8 @@ class Context:
             return []
         name, callsite = api_callsite(2)
         self._prepare(rdd)
+        if self.profiler_collector is not None and pyspark_ids is not None:
+            self.profiler_collector.ids[rdd._id] = job_rdd_id
         action = Closure(func, [(name, callsite, func)])
         action.freeze()
         properties = dict(self._local_properties())

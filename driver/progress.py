@@ -236,9 +236,14 @@ def _write(stream: Any, text: str) -> None:
 
 
 def forward_output(worker_id: str, message: Any) -> None:
-    """Show a ``WorkerOutput`` from ``worker_id``, in order: task output on
-    this process's stdout/stderr, log records through the ``ember.worker``
-    logger. Called on the driver's I/O thread; never raises."""
+    """Show a ``WorkerOutput`` from ``worker_id``, in order: what tasks wrote
+    to their stdout or stderr on this process's *stderr*, prefixed with the
+    worker and the task; log records through the ``ember.worker`` logger.
+    The driver's stdout stays the program's own, as in PySpark (whose
+    executors' output never reaches it): ``rdd.foreach(print)`` leaves it
+    empty, and ``ember submit job.py > out.txt`` holds only what the driver
+    printed. A notebook shows stderr in the cell too. Called on the driver's
+    I/O thread; never raises."""
     try:
         for kind, tag, payload in message.entries:
             where = f"{worker_id}: {tag}" if tag else worker_id
@@ -246,7 +251,7 @@ def forward_output(worker_id: str, message: Any) -> None:
                 levelno, name, text = payload
                 worker_log.log(levelno, "[%s] %s: %s", where, name, text)
                 continue
-            stream = sys.stderr if kind == "stderr" else sys.stdout
+            stream = sys.stderr
             if stream is not None:  # None under pythonw and friends: nowhere to show it
                 _write(stream, _prefixed(f"[{where}] ", payload))
     except Exception:  # noqa: BLE001 - a closed or broken stdout must not stop the I/O thread

@@ -293,9 +293,9 @@ class DAGScheduler:
         stack = [rdd]
         while stack:
             current = stack.pop()
-            if current.id() in seen:
+            if current._id in seen:
                 continue
-            seen.add(current.id())
+            seen.add(current._id)
             for dep in current.dependencies:
                 if isinstance(dep, ShuffleDependency):
                     stage = self._shuffle_map_stage(dep, job_id)
@@ -326,12 +326,12 @@ class DAGScheduler:
         return isinstance(stage, ShuffleMapStage) and self.map_outputs.is_complete(stage.shuffle_id)
 
     def _preferred(self, rdd: Any, partition: int, seen: set) -> tuple[str, ...]:
-        if (rdd.id(), partition) in seen:
+        if (rdd._id, partition) in seen:
             return ()
-        seen.add((rdd.id(), partition))
+        seen.add((rdd._id, partition))
         live = self.tasks.workers
         if rdd._storage_level != StorageLevel.NONE:
-            holders = [w for w in self.cache.locations(rdd.id(), partition) if w in live]
+            holders = [w for w in self.cache.locations(rdd._id, partition) if w in live]
             if holders:
                 return tuple(sorted(holders))
         own = [w for w in rdd.preferred_locations(rdd.partitions[partition]) if w in live]
@@ -485,7 +485,7 @@ class DAGScheduler:
             for rdd_id, partition in outcome.cache_drops:
                 self.cache.remove(event.worker_id, rdd_id, partition)
             if outcome.profile is not None and self.profiles is not None:
-                self.profiles.add(stage.rdd.id(), outcome.profile)
+                self.profiles.add(stage.rdd._id, outcome.profile)
             index = task_set.succeeded_attempt(event.tid, self.clock.monotonic())
             if index is None:
                 return

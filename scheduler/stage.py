@@ -41,9 +41,9 @@ def _computes_barrier(rdd: Any) -> bool:
     stack, seen = [rdd], set()
     while stack:
         current = stack.pop()
-        if current.id() in seen:
+        if current._id in seen:
             continue
-        seen.add(current.id())
+        seen.add(current._id)
         if current._is_barrier():
             return True
         stack.extend(dep.rdd for dep in current.dependencies if not isinstance(dep, ShuffleDependency))

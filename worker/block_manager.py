@@ -81,7 +81,7 @@ class BlockManager:
         return None
 
     def get_or_compute(self, rdd: Any, split: Any, context: Any) -> Iterator:
-        key = (rdd.id(), split.index)
+        key = (rdd._id, split.index)
         cached = self.get(key)
         if cached is not None:
             return cached

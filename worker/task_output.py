@@ -3,7 +3,8 @@
 A worker's stdout and stderr are its parent's (a terminal, or nowhere a
 notebook user can see), so what a task writes to ``sys.stdout`` or
 ``sys.stderr`` is captured and sent to the driver in ``WorkerOutput``
-messages, which shows it tagged with the worker and the task. Log records at
+messages, which shows it tagged with the worker and the task (on its own
+stderr: the driver's stdout is the program's). Log records at
 WARNING and above, from any thread, travel the same way and are logged again
 by the driver (``ember.driver.progress``).
 

@@ -1,7 +1,10 @@
-"""Where in the user's code an RDD was made: ``"wordcount.py:12"``.
+"""Where in the user's code an RDD was made, and by which call:
+``("reduceByKey", "wordcount.py:12")``.
 
-Shown in ``toDebugString``, in stage names and in error messages, so a failure
-points at the user's line, not at ember's internals.
+Shown in reprs, ``toDebugString``, stage names and error messages, so a
+failure points at the user's line, not at ember's internals. As in PySpark,
+the call is the ember method the user called (``distinct``), not the steps
+it takes inside (``reduceByKey``, ``partitionBy``).
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ _ember_dirs: tuple[str, ...] | None = None
 def _internal_dirs() -> tuple[str, ...]:
     global _ember_dirs
     if _ember_dirs is None:
-        engine_dir = os.path.dirname(os.path.abspath(__file__))
+        engine_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # engine/api/..
         root = os.path.dirname(engine_dir)
         # Installed: every package sits under <site>/ember/. Source tree: the
         # packages are sibling folders of ember/ (see setup.cfg).
-        names = ("ember", "engine", "scheduler", "worker", "ingest", "driver")
+        names = ("ember", "engine", "scheduler", "worker", "ingest", "driver", "sql")
         if os.path.basename(engine_dir) == "engine" and os.path.basename(root) == "ember":
             _ember_dirs = (root + os.sep,)
         else:
@@ -34,14 +37,16 @@ def user_callsite(depth: int = 2) -> str:
 
 def api_callsite(depth: int = 2) -> tuple[str, str]:
     """(ember API called by the user, ``file:line`` of the call), e.g.
-    ``("collect", "job.py:7")``: the outermost ember frame and its caller."""
+    ``("collect", "job.py:7")``: the outermost ember frame and its caller.
+    The file is named as Python knows it (the path the script was started
+    with), as PySpark names call sites."""
     internal = _internal_dirs()
     frame = sys._getframe(depth)
     api = "<unknown>"
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(internal):
-            return api, f"{os.path.basename(filename)}:{frame.f_lineno}"
+            return api, f"{filename}:{frame.f_lineno}"
         api = frame.f_code.co_name
         frame = frame.f_back
     return api, "<unknown>"

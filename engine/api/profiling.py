@@ -160,6 +160,9 @@ class ProfilerCollector:
         self.memory_profiler_cls = memory_profiler_cls
         self.profile_dump_path = dump_path
         self.profilers: list[list] = []
+        # ember's key of a stage's RDD -> the id PySpark gives the Python
+        # pipeline that stage runs (kept by the Context as jobs start).
+        self.ids: dict[int, int] = {}
         self._ctx = ctx
         self._lock = threading.RLock()
 
@@ -175,9 +178,11 @@ class ProfilerCollector:
                     atexit.register(self.show_profiles)
             self.profilers.append([id, profiler, False])
 
-    def add(self, rdd_id: int, data: bytes) -> None:
-        """A task of ``rdd_id``'s stage sent its marshalled statistics."""
+    def add(self, rdd_key: int, data: bytes) -> None:
+        """A task of the stage ending at RDD ``rdd_key`` (ember's key) sent
+        its marshalled statistics."""
         stats = stats_of(data)
+        rdd_id = self.ids.get(rdd_key, rdd_key)
         with self._lock:
             entry = next((e for e in self.profilers if e[0] == rdd_id), None)
             if entry is None:

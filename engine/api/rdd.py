@@ -21,6 +21,18 @@ What crosses the wire: an RDD is pickled into a stage's task binary without
 its Context and its cached partition list (driver-only state). User functions
 travel inside ``Closure`` objects that were pickled once on the driver. An RDD
 captured by a user function is refused (it exists only on the driver).
+
+Names, as PySpark gives them: an RDD's repr, ``toDebugString`` and the stage
+it ends are named after the user's call that made it (``range at job.py:3``,
+``distinct at job.py:4``, never an internal step such as the ``partitionBy``
+inside ``distinct``), and ``id()`` is PySpark's number. PySpark numbers the
+RDDs of its JVM as they are made: a narrow transformation's ``PipelinedRDD``
+only when first needed (``id()``, ``repr``, ``cache``, a job), and some
+operations make several JVM RDDs (a shuffle four, ``textFile`` two, each
+action one for its own pipeline). ``id()`` counts the same way (the costs
+are in ``_pyspark_numbered``'s callers, and ``_run``'s ``pyspark_ids``), so a
+ported program sees the ids PySpark shows. ember's own key for an RDD
+(cache blocks, stages, profiles) is ``_id``, fixed when it is made.
 """
 
 from __future__ import annotations
@@ -37,7 +49,7 @@ from functools import reduce
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from ember.engine.api.callsite import user_callsite
+from ember.engine.api.callsite import api_callsite, user_callsite
 from ember.engine.wire.closure import Closure, in_user_code
 from ember.engine.errors import DriverOnlyError
 from ember.engine.data.hashing import portable_hash
@@ -97,8 +109,15 @@ class RDD:
     def __init__(self, ctx: Any, op: str, callsite: str | None = None):
         self.ctx = ctx
         self._id: int = ctx._next_rdd_id()
-        self._op = op
-        self._callsite = callsite if callsite is not None else user_callsite(3)
+        self._op = op  # the step this RDD computes (partitionBy inside distinct)
+        # The user's call that made it (distinct), and where.
+        self._api, site = api_callsite(1)
+        self._callsite = callsite if callsite is not None else site
+        self._public_id: int | None = None  # PySpark's number, given by id()
+        # The number of the PySpark RDD this one's functions were fused into.
+        self._absorbed_id: int | None = None
+        # What PySpark's RDD would read its JVM data with (rdd._jrdd_deserializer).
+        self._jrdd_deserializer = ctx.serializer
         self._name: str | None = None
         self._partitions: list[Partition] | None = None
         self._storage_level = StorageLevel.NONE
@@ -193,19 +212,73 @@ class RDD:
         return self.ctx
 
     def id(self) -> int:
-        """A unique id for this RDD within its Context."""
-        return self._id
+        """A unique id for this RDD within its Context, numbered as PySpark
+        numbers its RDDs (see the module's docstring).
+
+        >>> rdd = sc.parallelize(range(10))
+        >>> first = rdd.id()
+        >>> rdd.map(str).filter(bool).id() == first + 1  # one pipeline, one number
+        True
+        """
+        if self._public_id is None:
+            self._number()
+        return self._public_id
+
+    def _number(self) -> None:
+        """Give this RDD PySpark's number, now that PySpark would make it."""
+        self._pyspark_numbered()
+
+    def _pyspark_numbered(self, *parents: "RDD", count: int = 1) -> None:
+        """Number this RDD as PySpark does when it makes its JVM counterpart:
+        its ``parents`` first, then ``count`` JVM RDDs, the last being this one."""
+        for parent in parents:
+            parent.id()
+        self._public_id = self._require_driver()._new_public_ids(count)
+
+    def _display_id(self) -> int:
+        """The number to show for this RDD in a lineage, without numbering it
+        when PySpark would not have (an RDD whose functions PySpark fused
+        into the next one is shown with the number that one got)."""
+        if self._public_id is not None:
+            return self._public_id
+        if self._absorbed_id is not None:
+            return self._absorbed_id
+        return self.id()
+
+    def _pyspark_pipelinable(self) -> bool:
+        """Would PySpark fuse this RDD's functions into the next narrow
+        transformation (a PipelinedRDD not persisted, checkpointed or with a
+        resource profile), so that it never numbers this one by itself?"""
+        return False
+
+    def _reserialize(self, serializer: Any = None) -> "RDD":
+        """This RDD, read with ``serializer`` (the Context's by default): a
+        copy through an identity map when its own differs (PySpark's)."""
+        serializer = serializer or self._require_driver().serializer
+        if self._jrdd_deserializer == serializer:
+            return self
+        copy = self.map(lambda x: x, preservesPartitioning=True)
+        copy._jrdd_deserializer = serializer
+        return copy
 
     def name(self) -> str | None:
+        self.id()  # PySpark asks its JVM RDD, which numbers it
         return self._name
 
     def setName(self, name: str) -> "RDD":
+        self.id()
         self._name = name
         return self
 
     def __repr__(self) -> str:
+        self.id()
+        return self._describe()
+
+    def _describe(self) -> str:
+        """The repr, with the number a lineage shows (``_display_id``)."""
         prefix = f"{self._name} " if self._name else ""
-        return f"{prefix}{type(self).__name__}[{self._id}] at {self._op} at {self._callsite}"
+        return (f"{prefix}{type(self).__name__}[{self._display_id()}] at {self._api} at "
+                f"{self._callsite}")
 
     def _repr_html_(self) -> str:
         """A notebook's display: partitions, partitioner, storage level, and
@@ -218,11 +291,12 @@ class RDD:
         def describe(rdd: RDD) -> str:
             level = rdd._storage_level
             cached = f" <i>[{escape(str(level))}]</i>" if level != StorageLevel.NONE else ""
-            return f"<code>{escape(repr(rdd))}</code>{cached}"
+            return f"<code>{escape(rdd._describe())}</code>{cached}"
 
         def lineage(rdd: RDD, seen: set) -> str:
             if rdd._id in seen:  # a diamond: the shared parent is drawn once
-                return f"<li><code>{escape(type(rdd).__name__)}[{rdd._id}]</code> (above)</li>"
+                return (f"<li><code>{escape(type(rdd).__name__)}[{rdd._display_id()}]</code> "
+                        f"(above)</li>")
             seen.add(rdd._id)
             items = []
             for dep in rdd.dependencies:
@@ -255,11 +329,12 @@ class RDD:
     def toDebugString(self) -> bytes:
         """The lineage of this RDD, one line per RDD, indented at each shuffle
         (bytes, as in PySpark)."""
+        self.id()
         from ember.engine.api.dependency import ShuffleDependency
 
         def describe(rdd: RDD) -> str:
             level = rdd._storage_level
-            return f"{rdd!r} [{level if level != StorageLevel.NONE else ''}]"
+            return f"{rdd._describe()} [{level if level != StorageLevel.NONE else ''}]"
 
         def children(rdd: RDD, prefix: str) -> list[str]:
             deps = rdd.dependencies
@@ -300,6 +375,7 @@ class RDD:
         """
         if not isinstance(storageLevel, StorageLevel):
             raise TypeError(f"persist: storageLevel must be a StorageLevel, got {storageLevel!r}")
+        self.id()  # PySpark persists its JVM RDD, which numbers it
         if self._storage_level != StorageLevel.NONE and storageLevel != self._storage_level:
             raise ValueError(
                 f"persist: cannot change the storage level of {self!r} from "
@@ -323,6 +399,7 @@ class RDD:
         >>> print(sc.parallelize([1]).getStorageLevel())
         Serialized 1x Replicated
         """
+        self.id()
         return self._storage_level
 
     # --- checkpoints ----------------------------------------------------------
@@ -346,6 +423,7 @@ class RDD:
         if getattr(ctx, "_checkpoint_dir", None) is None:
             raise RuntimeError("Checkpoint directory has not been set in the SparkContext "
                                "(call sc.setCheckpointDir(dirName) first)")
+        self.id()  # PySpark marks its JVM RDD, which numbers it
         self.is_checkpointed = True
         if self._checkpoint_mode is None:
             self._checkpoint_mode = "reliable"
@@ -365,6 +443,7 @@ class RDD:
         """
         from ember.engine.io.checkpoint import local_storage_level
 
+        self.id()
         self._storage_level = local_storage_level(self._storage_level)
         if self._checkpoint_rdd is None:  # a materialized checkpoint is kept
             self._checkpoint_mode = "local"
@@ -386,8 +465,9 @@ class RDD:
         return self._checkpoint_mode == "local"
 
     def getCheckpointFile(self) -> str | None:
-        """The directory of this RDD's reliable checkpoint, or None before it
-        is written (and for local checkpoints).
+        """The directory of this RDD's reliable checkpoint as a ``file:`` URI
+        (PySpark's form), or None before it is written (and for local
+        checkpoints).
 
         >>> import os, tempfile
         >>> sc.setCheckpointDir(tempfile.mkdtemp())
@@ -396,10 +476,10 @@ class RDD:
         >>> rdd.getCheckpointFile() is None
         True
         >>> _ = rdd.sum()
-        >>> os.path.basename(rdd.getCheckpointFile()) == f"rdd-{rdd.id()}"
+        >>> rdd.getCheckpointFile() == f"{sc.getCheckpointDir()}/rdd-{rdd.id()}"
         True
         """
-        return self._checkpoint_file
+        return None if self._checkpoint_file is None else "file:" + self._checkpoint_file
 
     def _do_checkpoint(self) -> None:
         """Materialize the checkpoints marked in this RDD's lineage. The
@@ -450,6 +530,7 @@ class RDD:
         >>> rdd.withResources("gpu-profile") is rdd, rdd.getResourceProfile()
         (True, 'gpu-profile')
         """
+        self.id()
         self.has_resource_profile = True
         self._resource_profile = profile
         return self
@@ -769,9 +850,15 @@ class RDD:
         from ember.engine.api.partitioner import identity_partition
         from ember.engine.api.sampling import round_robin
 
+        from ember.engine.wire.serializers import BatchedSerializer, CPickleSerializer
+
         keyed = self._pipe(round_robin(numPartitions), False, op, None)
-        return keyed.partitionBy(numPartitions, identity_partition)._pipe(
+        spread = keyed.partitionBy(numPartitions, identity_partition)._pipe(
             lambda _, it: (kv[1] for kv in it), False, op, None)
+        spread.id()  # PySpark's result is its JVM RDD, made (and numbered) now
+        spread._jrdd_deserializer = BatchedSerializer(CPickleSerializer(),
+                                                      min(10, self.ctx._batchSize or 1024))
+        return spread
 
     # --- shuffles -------------------------------------------------------------
 
@@ -1081,7 +1168,12 @@ class RDD:
             return self
         sort_partition = _SortPartition(keyfunc, ascending, "sortByKey", self._memory_budget())
         if numPartitions == 1:
-            source = self.coalesce(1) if self.getNumPartitions() > 1 else self
+            if self.getNumPartitions() > 1:
+                source = self.coalesce(1)
+            else:  # PySpark coalesces anyway: a JVM RDD ember does without
+                source = self
+                self.id()
+                self.ctx._new_public_ids(1)
             return source._pipe(sort_partition, True, "sortByKey", keyfunc)
         bounds = range_bounds(self, numPartitions, keyfunc)
         if bounds is None:  # empty RDD
@@ -1119,10 +1211,13 @@ class RDD:
 
     # --- actions --------------------------------------------------------------
 
-    def _run(self, func: Callable[[Iterator], Any], partitions: Iterable[int] | None = None) -> list:
+    def _run(self, func: Callable[[Iterator], Any], partitions: Iterable[int] | None = None,
+             pyspark_ids: int | None = 1) -> list:
         """Run ``func`` over the given partitions (all by default); one result
-        per partition, in partition order."""
-        return self._require_driver()._run_job(self, func, partitions)
+        per partition, in partition order. ``pyspark_ids``: how many RDDs
+        PySpark's version of the action makes (0: it runs on this RDD's own;
+        None: counted by the caller)."""
+        return self._require_driver()._run_job(self, func, partitions, pyspark_ids)
 
     def collect(self) -> list:
         """Every element, in partition order.
@@ -1130,7 +1225,7 @@ class RDD:
         >>> sc.parallelize([1, 2, 3], 2).collect()
         [1, 2, 3]
         """
-        return list(itertools.chain.from_iterable(self._run(list)))
+        return list(itertools.chain.from_iterable(self._run(list, pyspark_ids=0)))
 
     def count(self) -> int:
         """The number of elements.
@@ -1433,7 +1528,7 @@ class RDD:
         from ember.engine.api import approx
 
         p = approx.precision(relativeSD)
-        sketches = self._run(approx.Sketch(p))
+        sketches = self._run(approx.Sketch(p), pyspark_ids=2)
         return approx.estimate_distinct(approx.merge_sketches(sketches, p), p)
 
     def mean(self) -> float:
@@ -1641,12 +1736,12 @@ class RDD:
 
         self._write_output(TextOutput(os.path.abspath(path), compressionCodecClass))
 
-    def _write_output(self, output: Any) -> None:
+    def _write_output(self, output: Any, pyspark_ids: int = 3) -> None:
         """Run ``output``'s commit protocol (``TextOutput``): prepare the
         directory, write every partition, commit, or clean up on failure."""
         output.prepare()
         try:
-            self._run(output.write_partition)
+            self._run(output.write_partition, pyspark_ids=pyspark_ids)
         except BaseException:
             output.abort()
             raise
@@ -1855,8 +1950,10 @@ def _partition_by_partition(rdd: RDD, prefetch: bool) -> Iterator:
     started before this one is consumed when prefetching."""
     count = rdd.getNumPartitions()
 
+    rdd.id()  # PySpark reads the RDD's own JVM RDD, partition by partition
+
     def fetch(index: int) -> list:
-        return rdd._run(list, [index])[0]
+        return rdd._run(list, [index], pyspark_ids=None)[0]
 
     if not prefetch:
         for index in range(count):

@@ -25,6 +25,12 @@
 Every kind overrides ``_get_dependencies`` rather than ``dependencies``: the
 base class answers ``dependencies`` with the checkpoint once an RDD is
 checkpointed, whatever its kind.
+
+PySpark's numbering (``RDD.id()``): a kind whose PySpark counterpart is made
+at once numbers itself in its constructor (``_pyspark_numbered``, with the
+count of JVM RDDs PySpark makes for it and the parents it reads); a
+``PipelinedRDD`` numbers itself when first needed. Each kind also records
+the deserializer PySpark's would have (``_jrdd_deserializer``).
 """
 
 from __future__ import annotations
@@ -45,6 +51,14 @@ from ember.engine.io.hadoop import read_offset_lines
 from ember.engine.api.partitioner import Partitioner
 from ember.engine.api.rdd import RDD, Partition
 from ember.engine.wire.serializer import loads
+from ember.engine.wire.serializers import (
+    BatchedSerializer,
+    CartesianDeserializer,
+    CPickleSerializer,
+    NoOpSerializer,
+    PairDeserializer,
+    UTF8Deserializer,
+)
 from ember.engine.api.storage import StorageLevel
 from ember.engine.io.textfile import compute_splits, list_input_files, read_split
 
@@ -60,9 +74,21 @@ class ParallelCollectionPartition(Partition):
 class ParallelCollectionRDD(RDD):
     _DRIVER_ONLY = RDD._DRIVER_ONLY + ("_slices",)
 
-    def __init__(self, ctx: Any, slices: list[bytes], callsite: str):
+    def __init__(self, ctx: Any, slices: list[bytes], callsite: str, batch: int | None = None):
         super().__init__(ctx, "parallelize", callsite)
         self._slices = slices
+        # A list: PySpark ships it in batches of ``batch``, one JVM RDD. A
+        # range (``batch`` None): PySpark parallelizes nothing and maps each
+        # partition index to its slice, a PipelinedRDD numbered when needed.
+        self._from_range = batch is None
+        if self._from_range:
+            self._absorbed_id = ctx._new_public_ids(1)
+        else:
+            self._jrdd_deserializer = BatchedSerializer(ctx._unbatched_serializer, batch)
+            self._pyspark_numbered()
+
+    def _pyspark_pipelinable(self) -> bool:
+        return self._from_range and _pipelinable(self)
 
     def _get_partitions(self) -> list[Partition]:
         return [ParallelCollectionPartition(i, data) for i, data in enumerate(self._slices)]
@@ -88,6 +114,8 @@ class TextFileRDD(RDD):
         self.path = path
         self.min_partitions = min_partitions
         self.use_unicode = use_unicode
+        self._jrdd_deserializer = UTF8Deserializer(use_unicode)
+        self._pyspark_numbered(count=2)  # Hadoop's RDD, then its lines
 
     def _get_partitions(self) -> list[Partition]:
         splits = compute_splits(list_input_files(self.path), self.min_partitions)
@@ -119,6 +147,15 @@ class PipelinedRDD(RDD):
         self.partitioner = prev.partitioner if preserves else None
         self._barrier = barrier or prev._barrier
 
+    def _number(self) -> None:
+        # The pipeline reads its source's JVM RDD, unless PySpark fused the
+        # source into it too (a range).
+        source = self.parent
+        self._pyspark_numbered(*([] if source._pyspark_pipelinable() else [source]))
+
+    def _pyspark_pipelinable(self) -> bool:
+        return _pipelinable(self)
+
     def _get_partitions(self) -> list[Partition]:
         return self.parent.partitions
 
@@ -141,10 +178,33 @@ class UnionPartition(Partition):
         self.parent = parent
 
 
+def _pipelinable(rdd: RDD) -> bool:
+    return (rdd._storage_level == StorageLevel.NONE and not rdd.is_checkpointed
+            and not rdd.has_resource_profile)
+
+
+def _number_union(union: RDD, rdds: list[RDD]) -> None:
+    """Number a union as PySpark does: when its parents are read with
+    different deserializers, each one not read with the Context's is
+    re-read through an identity map first (which takes that parent's place,
+    and its number)."""
+    ctx = union.ctx
+    first = rdds[0]._jrdd_deserializer
+    mixed = any(rdd._jrdd_deserializer != first for rdd in rdds)
+    for rdd in rdds:
+        if mixed and rdd._jrdd_deserializer != ctx.serializer:
+            ctx._new_public_ids(1)
+        else:
+            rdd.id()
+    union._jrdd_deserializer = ctx.serializer if mixed else first
+    union._pyspark_numbered()
+
+
 class UnionRDD(RDD):
     def __init__(self, ctx: Any, rdds: list[RDD], callsite: str):
         super().__init__(ctx, "union", callsite)
         self.rdds = rdds
+        _number_union(self, rdds)
 
     def _get_partitions(self) -> list[Partition]:
         parts: list[Partition] = []
@@ -178,6 +238,7 @@ class PartitionerAwareUnionRDD(RDD):
         super().__init__(ctx, "union", callsite)
         self.rdds = rdds
         self.partitioner = rdds[0].partitioner
+        _number_union(self, rdds)
 
     def _get_partitions(self) -> list[Partition]:
         columns = [rdd.partitions for rdd in self.rdds]
@@ -196,6 +257,8 @@ class CoalescedRDD(RDD):
         super().__init__(prev.ctx, "coalesce", callsite)
         self.parent = prev
         self.target = partitions
+        self._jrdd_deserializer = prev._jrdd_deserializer
+        self._pyspark_numbered(prev)
 
     def _groups(self) -> list[list[int]]:
         count = self.parent.getNumPartitions()
@@ -226,6 +289,13 @@ class ShuffledRDD(RDD):
         self._dependency = ShuffleDependency(prev, partitioner, self.shuffle_id,
                                              "partitionBy", callsite)
         self.ctx._track_shuffle(self._dependency)
+        # PySpark: a pipeline keying the records (prev's own functions fused
+        # into it when it has them), the pairs, the shuffle, its values.
+        self._jrdd_deserializer = BatchedSerializer(self.ctx._unbatched_serializer)
+        absorbed = prev._pyspark_pipelinable()
+        self._pyspark_numbered(*([] if absorbed else [prev]), count=4)
+        if absorbed:  # its functions run in PySpark's keying pipeline, the first of the four
+            prev._absorbed_id = self._public_id - 3
 
     def _get_partitions(self) -> list[Partition]:
         return [Partition(i) for i in range(self.num_partitions)]
@@ -240,6 +310,8 @@ class ShuffledRDD(RDD):
 class EmptyRDD(RDD):
     def __init__(self, ctx: Any, callsite: str):
         super().__init__(ctx, "emptyRDD", callsite)
+        self._jrdd_deserializer = NoOpSerializer()
+        self._pyspark_numbered()
 
     def _get_partitions(self) -> list[Partition]:
         return []
@@ -255,6 +327,29 @@ class ZippedRDD(RDD):
     def __init__(self, first: RDD, second: RDD, callsite: str):
         super().__init__(first.ctx, "zip", callsite)
         self.rdds = (first, second)
+        self._number_zip()
+
+    def _number_zip(self) -> None:
+        """As PySpark: when the two sides' batch sizes differ (or are chosen
+        automatically), each is re-batched alike through an identity map,
+        which takes its place (and its number); then the zip."""
+        def batch_size(serializer: Any) -> int:
+            return serializer.batchSize if isinstance(serializer, BatchedSerializer) else 1
+
+        first, second = self.rdds
+        sides = [first._jrdd_deserializer, second._jrdd_deserializer]
+        mine, theirs = batch_size(sides[0]), batch_size(sides[1])
+        if mine != theirs or not mine:
+            size = min(mine, theirs)
+            wanted = BatchedSerializer(CPickleSerializer(), size if size > 0 else 100)
+            sides = [wanted, wanted]
+        for rdd, serializer in zip(self.rdds, sides):
+            if serializer == rdd._jrdd_deserializer:
+                rdd.id()
+            else:
+                self.ctx._new_public_ids(1)
+        self._jrdd_deserializer = PairDeserializer(*sides)
+        self._pyspark_numbered()
 
     def _get_partitions(self) -> list[Partition]:
         first, second = self.rdds
@@ -281,6 +376,9 @@ class CartesianRDD(RDD):
     def __init__(self, first: RDD, second: RDD, callsite: str):
         super().__init__(first.ctx, "cartesian", callsite)
         self.rdds = (first, second)
+        self._jrdd_deserializer = CartesianDeserializer(first._jrdd_deserializer,
+                                                        second._jrdd_deserializer)
+        self._pyspark_numbered(first, second)
 
     def _get_partitions(self) -> list[Partition]:
         first, second = (rdd.partitions for rdd in self.rdds)
@@ -352,6 +450,10 @@ class WholeFilesRDD(RDD):
         self.path = path
         self.min_partitions = min_partitions
         self.decode = decode
+        self._jrdd_deserializer = (
+            PairDeserializer(UTF8Deserializer(decode), UTF8Deserializer(decode))
+            if op == "wholeTextFiles" else PairDeserializer(UTF8Deserializer(), NoOpSerializer()))
+        self._pyspark_numbered(count=2 if op == "wholeTextFiles" else 1)
 
     def _get_partitions(self) -> list[Partition]:
         return [FileGroupPartition(i, files)
@@ -380,6 +482,8 @@ class BinaryRecordsRDD(RDD):
         super().__init__(ctx, "binaryRecords", callsite)
         self.path = path
         self.record_length = record_length
+        self._jrdd_deserializer = NoOpSerializer()
+        self._pyspark_numbered(count=2)
 
     def _get_partitions(self) -> list[Partition]:
         return [FileRangePartition(i, *split, None)
@@ -397,6 +501,7 @@ class PickleFileRDD(RDD):
         super().__init__(ctx, op, callsite)
         self.path = path
         self.min_partitions = min_partitions
+        self._pyspark_numbered(count=2 if op == "pickleFile" else 3)
 
     def _get_partitions(self) -> list[Partition]:
         return [FileRangePartition(i, *split)

@@ -86,7 +86,8 @@ def range_bounds(rdd: "RDD", partitions: int, keyfunc: Callable[[Any], Any]) -> 
     records of its partition, so skewed partition sizes are weighted right."""
     target = min(20 * partitions, 1_000_000)
     per_partition = max(1, math.ceil(3.0 * target / max(rdd.getNumPartitions(), 1)))
-    samples = rdd._run(KeyReservoir(per_partition, seed=0x5EED))
+    # One job where PySpark runs two (a count, then a sample): numbered as two.
+    samples = rdd._run(KeyReservoir(per_partition, seed=0x5EED), pyspark_ids=2)
     total = sum(count for count, _ in samples)
     if total == 0:
         return None

@@ -66,7 +66,8 @@ def local_storage_level(level: StorageLevel) -> StorageLevel:
 def write_reliable(rdd: "RDD", directory: str) -> str:
     """Write every partition of ``rdd`` under ``directory``/rdd-<id>; returns that path."""
     path = os.path.join(directory, f"rdd-{rdd.id()}")
-    rdd._write_output(picklefile.PickleOutput(path, batch_size=1024))
+    # PySpark's JVM makes one RDD to write the checkpoint with.
+    rdd._write_output(picklefile.PickleOutput(path, batch_size=1024), pyspark_ids=1)
     return path
 
 
@@ -97,7 +98,7 @@ def materialize(rdd: "RDD") -> None:
                 rdd._checkpoint_file = path
             else:
                 cache_every_partition(rdd)
-                reader = LocalCheckpointRDD(ctx, rdd.id(), rdd.getNumPartitions(), rdd._callsite)
+                reader = LocalCheckpointRDD(ctx, rdd._id, rdd.getNumPartitions(), rdd._callsite)
         finally:
             rdd._checkpointing = False
         rdd._checkpoint_rdd = reader

@@ -228,15 +228,17 @@ def test_reliable_checkpoint_truncates_the_lineage(sc, checkpoint_dir):
     expected = sorted(rdd.collect())
     rdd._do_checkpoint()  # the Context's post-job hook
     assert rdd.isCheckpointed()
-    path = rdd.getCheckpointFile()
-    assert os.path.basename(path) == f"rdd-{rdd.id()}" and path.startswith(os.path.abspath(checkpoint_dir))
+    uri = rdd.getCheckpointFile()  # a file: URI, as PySpark's
+    assert uri.startswith(f"file:{os.path.abspath(checkpoint_dir)}/")
+    path = uri[len("file:"):]
+    assert os.path.basename(path) == f"rdd-{rdd.id()}"
     assert sorted(os.listdir(path)) == ["_SUCCESS"] + [f"part-{i:05d}" for i in range(rdd.getNumPartitions())]
     assert [type(dep.rdd).__name__ for dep in rdd.dependencies] == ["ReliableCheckpointRDD"]
     assert b"ReliableCheckpointRDD" in rdd.toDebugString()
     assert sorted(rdd.collect()) == expected
     assert sorted(rdd.map(lambda kv: kv[1]).collect()) == sorted(v for _, v in expected)
     rdd._do_checkpoint()  # materialized once only
-    assert rdd.getCheckpointFile() == path
+    assert rdd.getCheckpointFile() == uri
 
 
 def test_checkpointed_rdd_never_recomputes(sc, checkpoint_dir, tmp_path):

@@ -19,6 +19,7 @@ from ember.engine.errors import (
 )
 from ember.engine.wire.protocol import PeerLost
 from ember.engine.api.rdds import ParallelCollectionRDD
+from ember.engine.wire.serializers import CPickleSerializer, context_serializer
 from ember.engine.wire.serializer import dumps, loads
 from ember.engine.data.shuffle import MapStatus
 from ember.engine.wire.task import ExceptionFailure, FetchFailure, TaskSuccess, describe_exception
@@ -31,12 +32,19 @@ class FakeContext:
 
     def __init__(self):
         self._ids = itertools.count()
+        self._public = itertools.count()
         self._shuffles = itertools.count()
         self._conf = Conf()
         self.defaultParallelism = 2
+        self._batchSize = 0
+        self._unbatched_serializer = CPickleSerializer()
+        self.serializer = context_serializer(0, self._unbatched_serializer)
 
     def _next_rdd_id(self):
         return next(self._ids)
+
+    def _new_public_ids(self, count=1):
+        return [next(self._public) for _ in range(count)][-1]
 
     def _next_shuffle_id(self):
         return next(self._shuffles)
@@ -86,7 +94,7 @@ class Harness:
         self.scheduler.process(ExecutorAdded(worker, "localhost", cores, f"tcp://{worker}"))
 
     def rdd(self, partitions=2):
-        return ParallelCollectionRDD(self.ctx, [dumps([i]) for i in range(partitions)], "test:1")
+        return ParallelCollectionRDD(self.ctx, [dumps([i]) for i in range(partitions)], "test:1", 1)
 
     def submit(self, rdd, partitions=None):
         partitions = list(range(rdd.getNumPartitions())) if partitions is None else partitions

@@ -1,4 +1,5 @@
-"""In a Jupyter kernel: a task's print shows in the cell that ran it, the
+"""In a Jupyter kernel: a task's print shows in the cell that ran it (as
+stderr, the driver's stdout being the program's), the
 Context displays as HTML, and the kernel's interrupt (what the notebook's
 stop button sends) cancels a running job and leaves the Context usable."""
 
@@ -41,7 +42,8 @@ def test_task_output_shows_in_its_cell_and_an_interrupt_cancels_the_job(tmp_path
         return "".join(o.get("text", "") for o in cell.outputs
                        if o.output_type == "stream" and o.name == stream)
 
-    printed = text(book.cells[1]).splitlines()
+    assert text(book.cells[1]) == "", "the cell's stdout is the driver's own"
+    printed = text(book.cells[1], "stderr").splitlines()
     assert sorted(line.rsplit(" ", 1)[1] for line in printed) == ["0", "1", "2", "3"]
     assert all(line.startswith("[w-") and "from task" in line for line in printed)
 

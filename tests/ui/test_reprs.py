@@ -21,7 +21,7 @@ def test_a_context_repr_is_pysparks_and_its_html_shows_workers_cores_and_the_sta
 def test_an_rdd_repr_names_kind_id_and_call_site_and_its_html_draws_the_lineage_by_stage(sc):
     pairs = sc.parallelize([("a", 1), ("b", 2)], 2).setName("<pairs>")
     counted = pairs.reduceByKey(lambda a, b: a + b).mapValues(str).cache()
-    assert re.fullmatch(r"PipelinedRDD\[\d+\] at mapValues at test_reprs\.py:\d+", repr(counted))
+    assert re.fullmatch(r"PipelinedRDD\[\d+\] at mapValues at .*/test_reprs\.py:\d+", repr(counted))
     assert repr(pairs).startswith("<pairs> ParallelCollectionRDD[")
     page = counted._repr_html_()
     assert "&lt;pairs&gt; ParallelCollectionRDD" in page and "<pairs>" not in page

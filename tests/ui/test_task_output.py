@@ -17,23 +17,26 @@ def wait_until(predicate, what: str, timeout: float = 30.0):
     return value
 
 
-def test_a_task_print_reaches_the_driver_tagged_with_worker_and_task_before_the_action_returns(sc, capsys):
+def test_a_task_print_reaches_the_driver_stderr_tagged_with_worker_and_task_before_the_action_returns(
+        sc, capsys):
     def shout(x):
         print("value", x)
         print("warning about", x, file=sys.stderr)
 
     sc.parallelize(range(4), 2).foreach(shout)
     captured = capsys.readouterr()  # at once: a task's output arrives before its result
-    out = captured.out.splitlines()
-    assert len(out) == 4, captured.out
+    assert captured.out == "", "the driver's stdout is the program's alone, as in PySpark"
+    err = captured.err.splitlines()
+    printed = [line for line in err if "value" in line]
+    assert len(printed) == 4, captured.err
     for x in range(4):
         partition = x // 2
-        [line] = [line for line in out if line.endswith(f"value {x}")]
+        [line] = [line for line in printed if line.endswith(f"value {x}")]
         assert line.startswith("[w-"), line
         assert f": task {partition}.0 in stage " in line, line
-    err = [line for line in captured.err.splitlines() if "warning about" in line]
-    assert sorted(line.rsplit(" ", 1)[1] for line in err) == ["0", "1", "2", "3"]
-    assert all(line.startswith("[w-") for line in err)
+    warned = [line for line in err if "warning about" in line]
+    assert sorted(line.rsplit(" ", 1)[1] for line in warned) == ["0", "1", "2", "3"]
+    assert all(line.startswith("[w-") for line in warned)
 
 
 def test_the_lines_of_a_chatty_task_arrive_whole_and_in_order(sc, capsys):
@@ -49,7 +52,7 @@ def test_the_lines_of_a_chatty_task_arrive_whole_and_in_order(sc, capsys):
         yield 0
 
     sc.parallelize(range(8000), 1).mapPartitions(chatty).collect()
-    out = capsys.readouterr().out.splitlines()
+    out = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[w-")]
     assert [line.split("] ", 1)[1] for line in out] == (
         [f"line {x:05d}" for x in range(8000)] + ["no newline at the end"])
 
@@ -67,13 +70,13 @@ def test_output_of_a_running_task_is_shown_while_it_still_runs(sc, capsys, tmp_p
     job.start()
     try:
         seen = []
-        wait_until(lambda: seen.append(capsys.readouterr().out) or "started 7" in "".join(seen),
+        wait_until(lambda: seen.append(capsys.readouterr().err) or "started 7" in "".join(seen),
                    "the first line of a task that is still running")
         assert "finished" not in "".join(seen)
     finally:
         open(gate, "w").close()
         job.join(timeout=60)
-    assert "finished 7" in capsys.readouterr().out
+    assert "finished 7" in capsys.readouterr().err
 
 
 def test_a_warning_logged_in_a_task_reaches_the_driver_ember_logger(sc, caplog):
