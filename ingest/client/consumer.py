@@ -1,10 +1,13 @@
 """Consumer: kafka-python's ``KafkaConsumer`` vocabulary over ember's broker.
 
-Two ways to get partitions, never both: ``subscribe(topics)`` with a
-``group_id`` (the group coordinator shares the topics' partitions among the
+Two ways to get partitions, never both: ``subscribe(topics)`` (with a
+``group_id``, the group coordinator shares the topics' partitions among the
 group's members and rebalances when one joins, leaves or stops
-heartbeating), or ``assign(partitions)`` (no group membership; a ``group_id``
-is then only where offsets are committed).
+heartbeating; without one, as in kafka-python, the consumer takes every
+partition of those topics itself, again when the topics' partitions change,
+and commits nothing: ``commit()`` and ``committed()`` raise
+GroupIdRequiredError), or ``assign(partitions)`` (no group membership; a
+``group_id`` is then only where offsets are committed).
 
 Positions: a partition's position is the offset of the next record
 ``poll`` returns. It starts at the group's committed offset, or else by
@@ -45,8 +48,8 @@ import time
 from typing import Any, Iterable
 
 from ember.engine.errors import (
-    BrokerUnavailableError, CommitFailedError, KafkaTimeoutError, OffsetOutOfRangeError,
-    UnknownTopicOrPartitionError,
+    BrokerUnavailableError, CommitFailedError, GroupIdRequiredError, KafkaTimeoutError,
+    OffsetOutOfRangeError, UnknownTopicOrPartitionError,
 )
 from ember.ingest.client.client import BrokerConnection
 from ember.ingest.client.producer import check_configs
@@ -75,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "retry_backoff_ms": 100,
     "consumer_timeout_ms": float("inf"),
     "connect_timeout_ms": 10000,
+    "metadata_max_age_ms": 300000,
 }
 _RESETS = {"earliest": -2, "smallest": -2, "latest": -1, "largest": -1, "none": None}
 _IDLE_FETCH_BACKOFF = 0.02  # between empty fetches, when the log has nothing new
@@ -204,6 +208,7 @@ class Consumer:
         self._membership = (_Membership(self._conn, self._group_id, config)
                             if self._group_id else None)
         self._next_auto_commit = time.monotonic() + config["auto_commit_interval_ms"] / 1000
+        self._next_metadata = 0.0  # group-less subscription: when to list the partitions again
         self._closed = False
         if topics:
             self.subscribe(list(topics))
@@ -221,9 +226,6 @@ class Consumer:
         if self._manual:
             raise RuntimeError("subscribe() after assign(): a consumer either subscribes to "
                                "topics or assigns itself partitions, not both (unsubscribe first)")
-        if self._membership is None:
-            raise ValueError("subscribe() needs a group_id: the group coordinator assigns the "
-                             "partitions; without a group, use assign()")
         if isinstance(topics, str):
             topics = [topics]
         topics = list(topics)
@@ -234,6 +236,9 @@ class Consumer:
             raise ValueError("subscribe() needs topics or a pattern")
         self._subscription = sorted(set(topics))
         self._listener = listener
+        if self._membership is None:  # no group: every partition, taken at the next poll
+            self._next_metadata = 0.0
+            return
         with self._membership._lock:
             self._membership._rejoin = True
 
@@ -254,7 +259,7 @@ class Consumer:
         return set(self._assignment)
 
     def unsubscribe(self) -> None:
-        if self._subscription is not None:
+        if self._subscription is not None and self._membership is not None:
             self._revoke(commit=True)
             self._membership.leave()
         self._subscription, self._manual = None, False
@@ -367,7 +372,8 @@ class Consumer:
     def committed(self, partition: TopicPartition) -> int | None:
         """The group's committed offset for ``partition``, or None."""
         if not self._group_id:
-            raise ValueError("committed() needs a group_id")
+            raise GroupIdRequiredError("committed() requires a group_id: a consumer without one "
+                                       "has no committed offsets")
         return self._committed([TopicPartition(*partition)])[0]
 
     def _committed(self, partitions: list[TopicPartition]) -> list[int | None]:
@@ -380,7 +386,8 @@ class Consumer:
         by default the current positions. CommitFailedError if the group has
         moved on (a rebalance gave the partitions to another member)."""
         if not self._group_id:
-            raise ValueError("commit() needs a group_id to commit for")
+            raise GroupIdRequiredError("commit() requires a group_id: a consumer without one "
+                                       "commits nothing (its positions live only in it)")
         if offsets is None:
             offsets = {tp: self._positions[tp] for tp in self._assignment if tp in self._positions}
         entries = []
@@ -422,6 +429,9 @@ class Consumer:
     def _ensure_assignment(self, deadline: float) -> bool:
         """Group mode: carry out a pending rebalance. True once assigned."""
         membership = self._membership
+        if self._subscription is not None and membership is None:
+            self._take_all_partitions()
+            return True
         if self._subscription is None or not membership.needs_rejoin():
             return True
         if self._assignment:
@@ -433,6 +443,22 @@ class Consumer:
         if self._listener is not None:
             self._listener.on_partitions_assigned(set(assignment))
         return True
+
+    def _take_all_partitions(self) -> None:
+        """Group-less subscription: every partition of the subscribed topics
+        that exist, listed again every ``metadata_max_age_ms`` (sooner while
+        a subscribed topic is missing) so new partitions and topics join."""
+        now = time.monotonic()
+        if now < self._next_metadata:
+            return
+        topics = self._conn.request("metadata", {"topics": self._subscription})[0]["topics"]
+        wanted = [TopicPartition(topic, partition) for topic in self._subscription
+                  if topic in topics for partition in range(topics[topic]["partitions"])]
+        missing = any(topic not in topics for topic in self._subscription)
+        self._next_metadata = now + (1.0 if missing else self.config["metadata_max_age_ms"] / 1000)
+        if set(wanted) != set(self._assignment):
+            kept = [tp for tp in self._assignment if tp in set(wanted)]
+            self._set_assignment(kept + [tp for tp in wanted if tp not in set(kept)])
 
     # --- reading --------------------------------------------------------------------
 
