@@ -81,7 +81,7 @@ def report(context: Any) -> dict:
     for rdd_id, rdd in _persisted(context):
         partitions = cached.get(rdd_id, {})
         storage.append({
-            "id": rdd_id, "name": repr(rdd), "storageLevel": str(rdd.getStorageLevel()),
+            "id": rdd.id(), "name": repr(rdd), "storageLevel": str(rdd.getStorageLevel()),
             "numPartitions": rdd.getNumPartitions(), "numCachedPartitions": len(partitions),
             "workers": sorted({w for holders in partitions.values() for w in holders}),
         })

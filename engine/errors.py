@@ -138,6 +138,11 @@ class NoWorkersError(EmberError, RuntimeError):
     """No live worker is left to run tasks on, and none can be started."""
 
 
+class NoSuchElementError(EmberError, LookupError):
+    """A setting or element that does not exist was asked for by name
+    (Spark's NoSuchElementException)."""
+
+
 class StopIterationOccurredError(EmberError, RuntimeError):
     """A user's function raised StopIteration, which would otherwise end the
     loop feeding it and silently drop the rest of its input."""

@@ -27,7 +27,7 @@ class Stage:
 
     @property
     def name(self) -> str:
-        return f"{self.rdd._op} at {self.rdd._callsite}"
+        return f"{self.rdd._api} at {self.rdd._callsite}"  # the user's call, as PySpark names stages
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.id}, {self.name})"

@@ -16,7 +16,9 @@ MODULES = [
     "ember.engine.api.resultiterable", "ember.engine.data.hashing", "ember.driver.context",
     "ember.driver.conf", "ember.engine.api.approx", "ember.engine.io.inputs", "ember.engine.api.accumulators",
     "ember.engine.api.broadcast", "ember.engine.io.files", "ember.scheduler.status", "ember.engine.api.barrier",
-    "ember.driver.ui",
+    "ember.driver.ui", "ember.driver.threads", "ember.engine.util", "ember.engine.data.external",
+    "ember.engine.api.task_context", "ember.sql.types", "ember.sql.dataframe",
+    "ember.sql.readwriter", "ember.sql.session", "ember.sql.functions",
 ]
 
 
@@ -31,7 +33,12 @@ def test_docstring_examples(sc4, name):
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    tests = [t for t in finder.find(module, name, globs={**vars(module), "sc": sc4}) if t.examples]
+    globs = {**vars(module), "sc": sc4}
+    if name.startswith("ember.sql."):  # PySpark's SQL docstrings use the session as ``spark``
+        from ember.sql import SparkSession
+
+        globs["spark"] = SparkSession.builder.getOrCreate()
+    tests = [t for t in finder.find(module, name, globs=globs) if t.examples]
     assert tests, f"{name} has no examples"
     for test in tests:
         runner.run(test)

@@ -18,9 +18,11 @@ ALLOWED = {
     "worker": {"engine"},
     "ingest": {"engine"},
     "driver": {"engine", "scheduler", "ingest"},
-    "ember": {"engine", "scheduler", "worker", "ingest", "driver"},
+    # a session wraps a driver Context and makes RDDs of Rows with the engine's API
+    "sql": {"engine", "driver"},
+    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "sql"},
 }
-FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver"}
+FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "sql"}
 
 
 def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:

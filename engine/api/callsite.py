@@ -41,7 +41,10 @@ def api_callsite(depth: int = 2) -> tuple[str, str]:
     The file is named as Python knows it (the path the script was started
     with), as PySpark names call sites."""
     internal = _internal_dirs()
-    frame = sys._getframe(depth)
+    # From the caller outwards: ``depth`` (kept for the callers' sake) would
+    # only skip ember's own frames, which the walk skips anyway, and a method
+    # called from the top of a script may have fewer frames above it.
+    frame = sys._getframe(1)
     api = "<unknown>"
     while frame is not None:
         filename = frame.f_code.co_filename

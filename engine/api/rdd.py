@@ -1879,17 +1879,24 @@ class RDD:
         self._require_driver().setJobGroup(groupId, description, interruptOnCancel)
         return self.collect()
 
-    def toDF(self, schema: Any = None, sampleRatio: float | None = None) -> Any:
-        """Not available: ember has no DataFrame (Spark SQL) API.
+    # Set by ember.sql when a SparkSession exists (PySpark attaches toDF then too).
+    _dataframe_maker: Callable[..., Any] | None = None
 
-        >>> sc.parallelize([(1, "a")]).toDF()
-        Traceback (most recent call last):
-            ...
-        NotImplementedError: toDF: ember has no DataFrame (Spark SQL) API; collect() the rows (or build a pandas DataFrame from them) instead
+    def toDF(self, schema: Any = None, sampleRatio: float | None = None) -> Any:
+        """A DataFrame of this RDD's rows (tuples, Rows, dicts): PySpark's
+        ``spark.createDataFrame(rdd, schema, sampleRatio)``; a SparkSession
+        (``ember.sql``) must have been made first, as in PySpark.
+
+        >>> from ember.sql import SparkSession
+        >>> _ = SparkSession.builder.getOrCreate()
+        >>> sc.parallelize([(1, "a")]).toDF(["n", "s"]).collect()
+        [Row(n=1, s='a')]
         """
-        raise NotImplementedError(
-            "toDF: ember has no DataFrame (Spark SQL) API; collect() the rows (or build a "
-            "pandas DataFrame from them) instead")
+        maker = RDD._dataframe_maker
+        if maker is None:
+            raise RuntimeError("RDD.toDF needs a SparkSession: make one first "
+                               "(ember.sql.SparkSession.builder.getOrCreate()), as in PySpark")
+        return maker(self, schema, sampleRatio)
 
 
 class _SortPartition:

@@ -68,7 +68,8 @@ def test_the_page_lists_a_running_job_and_its_stages_and_then_its_success(sc, tm
         assert "nightly &lt;report&gt; &amp; co" in page, "the description is shown, escaped"
         assert "nightly <report>" not in page
         assert "RUNNING" in page and "ACTIVE" in page
-        assert "reduceByKey at test_status_page.py" in page, "the map stage is named by its call site"
+        assert "reduceByKey at " in page and "test_status_page.py:" in page, \
+            "the map stage is named by its call site"
         assert "w-0" in page and "w-1" in page and "ALIVE" in page
 
         status, content_type, body = fetch(url + "/api/status")
