@@ -231,7 +231,7 @@ def show_string(columns: list[str], rows: list, n: int, truncate: int, vertical:
     lines: list[str] = []
     if vertical:
         if not shown:
-            return "(0 rows)\n"
+            return "(0 rows)"
         name_width = max([3] + [len(name) for name in names])
         data_width = max([3] + [len(value) for row in shown for value in row])
         for index, row in enumerate(shown):

@@ -12,6 +12,7 @@ returning every task's message in partition order), coordinated by the driver.
 
 from __future__ import annotations
 
+import types
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from ember.engine.api.task_context import TaskContext
@@ -62,6 +63,8 @@ class BarrierTaskContext(TaskContext):
 
 class RDDBarrier:
     """An RDD whose next transformation runs as a barrier stage."""
+
+    __class_getitem__ = classmethod(types.GenericAlias)  # RDDBarrier[T], as PySpark's
 
     def __init__(self, rdd: Any):
         self.rdd = rdd

@@ -43,6 +43,7 @@ import math
 import os
 import re
 import sys
+import types
 import warnings
 from collections import defaultdict
 from functools import reduce
@@ -100,6 +101,10 @@ class RDD:
     >>> rdd.map(lambda x: x * 10).collect()
     [10, 20, 30, 40]
     """
+
+    # RDD[int] in a type annotation, as PySpark's generic RDD allows (evaluated
+    # at run time in a script's top level).
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     # Attributes that exist only on the driver and never travel to a worker
     # (the partitioner may hold user code; workers read it from the shuffle

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from ember import InheritableThread, JobCancelledError
-from faults import Background, announce, markers, wait_for, worker_pids
+from faults import Background, announce, markers, pid_of_marker, wait_for, worker_pids
 
 pytestmark = pytest.mark.fault
 
@@ -85,19 +85,67 @@ def test_task_that_ignores_the_kill_costs_its_worker_after_the_kill_timeout(clus
     sc = cluster(2, **{"spark.python.task.killTimeout": "1s"})
 
     def deaf(x):
+        import subprocess
+
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})  # the kill cannot get in
-        announce(str(tmp_path), "deaf")
+        child = subprocess.Popen(["sleep", "600"])
+        announce(str(tmp_path), f"deaf{child.pid}")
         time.sleep(60)
 
     job = Background(lambda: sc.parallelize([1], 1).map(deaf).collect())
-    victim = int(wait_for(lambda: markers(tmp_path, "deaf*"))[0].rsplit("-", 1)[1])
+    marker = wait_for(lambda: markers(tmp_path, "deaf*"))[0]
+    victim = pid_of_marker(marker)
+    child = int(os.path.basename(marker).split("-")[0][len("deaf"):])
     sc.cancelAllJobs()
     with pytest.raises(JobCancelledError):
         job.result(timeout=10)
     wait_for(lambda: victim not in worker_pids(sc).values(), timeout=10,
              what="the stuck worker to exit after the kill timeout")
+    wait_for(lambda: not _running(child), timeout=10, what="the task's subprocess to end with it")
     wait_for(lambda: len(sc._backend.registered()) == 2, timeout=20, what="its replacement")
     assert sc.parallelize(range(4), 2).sum() == 6
+
+
+def test_a_task_holding_the_interpreter_is_ended_with_its_worker_and_its_subprocess(
+        cluster, tmp_path):
+    """Neither the kill (a signal, an asynchronous exception) nor the worker's
+    own timer can run while a task holds the interpreter's lock in a C call:
+    the driver ends the worker from outside, with the processes the task
+    started, and the Context goes on."""
+    sc = cluster(2, **{"spark.python.task.killTimeout": "1s"})
+
+    def hold_the_interpreter(x):
+        import ctypes
+        import subprocess
+
+        # The child announces itself (and this worker) a second later, when
+        # this task is surely inside the C call: a kill arriving before it
+        # would stop the task the ordinary way.
+        subprocess.Popen(["sh", "-c", f"sleep 1; touch {tmp_path}/child$$-{os.getpid()}; "
+                                      f"exec sleep 600"])
+        ctypes.PyDLL(None).sleep(600)  # libc sleep without releasing the GIL
+
+    job = Background(lambda: sc.parallelize([1], 1).map(hold_the_interpreter).collect())
+    marker = wait_for(lambda: markers(tmp_path, "child*"), what="the task to start its child")[0]
+    child = int(os.path.basename(marker).split("-")[0][len("child"):])
+    victim = pid_of_marker(marker)
+    sc.cancelAllJobs()
+    with pytest.raises(JobCancelledError):
+        job.result(timeout=10)
+    wait_for(lambda: victim not in worker_pids(sc).values(), timeout=20,
+             what="the stuck worker to be ended from outside")
+    wait_for(lambda: not _running(child), timeout=10, what="the task's subprocess to be ended")
+    wait_for(lambda: len(sc._backend.registered()) == 2, timeout=20, what="its replacement")
+    assert sc.parallelize(range(4), 2).sum() == 6
+
+
+def _running(pid):
+    try:
+        import psutil
+
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_ctrl_c_in_the_driver_cancels_the_job_and_the_context_stays_usable(tmp_path):

@@ -94,3 +94,24 @@ def test_a_warning_logged_in_a_task_reaches_the_driver_ember_logger(sc, caplog):
     assert record.getMessage().startswith("[w-")
     assert record.getMessage().endswith("inventory: disk almost full: 97%")
     assert "not forwarded" not in caplog.text
+
+
+def test_submit_redirected_to_a_file_holds_only_what_the_driver_printed(tmp_path):
+    import subprocess
+
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import ember\n"
+        "sc = ember.SparkContext(appName='printing')\n"
+        "sc.parallelize(range(3), 3).foreach(print)\n"
+        "print('driver says', sc.parallelize(range(3)).sum())\n"
+        "sc.stop()\n")
+    out = tmp_path / "out.txt"
+    with open(out, "w") as stdout:
+        done = subprocess.run([sys.executable, "-m", "ember", "submit", "--master", "local[2]",
+                               str(script)], stdout=stdout, stderr=subprocess.PIPE, text=True,
+                              timeout=120, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == "driver says 3\n"
+    printed = [line for line in done.stderr.splitlines() if line.startswith("[w-")]
+    assert sorted(line.rsplit(" ", 1)[1] for line in printed) == ["0", "1", "2"]
