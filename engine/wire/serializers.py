@@ -98,6 +98,20 @@ def write_with_length(obj: bytes, stream: BinaryIO) -> None:
     stream.write(obj)
 
 
+def _read_frame(stream: BinaryIO) -> bytes | None:
+    """The next frame's bytes, None for a NULL frame; EOFError at the end of
+    the data (or of a stream cut inside a frame)."""
+    length = read_int(stream)
+    if length == SpecialLengths.END_OF_DATA_SECTION:
+        raise EOFError
+    if length == SpecialLengths.NULL:
+        return None
+    data = stream.read(length)
+    if len(data) < length:
+        raise EOFError
+    return data
+
+
 class Serializer:
     """The base of every serializer: a stream of objects to and from a file
     object. Two serializers are equal when they are of one class with equal
@@ -154,15 +168,8 @@ class FramedSerializer(Serializer):
         write_with_length(data, stream)
 
     def _read_with_length(self, stream: BinaryIO) -> Any:
-        length = read_int(stream)
-        if length == SpecialLengths.END_OF_DATA_SECTION:
-            raise EOFError
-        if length == SpecialLengths.NULL:
-            return None
-        data = stream.read(length)
-        if len(data) < length:
-            raise EOFError  # a stream cut inside a frame ends there
-        return self.loads(data)
+        data = _read_frame(stream)
+        return None if data is None else self.loads(data)
 
     def loads(self, obj: bytes) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.loads")
@@ -415,12 +422,9 @@ class UTF8Deserializer(Serializer):
         self.use_unicode = use_unicode
 
     def loads(self, stream: BinaryIO) -> str | bytes | None:
-        length = read_int(stream)
-        if length == SpecialLengths.END_OF_DATA_SECTION:
-            raise EOFError
-        if length == SpecialLengths.NULL:
+        data = _read_frame(stream)
+        if data is None:
             return None
-        data = stream.read(length)
         return codecs.decode(data, "utf-8") if self.use_unicode else data
 
     def load_stream(self, stream: BinaryIO) -> Iterator:

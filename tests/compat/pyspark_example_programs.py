@@ -48,6 +48,7 @@ ARGS = {
     "kmeans.py": ["data/mllib/kmeans_data.txt", "2", "0.1"],
     "logistic_regression.py": ["generated/lr_data.txt", "5"],
     "mllib/kmeans.py": ["data/mllib/kmeans_data.txt", "2"],
+    "mllib/gaussian_mixture_model.py": ["data/mllib/gmm_data.txt", "2"],
     "mllib/logistic_regression.py": ["data/mllib/sample_svm_data.txt", "10"],
     "mllib/word2vec.py": ["data/mllib/sample_lda_data.txt"],
     "mllib/streaming_linear_regression_example.py": ["generated/empty", "generated/empty"],

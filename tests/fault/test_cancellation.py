@@ -93,17 +93,7 @@ def test_task_that_ignores_the_kill_costs_its_worker_after_the_kill_timeout(clus
         time.sleep(60)
 
     job = Background(lambda: sc.parallelize([1], 1).map(deaf).collect())
-    marker = wait_for(lambda: markers(tmp_path, "deaf*"))[0]
-    victim = pid_of_marker(marker)
-    child = int(os.path.basename(marker).split("-")[0][len("deaf"):])
-    sc.cancelAllJobs()
-    with pytest.raises(JobCancelledError):
-        job.result(timeout=10)
-    wait_for(lambda: victim not in worker_pids(sc).values(), timeout=10,
-             what="the stuck worker to exit after the kill timeout")
-    wait_for(lambda: not _running(child), timeout=10, what="the task's subprocess to end with it")
-    wait_for(lambda: len(sc._backend.registered()) == 2, timeout=20, what="its replacement")
-    assert sc.parallelize(range(4), 2).sum() == 6
+    cancel_and_see_the_worker_end_with_its_child(sc, job, tmp_path, "deaf")
 
 
 def test_a_task_holding_the_interpreter_is_ended_with_its_worker_and_its_subprocess(
@@ -126,15 +116,22 @@ def test_a_task_holding_the_interpreter_is_ended_with_its_worker_and_its_subproc
         ctypes.PyDLL(None).sleep(600)  # libc sleep without releasing the GIL
 
     job = Background(lambda: sc.parallelize([1], 1).map(hold_the_interpreter).collect())
-    marker = wait_for(lambda: markers(tmp_path, "child*"), what="the task to start its child")[0]
-    child = int(os.path.basename(marker).split("-")[0][len("child"):])
+    cancel_and_see_the_worker_end_with_its_child(sc, job, tmp_path, "child")
+
+
+def cancel_and_see_the_worker_end_with_its_child(sc, job, directory, prefix):
+    """The task announced ``<prefix><child pid>-<worker pid>``: cancel its
+    job; its worker ends, the child with it, a replacement joins, and the
+    Context goes on."""
+    marker = wait_for(lambda: markers(directory, f"{prefix}*"), what="the task to start its child")[0]
+    child = int(os.path.basename(marker).split("-")[0][len(prefix):])
     victim = pid_of_marker(marker)
     sc.cancelAllJobs()
     with pytest.raises(JobCancelledError):
         job.result(timeout=10)
     wait_for(lambda: victim not in worker_pids(sc).values(), timeout=20,
-             what="the stuck worker to be ended from outside")
-    wait_for(lambda: not _running(child), timeout=10, what="the task's subprocess to be ended")
+             what="the stuck worker to end")
+    wait_for(lambda: not _running(child), timeout=10, what="the task's subprocess to end with it")
     wait_for(lambda: len(sc._backend.registered()) == 2, timeout=20, what="its replacement")
     assert sc.parallelize(range(4), 2).sum() == 6
 
