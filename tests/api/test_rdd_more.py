@@ -316,5 +316,3 @@ def test_identity_members(sc):
     assert rdd.keyBy(lambda x: -x).collect() == [(-1, 1), (-2, 2)]
     assert rdd.map(lambda x: (x, [x] * x)).flatMapValues(lambda v: v).collect() == [
         (1, 1), (2, 2), (2, 2)]
-    with pytest.raises(NotImplementedError, match="toDF"):
-        rdd.toDF()

@@ -102,7 +102,7 @@ def test_cached_partitions_of_a_dead_worker_are_recomputed_and_only_those(cluste
     cached = sc.parallelize(data, 8).mapPartitionsWithIndex(computed).map(lambda x: x * 3).cache()
     assert cached.sum() == 3 * sum(data)
     assert len(markers(tmp_path, "compute*")) == 8
-    holders = sc._scheduler.cache.cached_partitions(cached.id())
+    holders = sc._scheduler.cache.cached_partitions(cached._id)
     victim = sorted(worker_pids(sc))[0]
     lost = sorted(p for p, workers in holders.items() if workers == {victim})
     kill(worker_pids(sc)[victim])

@@ -17,8 +17,8 @@ def test_only_persisted_rdds_leave_blocks_on_the_workers(sc):
     assert plain.sum() == 5050
     cached = sc.parallelize(range(100), 4).map(lambda x: x + 1).cache()
     assert cached.sum() == 5050
-    tracked = sc._scheduler.query(lambda: (sc._scheduler.cache.cached_partitions(plain.id()),
-                                           sc._scheduler.cache.cached_partitions(cached.id())))
+    tracked = sc._scheduler.query(lambda: (sc._scheduler.cache.cached_partitions(plain._id),
+                                           sc._scheduler.cache.cached_partitions(cached._id)))
     assert tracked[0] == {} and sorted(tracked[1]) == [0, 1, 2, 3]
 
 

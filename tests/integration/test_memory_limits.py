@@ -129,7 +129,7 @@ def test_memory_only_rdd_larger_than_the_cache_drops_blocks_and_recomputes_them(
     assert rdd.map(lambda kv: len(kv[1])).sum() == expected * 100
     recomputed = computed() - 8
     assert 0 < recomputed < 8, "either everything or nothing fitted: the limit was not tested"
-    held = sc._scheduler.cache.cached_partitions(rdd.id())
+    held = sc._scheduler.cache.cached_partitions(rdd._id)
     assert 0 < len(held) < 8
     assert sorted(rdd.keys().distinct().collect()) == list(range(8))
 
@@ -141,14 +141,14 @@ def test_memory_and_disk_rdd_larger_than_the_cache_spills_blocks_to_disk(small_c
     assert rdd.map(lambda kv: len(kv[1])).sum() == 8 * 2_000 * 100
     assert rdd.keys().distinct().count() == 8
     assert computed() == 8, "a MEMORY_AND_DISK block was recomputed instead of read from disk"
-    assert len(sc._scheduler.cache.cached_partitions(rdd.id())) == 8
+    assert len(sc._scheduler.cache.cached_partitions(rdd._id)) == 8
     on_disk = [p for p in _files_under(sc._work_root, "blocks")
-               if os.path.basename(p).startswith(f"rdd_{rdd.id()}_")]
+               if os.path.basename(p).startswith(f"rdd_{rdd._id}_")]
     assert 0 < len(on_disk) < 8, on_disk
     rdd.unpersist()
     sc.parallelize(range(4), 4).count()  # RemoveRdd reaches the workers before this job
     assert [p for p in _files_under(sc._work_root, "blocks")
-            if os.path.basename(p).startswith(f"rdd_{rdd.id()}_")] == []
+            if os.path.basename(p).startswith(f"rdd_{rdd._id}_")] == []
 
 
 def test_a_new_cached_rdd_evicts_the_least_recently_used_blocks_of_another(small_cache_sc,
@@ -156,8 +156,8 @@ def test_a_new_cached_rdd_evicts_the_least_recently_used_blocks_of_another(small
     sc = small_cache_sc
     first = sc.parallelize(range(2), 2).map(lambda i: [i] * 10_000).cache()
     assert first.map(len).sum() == 20_000
-    assert len(sc._scheduler.cache.cached_partitions(first.id())) == 2
+    assert len(sc._scheduler.cache.cached_partitions(first._id)) == 2
     second, _ = _cached_job(sc, StorageLevel.MEMORY_ONLY, tmp_path)
     assert second.count() == 16_000
-    assert len(sc._scheduler.cache.cached_partitions(first.id())) < 2
+    assert len(sc._scheduler.cache.cached_partitions(first._id)) < 2
     assert first.map(len).sum() == 20_000  # an evicted block is recomputed from lineage

@@ -388,10 +388,10 @@ def test_cached_partition_prefers_the_worker_that_holds_it():
     cached = h.rdd(2).map(lambda x: x).cache()
     first = h.submit(cached)
     for worker, task in h.new_launches():
-        h.scheduler.process(CompletionEvent(worker, task.tid, TaskSuccess(b"", [(cached.id(), task.partition)]),
+        h.scheduler.process(CompletionEvent(worker, task.tid, TaskSuccess(b"", [(cached._id, task.partition)]),
                                             payload=dumps(0)))
     first.wait(0)
-    holders = {p: next(iter(h.scheduler.cache.locations(cached.id(), p))) for p in (0, 1)}
+    holders = {p: next(iter(h.scheduler.cache.locations(cached._id, p))) for p in (0, 1)}
     h.submit(cached)
     assert {t.partition: w for w, t in h.new_launches()} == holders
 
@@ -401,12 +401,12 @@ def test_delay_scheduling_waits_for_the_local_worker_then_runs_anywhere():
     cached = h.rdd(2).cache()
     first = h.submit(cached)
     for worker, task in h.new_launches():
-        h.scheduler.process(CompletionEvent("w-0", task.tid, TaskSuccess(b"", [(cached.id(), task.partition)]),
+        h.scheduler.process(CompletionEvent("w-0", task.tid, TaskSuccess(b"", [(cached._id, task.partition)]),
                                             payload=dumps(0))) \
             if worker == "w-0" else h.finish(worker, task, 0)
     first.wait(0)
     for partition in (0, 1):  # pretend w-0 holds both partitions
-        h.scheduler.cache.add("w-0", cached.id(), partition)
+        h.scheduler.cache.add("w-0", cached._id, partition)
     second = h.submit(cached)
     launched = h.new_launches()
     assert [w for w, _ in launched] == ["w-0"], "w-1 waits: both partitions prefer w-0"
