@@ -64,7 +64,7 @@ def test_command_line_help_and_bad_arguments():
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "ember: error: ValueError: Invalid master URL 'local[0]': the number of workers must be at least 1; "
-        "accepted forms: local, local[N], local[*], local[N,F], local[*,F], ember://HOST:PORT"]
+        "accepted forms: local, local[N], local[*], local[N,F], local[*,F], local-cluster[N,C,M], ember://HOST:PORT"]
 
 
 def test_logstore_serve_from_the_command_line(tmp_path):
