@@ -22,8 +22,8 @@ it needs (``FetchBroadcast``), answered from ``broadcast_source``.
 Killing a task: ``kill`` asks the worker; a worker whose task has not ended
 ``kill_timeout`` after that ends itself (``ember.worker.executor``). One too
 stuck even for that (user code holding the interpreter's lock in a C call)
-is ended from outside: past twice the timeout and a second, the backend asks
-its ``listener`` to ``kill_worker`` (a local cluster SIGKILLs the process
+is ended from outside, as PySpark's JVM ends a Python worker: a second past
+the timeout, the backend asks its ``listener`` to ``kill_worker`` (a local cluster SIGKILLs the process
 and every process it started; workers on other hosts are left to their own
 timer and to the heartbeat timeout).
 
@@ -293,7 +293,7 @@ class ZmqBackend:
 
     def kill(self, worker_id: str, tid: int) -> None:
         with self._changed:
-            self._killing[tid] = (worker_id, time.monotonic() + 2 * self.kill_timeout + 1.0)
+            self._killing[tid] = (worker_id, time.monotonic() + self.kill_timeout + 1.0)
         self._send(worker_id, KillTask(tid))
 
     def answer_commit(self, worker_id: str, tid: int, allowed: bool) -> None:
