@@ -34,6 +34,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -107,17 +108,22 @@ def run(program: str, path: str, run_dir: str, timeout: float) -> tuple[str, str
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     env.pop("EMBER_MASTER", None)
     started = time.monotonic()
+    # Its own session, so that a program still running at the timeout goes
+    # with everything it started (a JVM, workers).
+    process = subprocess.Popen([sys.executable, path, *ARGS.get(program, [])], cwd=run_dir,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
     try:
-        done = subprocess.run([sys.executable, path, *ARGS.get(program, [])], cwd=run_dir, env=env,
-                              capture_output=True, text=True, timeout=timeout,
-                              start_new_session=True)
+        _, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
         return "running", f"still running after {timeout:.0f} s"
     elapsed = time.monotonic() - started
-    if done.returncode == 0:
+    if process.returncode == 0:
         return "completes", f"completes ({elapsed:.1f} s)"
-    errors = [line.strip() for line in done.stderr.splitlines() if EXCEPTION.match(line.strip())]
-    why = errors[-1] if errors else (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+    errors = [line.strip() for line in stderr.splitlines() if EXCEPTION.match(line.strip())]
+    why = errors[-1] if errors else (stderr.strip().splitlines() or [f"exit {process.returncode}"])[-1]
     return "fails", f"fails: {why[:160]}"
 
 
