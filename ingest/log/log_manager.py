@@ -16,7 +16,9 @@ catalog last; ``delete_topic`` rewrites the catalog first and removes the
 directories after. A crash in between leaves partition directories that the
 catalog does not claim, which the next open removes.
 
-Open: leftover temporary files are removed; if the clean-shutdown marker is
+Open: leftover temporary files are removed; segments in ember's earlier
+batch format are converted to RecordBatch v2 (``format_upgrade``, one log
+line per converted partition); if the clean-shutdown marker is
 there, every partition loads cheaply; if not (crash, kill, power loss), every
 partition is recovered from its recovery point and :attr:`recovery_report`
 lists each file that lost bytes as ``(topic, partition, file, bytes_dropped)``;
@@ -47,6 +49,7 @@ from ember.engine.errors import (
     UnknownTopicOrPartitionError,
 )
 from ember.engine.io.fileio import atomic_write, fsync_dir, is_temp_name
+from ember.ingest.log.format_upgrade import upgrade_partition
 from ember.ingest.log.log_config import SETTINGS, LogConfig
 from ember.ingest.log.partition_log import PartitionLog, TruncatedFile
 
@@ -146,8 +149,11 @@ class LogManager:
         opened, reported = 0, time.monotonic()
         for metadata in self._topics.values():
             for partition in range(metadata.partitions):
+                directory = self._partition_dir(metadata.name, partition)
+                if os.path.isdir(directory):
+                    upgrade_partition(directory, f"topic {metadata.name!r} partition {partition}")
                 partition_log = PartitionLog(
-                    self._partition_dir(metadata.name, partition), metadata.name, partition,
+                    directory, metadata.name, partition,
                     metadata.config, clock=self._clock, clean_shutdown=clean)
                 self._logs[metadata.name, partition] = partition_log
                 self.recovery_report.extend(partition_log.recovery_report)
