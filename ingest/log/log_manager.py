@@ -236,6 +236,39 @@ class LogManager:
                      partitions, overrides)
             return metadata
 
+    def create_partitions(self, name: str, count: int) -> TopicMetadata:
+        """Grow topic ``name`` to ``count`` partitions (Kafka's
+        CreatePartitions: partitions are only ever added). The new
+        directories are made first, the catalog is rewritten last."""
+        with self._lock:
+            self._check_open()
+            metadata = self.describe_topic(name)
+            if isinstance(count, bool) or not isinstance(count, int) or \
+                    count <= metadata.partitions:
+                raise ConfigError(f"topic {name!r} has {metadata.partitions} partitions; a new "
+                                  f"count must be larger, got {count!r}")
+            logs = []
+            try:
+                for partition in range(metadata.partitions, count):
+                    directory = self._partition_dir(name, partition)
+                    shutil.rmtree(directory, ignore_errors=True)
+                    logs.append(PartitionLog(directory, name, partition, metadata.config,
+                                             clock=self._clock, clean_shutdown=True))
+                for partition_log in logs:
+                    partition_log.flush()
+                fsync_dir(self.log_dir)
+                grown = metadata._replace(partitions=count)
+                self._write_catalog({**self._topics, name: grown})
+            except BaseException:
+                for partition_log in logs:
+                    partition_log.delete()
+                raise
+            for partition_log in logs:
+                self._logs[name, partition_log.partition] = partition_log
+            self._topics[name] = grown
+            log.info("topic %r grew from %d to %d partitions", name, metadata.partitions, count)
+            return grown
+
     def delete_topic(self, name: str) -> None:
         with self._lock:
             self._check_open()

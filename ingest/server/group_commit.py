@@ -63,6 +63,9 @@ class GroupCommit:
         self._waiters: list[_Waiter] = []
         self._stopping = False
         self.rounds = 0  # flush rounds done: a measure of how much was shared
+        # Called with the logs of each round once it is answered (fetches that
+        # long-poll wake on it); set by the replica manager.
+        self.on_flushed: Callable[[set], None] | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> "GroupCommit":
@@ -111,6 +114,8 @@ class GroupCommit:
                     failed[partition_log] = KafkaStorageError(f"{partition_log.name}: {error}")
             self.rounds += 1
             self._answer(failed)
+            if self.on_flushed is not None:
+                self.on_flushed(logs)
         self._answer({}, final=True)
 
     def _answer(self, failed: dict, final: bool = False) -> None:
