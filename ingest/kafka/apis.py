@@ -2,8 +2,8 @@
 same replica manager (produce, fetch), log manager (topics) and group
 coordinator (groups, offsets) that serve ember's own protocol.
 
-``SERVED`` is the table ApiVersions answers with: per API key, the versions
-handled here. Versions that address topics by id (Produce 13, Fetch 13+,
+``SERVED`` is the table of what is handled here: per API key, the versions
+(ApiVersions says the same, but for Produce, see ``ADVERTISED``). Versions that address topics by id (Produce 13, Fetch 13+,
 OffsetCommit/OffsetFetch 10) are left out: topics have names only. Each
 handler reads a request decoded by ``codec`` (the schema's field names) and
 calls ``respond(response)`` once, now or later (a produce waiting for its
@@ -46,6 +46,11 @@ _TABLE = {
 }
 API_NAMES = {key: name for key, (name, _, _) in _TABLE.items()}
 SERVED = {key: (low, high) for key, (_, low, high) in _TABLE.items()}
+# What ApiVersions says where it differs from SERVED: Produce from version 0,
+# as Kafka 4 brokers say (KAFKA-18659): librdkafka before 2.10 turns off
+# record batch v2 features, compression among them, when a broker does not
+# list Produce v0-2. Requests at those versions are still refused.
+ADVERTISED = {**SERVED, 0: (0, SERVED[0][1])}
 NODE_ID = 0
 _MAX_WAIT_MS = 60_000
 _EARLIEST, _LATEST, _MAX_TIMESTAMP, _EARLIEST_LOCAL = -2, -1, -3, -4
@@ -83,7 +88,7 @@ class KafkaApis:
     def api_versions_response(self, error: int = 0) -> dict:
         return {"ErrorCode": error, "ThrottleTimeMs": 0, "ApiKeys": [
             {"ApiKey": key, "MinVersion": low, "MaxVersion": high}
-            for key, (low, high) in sorted(SERVED.items())]}
+            for key, (low, high) in sorted(ADVERTISED.items())]}
 
     def _ApiVersions(self, conn, version, body, respond):
         respond(self.api_versions_response())

@@ -198,7 +198,9 @@ class _Connection(asyncio.Protocol):
             p += length
         if codec.is_flexible(name + "Request", version):
             p = codec._skip_tags(frame, p)
-        body = codec.decode(name + "Request", version, frame, p)
+        # Bytes after the message are ignored, as Kafka's brokers ignore them
+        # (librdkafka sends some after a MetadataRequest v12).
+        body = codec.decode(name + "Request", version, frame, p, whole=False)
         slot = self.new_slot(correlation_id, api_key, version)
         self.listener.apis.handle(self, api_key, version, body,
                                   lambda response, close=False: self.respond(slot, response, close))
