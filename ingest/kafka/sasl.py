@@ -161,7 +161,9 @@ class ScramServer:
         self._state = "done"
         without_proof, _, proof_part = text.rpartition(",p=")
         attrs = _attributes(without_proof)
-        if attrs.get("r") != self._nonce:
+        # Kafka's brokers accept a nonce that ends with the server's (rather
+        # than equals it), and librdkafka before 2.1 sends the client nonce twice.
+        if not attrs.get("r", "").endswith(self._nonce):
             raise AuthenticationError("SCRAM client-final-message: nonce mismatch")
         if base64.b64decode(attrs.get("c", "")) != self._gs2.encode():
             raise AuthenticationError("SCRAM client-final-message: channel binding mismatch")
