@@ -190,14 +190,18 @@ class _Connection(asyncio.Protocol):
                                          f"(versions {served[0]} to {served[1]} are)")
         # Request header: v1 (client id) before the flexible versions, v2 (+ tags) after.
         p = _HEADER.size
-        (length,) = struct.unpack_from(">h", frame, p)
-        p += 2
-        if length > 0:
-            codec._need(frame, p, length, "client id")
-            self.client_id = str(frame[p:p + length], "utf-8", "replace")
-            p += length
-        if codec.is_flexible(name + "Request", version):
-            p = codec._skip_tags(frame, p)
+        try:
+            (length,) = struct.unpack_from(">h", frame, p)
+            p += 2
+            if length > 0:
+                codec._need(frame, p, length, "client id")
+                self.client_id = str(frame[p:p + length], "utf-8", "replace")
+                p += length
+            if codec.is_flexible(name + "Request", version):
+                p = codec._skip_tags(frame, p)
+        except (IndexError, struct.error):
+            raise codec.MalformedRequest(f"{name} v{version}: the request header is cut "
+                                         f"short") from None
         # Bytes after the message are ignored, as Kafka's brokers ignore them
         # (librdkafka sends some after a MetadataRequest v12).
         body = codec.decode(name + "Request", version, frame, p, whole=False)
