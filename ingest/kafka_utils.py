@@ -7,7 +7,10 @@ durable, retained data (as Spark checks the ranges against the leaders).
 ``kafkaParams`` names the broker as ``"metadata.broker.list"`` or
 ``"bootstrap.servers"`` (``tcp://HOST:PORT`` or ``HOST:PORT``; the first
 entry of a comma-separated list) and the store's secret as ``"ember.secret"``
-(bytes or hex) or ``"ember.secret.file"``. ``leaders`` is accepted and
+(bytes or hex) or ``"ember.secret.file"``. Without a store secret the
+brokers are read over Kafka's protocol (any Kafka cluster, or this store's
+Kafka listener) with confluent-kafka, the other ``kafkaParams`` passed to
+it under its own names (``ingest.kafka.client``). ``leaders`` is accepted and
 ignored: a single broker leads every partition.
 
 Elements are ``(key, value)`` decoded with ``keyDecoder``/``valueDecoder``,
@@ -85,12 +88,16 @@ class KafkaUtils:
                   messageHandler: Callable | None = None) -> LogRDD:
         """An RDD over exactly ``offsetRanges`` (``OffsetRange(topic,
         partition, fromOffset, untilOffset)``), one partition per range."""
+        decode = (KeyValueDecoder(keyDecoder, valueDecoder) if messageHandler is None
+                  else MessageHandlerDecoder(keyDecoder, valueDecoder, messageHandler))
+        if "ember.secret" not in kafkaParams and "ember.secret.file" not in kafkaParams:
+            # No store secret: a broker that speaks Kafka's protocol.
+            from ember.ingest.kafka.client import kafka_offset_range_rdd
+            return kafka_offset_range_rdd(sc, kafkaParams, offsetRanges, decode)
         address = _broker_address(kafkaParams)
         secret = coerce_secret(kafkaParams.get("ember.secret"),
                                kafkaParams.get("ember.secret.file"))
         ranges = [OffsetRange(*r) for r in offsetRanges]
         with connect(address, secret) as store:
             check_ranges(store, ranges)
-        decode = (KeyValueDecoder(keyDecoder, valueDecoder) if messageHandler is None
-                  else MessageHandlerDecoder(keyDecoder, valueDecoder, messageHandler))
         return LogRDD(sc, BrokerAccess(address, secret), ranges, decode, op="createRDD")
