@@ -200,3 +200,33 @@ def test_create_list_and_delete_topics(kafka_store, client):
     listed, after = create_list_delete(client, kafka_store.kafka_address, name)
     assert name in listed and name not in after
     assert name not in kafka_store.topics()
+
+
+def test_admin_clients_grow_partitions_describe_configs_and_groups(kafka_store, new_topic):
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions
+    from conftest import confluent_config
+    from kafka import KafkaConsumer
+
+    topic = new_topic(2, **{"retention.ms": 3_600_000})
+    admin = AdminClient(confluent_config(kafka_store))
+    admin.create_partitions([NewPartitions(topic, 5)])[topic].result(30)
+    assert kafka_store.partitions_for(topic) == 5
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    configs = admin.describe_configs([resource])[resource].result(30)
+    assert configs["retention.ms"].value == "3600000" and not configs["retention.ms"].is_default
+    assert configs["segment.bytes"].is_default
+    group = f"described-{topic}"
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_store.kafka_address, group_id=group,
+                             auto_offset_reset="earliest")
+    try:
+        wait_for(lambda: consumer.poll(timeout_ms=100) is not None and consumer.assignment(),
+                 what="the consumer to be assigned")
+        listed = admin.list_consumer_groups().result(30)
+        assert group in {g.group_id for g in listed.valid}
+        described = admin.describe_consumer_groups([group])[group].result(30)
+        assert described.state == ConsumerGroupState.STABLE
+        [member] = described.members
+        assert {tp.partition for tp in member.assignment.topic_partitions} == set(range(5))
+    finally:
+        consumer.close()
