@@ -1,20 +1,15 @@
 """Fixtures for the Kafka listener's tests: a broker with a Kafka listener
-in a real process (one per module), unique topics, the three independent
-client implementations (kafka-python, confluent-kafka over librdkafka, the
-kcat program) and a plain reader of what the log holds (ember's own
-consumer), which every check compares with."""
+in a real process (one per module) and unique topics. The helpers every
+module uses are in ``kafka_helpers``."""
 
 from __future__ import annotations
 
 import itertools
-import shutil
-import subprocess
 import time
 
 import pytest
 
 from ember.ingest.client.store import LogStore
-from ember.ingest.structs import TopicPartition
 
 _names = itertools.count()
 
@@ -34,55 +29,3 @@ def new_topic(kafka_store):
         kafka_store.create_topic(name, partitions, config or None)
         return name
     return make
-
-
-def kcat_program() -> str:
-    path = shutil.which("kcat")
-    if path is None:
-        pytest.skip("kcat is not installed (Debian package kcat, listed in .ci/apt-packages)")
-    return path
-
-
-def kcat(*args: str, input: bytes | None = None, timeout: float = 60, check: bool = True):
-    done = subprocess.run([kcat_program(), *args], input=input, capture_output=True,
-                          timeout=timeout)
-    if check and done.returncode != 0:
-        raise AssertionError(f"kcat {' '.join(args)} exited {done.returncode}: "
-                             f"{done.stderr.decode(errors='replace')[-2000:]}")
-    return done
-
-
-def read_log(store: LogStore, topic: str, partitions: int | None = None) -> dict[int, list]:
-    """Every durable record of ``topic`` as ember's own consumer reads it:
-    {partition: [(key, value, headers), ...]} in offset order."""
-    count = partitions if partitions is not None else store.partitions_for(topic)
-    consumer = store.consumer(auto_offset_reset="earliest", enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(topic, p) for p in range(count)]
-        consumer.assign(tps)
-        ends = consumer.end_offsets(tps)
-        out = {p: [] for p in range(count)}
-        deadline = time.monotonic() + 60
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            assert time.monotonic() < deadline, "reading the log did not reach its end"
-            for tp, records in consumer.poll(timeout_ms=500, max_records=100000).items():
-                out[tp.partition].extend((r.key, r.value, tuple(r.headers)) for r in records)
-        return out
-    finally:
-        consumer.close()
-
-
-def confluent_config(store_or_address, **extra) -> dict:
-    address = getattr(store_or_address, "kafka_address", store_or_address)
-    return {"bootstrap.servers": address, "log_level": 3, **extra}
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import confluent_config, kcat, wait_for
+from kafka_helpers import confluent_config, kcat, wait_for
 
 CLIENTS = ["kafka-python", "confluent-kafka", "kcat"]
 CODECS = ["gzip", "snappy", "lz4", "zstd"]

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import kcat, read_log, wait_for
+from kafka_helpers import kcat, read_log, wait_for
 from ember.ingest.log import compression
 from ember.ingest.log.record_batch import scan_batches
 from kafka_clients import CLIENTS, CODECS, consume_from_beginning, create_list_delete, produce
@@ -108,7 +108,7 @@ def test_seek_and_offsets_for_times(kafka_store, new_topic, client):
             consumer.close()
     elif client == "confluent-kafka":
         from confluent_kafka import Consumer, TopicPartition
-        from conftest import confluent_config
+        from kafka_helpers import confluent_config
         consumer = Consumer(confluent_config(address, **{"group.id": f"seek-{topic}",
                                                          "enable.auto.commit": False}))
         try:
@@ -165,7 +165,7 @@ def test_commit_and_resume(kafka_store, new_topic, client):
         second.close()
     elif client == "confluent-kafka":
         from confluent_kafka import Consumer
-        from conftest import confluent_config
+        from kafka_helpers import confluent_config
         settings = confluent_config(address, **{"group.id": group, "auto.offset.reset": "earliest",
                                                 "enable.auto.commit": False})
         first = Consumer(settings)
@@ -205,7 +205,7 @@ def test_create_list_and_delete_topics(kafka_store, client):
 def test_admin_clients_grow_partitions_describe_configs_and_groups(kafka_store, new_topic):
     from confluent_kafka import ConsumerGroupState
     from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions
-    from conftest import confluent_config
+    from kafka_helpers import confluent_config
     from kafka import KafkaConsumer
 
     topic = new_topic(2, **{"retention.ms": 3_600_000})

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import confluent_config, read_log, wait_for
+from kafka_helpers import confluent_config, read_log, wait_for
 from ember.ingest.client.store import LogStore
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]

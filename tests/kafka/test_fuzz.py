@@ -14,7 +14,7 @@ import time
 import psutil
 import pytest
 
-from conftest import confluent_config, read_log
+from kafka_helpers import confluent_config, read_log
 from ember.engine.wire.transport import new_secret
 from ember.ingest.client.store import LogStore
 from ember.ingest.kafka import server as kafka_server

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import confluent_config, kcat_program, wait_for
+from kafka_helpers import confluent_config, kcat_program, wait_for
 from kafka_clients import produce
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import kcat, read_log
+from kafka_helpers import kcat, read_log
 from ember.engine.errors import BrokerUnavailableError
 from ember.ingest.client.store import LogStore
 from kafka_clients import CLIENTS, consume_from_beginning, kcat_options, produce, \
@@ -103,7 +103,7 @@ def refused(client: str, address: str, settings: dict) -> str:
             admin.list_topics(timeout=3)
         admin.poll(1)  # serves error_cb, which names the authentication failure
         return f"{caught.value} {errors}"
-    done = kcat("-b", address, "-L", "-m", "5", *kcat_options(security_options(client, settings)),
+    done = kcat("-b", address, "-L", "-m", "2", *kcat_options(security_options(client, settings)),
                 check=False, timeout=60)
     assert done.returncode != 0
     return done.stderr.decode(errors="replace")
