@@ -63,3 +63,14 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def kafka_python_member(address: str, topic: str, **configs):
+    """A kafka-python group consumer that knows the topic's partitions before
+    it joins: a leader elected before its first metadata answer assigns
+    nothing, and kafka-python rejoins only at its next metadata refresh."""
+    from kafka import KafkaConsumer
+    consumer = KafkaConsumer(bootstrap_servers=address, **configs)
+    wait_for(lambda: consumer.partitions_for_topic(topic), what=f"metadata of {topic!r}")
+    consumer.subscribe([topic])
+    return consumer

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from kafka_helpers import kcat, read_log, wait_for
+from kafka_helpers import kafka_python_member, kcat, read_log, wait_for
 from ember.ingest.log import compression
 from ember.ingest.log.record_batch import scan_batches
 from kafka_clients import CLIENTS, CODECS, consume_from_beginning, create_list_delete, produce
@@ -147,17 +147,16 @@ def test_commit_and_resume(kafka_store, new_topic, client):
     address = kafka_store.kafka_address
     produce(client, address, topic, [(0, None, b"r-%d" % i) for i in range(40)])
     if client == "kafka-python":
-        from kafka import KafkaConsumer
-        first = KafkaConsumer(topic, bootstrap_servers=address, group_id=group,
-                              auto_offset_reset="earliest", enable_auto_commit=False,
-                              max_poll_records=15)
+        first = kafka_python_member(address, topic, group_id=group,
+                                    auto_offset_reset="earliest", enable_auto_commit=False,
+                                    max_poll_records=15)
         got = wait_for(lambda: [m.value for ms in first.poll(timeout_ms=500).values() for m in ms],
                        what="the first poll")
         first.commit()
         first.close()
         assert committed(kafka_store, group, topic, 1) == [15]
-        second = KafkaConsumer(topic, bootstrap_servers=address, group_id=group,
-                               auto_offset_reset="earliest", enable_auto_commit=False)
+        second = kafka_python_member(address, topic, group_id=group,
+                                     auto_offset_reset="earliest", enable_auto_commit=False)
         rest = []
         deadline = time.monotonic() + 30
         while len(rest) < 25 and time.monotonic() < deadline:
@@ -206,8 +205,6 @@ def test_admin_clients_grow_partitions_describe_configs_and_groups(kafka_store, 
     from confluent_kafka import ConsumerGroupState
     from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions
     from kafka_helpers import confluent_config
-    from kafka import KafkaConsumer
-
     topic = new_topic(2, **{"retention.ms": 3_600_000})
     admin = AdminClient(confluent_config(kafka_store))
     admin.create_partitions([NewPartitions(topic, 5)])[topic].result(30)
@@ -217,8 +214,8 @@ def test_admin_clients_grow_partitions_describe_configs_and_groups(kafka_store, 
     assert configs["retention.ms"].value == "3600000" and not configs["retention.ms"].is_default
     assert configs["segment.bytes"].is_default
     group = f"described-{topic}"
-    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_store.kafka_address, group_id=group,
-                             auto_offset_reset="earliest")
+    consumer = kafka_python_member(kafka_store.kafka_address, topic, group_id=group,
+                                   auto_offset_reset="earliest")
     try:
         wait_for(lambda: consumer.poll(timeout_ms=100) is not None and consumer.assignment(),
                  what="the consumer to be assigned")

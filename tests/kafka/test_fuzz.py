@@ -14,7 +14,7 @@ import time
 import psutil
 import pytest
 
-from kafka_helpers import confluent_config, read_log
+from kafka_helpers import confluent_config, kafka_python_member, read_log
 from ember.engine.wire.transport import new_secret
 from ember.ingest.client.store import LogStore
 from ember.ingest.kafka import server as kafka_server
@@ -54,9 +54,8 @@ def record_client_requests(tmp_path) -> list[bytes]:
                         compression=codec)
                 produced += 20
             consume_from_beginning(client, address, "fuzz", 2, produced)
-        from kafka import KafkaConsumer
-        consumer = KafkaConsumer("fuzz", bootstrap_servers=address, group_id="fuzz-group",
-                                 auto_offset_reset="earliest")
+        consumer = kafka_python_member(address, "fuzz", group_id="fuzz-group",
+                                       auto_offset_reset="earliest")
         consumer.poll(timeout_ms=3000)
         consumer.commit()
         consumer.close()

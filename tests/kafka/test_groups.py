@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from kafka_helpers import confluent_config, kcat_program, wait_for
+from kafka_helpers import confluent_config, kafka_python_member, kcat_program, wait_for
 from kafka_clients import produce
 
 pytestmark = pytest.mark.slow
@@ -41,10 +41,9 @@ class Member(threading.Thread):
             self.error = error
 
     def _run_kafka_python(self) -> None:
-        from kafka import KafkaConsumer
-        consumer = KafkaConsumer(self.topic, bootstrap_servers=self.store.kafka_address,
-                                 group_id=self.group, auto_offset_reset="earliest",
-                                 heartbeat_interval_ms=300, session_timeout_ms=10000)
+        consumer = kafka_python_member(self.store.kafka_address, self.topic,
+                                       group_id=self.group, auto_offset_reset="earliest",
+                                       heartbeat_interval_ms=300, session_timeout_ms=10000)
         try:
             while not self.stopping.is_set():
                 for messages in consumer.poll(timeout_ms=100).values():
