@@ -32,6 +32,7 @@ from typing import IO, Iterator
 
 from ember.engine.io.fileio import atomic_writer
 from ember.engine.wire.serializer import dumps, loads
+from ember.engine.api import task_metrics
 from ember.engine.api.task_context import TaskContext
 from ember.engine.io.textfile import TextOutput, compute_splits, list_input_files
 
@@ -78,9 +79,12 @@ class PickleOutput(TextOutput):
                 batch.append(item)
                 if len(batch) >= self.batch_size:
                     write_frame(handle, batch, self.codec)
+                    context._metrics.output_records += len(batch)
                     batch = []
             if batch:
                 write_frame(handle, batch, self.codec)
+                context._metrics.output_records += len(batch)
+            context._metrics.output_bytes += handle.tell()
 
 
 def write_frame(handle: IO[bytes], batch: list, codec: int) -> None:
@@ -112,6 +116,7 @@ def pickle_splits(path: str, min_partitions: int, method: str) -> list[tuple[str
 def read_split(path: str, start: int, length: int, codec: int) -> Iterator:
     """The records of the frames whose headers start in [start, start + length)."""
     end = start + length
+    metrics = task_metrics.current()
     with open(path, "rb") as stream:
         position = HEADER_SIZE
         while position < end:
@@ -129,5 +134,9 @@ def read_split(path: str, start: int, length: int, codec: int) -> Iterator:
             if len(payload) < size or zlib.crc32(payload) != crc:
                 raise ValueError(f"{path}: the frame at byte {position} is damaged "
                                  f"(truncated or failing its CRC-32)")
-            yield from loads(_DECOMPRESS[codec](payload))
+            records = loads(_DECOMPRESS[codec](payload))
+            if metrics is not None:
+                metrics.input_records += len(records)
+                metrics.input_bytes += _FRAME.size + size
+            yield from records
             position += _FRAME.size + size

@@ -21,10 +21,11 @@ import bz2
 import glob
 import gzip
 import os
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 from ember.engine import failpoints
 from ember.engine.io.fileio import atomic_write, atomic_writer, is_temp_name
+from ember.engine.api import task_metrics
 from ember.engine.api.task_context import TaskContext
 
 BLOCK_SIZE = 32 * 1024 * 1024
@@ -97,7 +98,9 @@ def compute_splits(files: list[str], min_partitions: int) -> list[tuple[str, int
 
 def _lines(stream: IO[bytes], limit: int | None, use_unicode: bool) -> Iterator:
     """Lines from ``stream`` until ``limit`` bytes are read (then to the end of
-    the line in progress), or to the end of the stream."""
+    the line in progress), or to the end of the stream. The running task's
+    input metrics count them a chunk at a time."""
+    metrics = task_metrics.current()
     carry = b""
     remaining = limit
     while True:
@@ -108,10 +111,10 @@ def _lines(stream: IO[bytes], limit: int | None, use_unicode: bool) -> Iterator:
             if not chunk or remaining <= 0:
                 # The range is read; finish the line that straddles its end.
                 tail = chunk if chunk.endswith(b"\n") else chunk + stream.readline()
-                yield from _decode(carry + tail, use_unicode)
+                yield from _decode(carry + tail, use_unicode, metrics)
                 return
         elif not chunk:
-            yield from _decode(carry, use_unicode)
+            yield from _decode(carry, use_unicode, metrics)
             return
         buffer = carry + chunk
         cut = buffer.rfind(b"\n")
@@ -119,12 +122,14 @@ def _lines(stream: IO[bytes], limit: int | None, use_unicode: bool) -> Iterator:
             carry = buffer
             continue
         carry = buffer[cut + 1:]
-        yield from _decode(buffer[:cut + 1], use_unicode)
+        yield from _decode(buffer[:cut + 1], use_unicode, metrics)
 
 
-def _decode(data: bytes, use_unicode: bool) -> list:
+def _decode(data: bytes, use_unicode: bool, metrics: Any = None) -> list:
     if not data:
         return []
+    if metrics is not None:
+        metrics.input_bytes += len(data)
     text = data.decode("utf-8") if use_unicode else data
     newline = "\n" if use_unicode else b"\n"
     lines = text.split(newline)
@@ -133,6 +138,8 @@ def _decode(data: bytes, use_unicode: bool) -> list:
     ret = "\r" if use_unicode else b"\r"
     if ret in text:
         lines = [line[:-1] if line.endswith(ret) else line for line in lines]
+    if metrics is not None:
+        metrics.input_records += len(lines)
     return lines
 
 
@@ -191,6 +198,7 @@ class TextOutput:
                     batch.append((item if isinstance(item, str) else str(item)).encode("utf-8"))
                 if len(batch) >= 4096:
                     sink.write(b"\n".join(batch) + b"\n")
+                    context._metrics.output_records += len(batch)
                     batch.clear()
                     failpoints.point("output.mid_write")
             if batch:
@@ -198,8 +206,10 @@ class TextOutput:
                 sink.write(b"".join(line + b"\n" for line in batch[:half]))
                 failpoints.point("output.mid_write")
                 sink.write(b"".join(line + b"\n" for line in batch[half:]))
+                context._metrics.output_records += len(batch)
             if sink is not handle:
                 sink.close()
+            context._metrics.output_bytes += handle.tell()
 
     def commit(self) -> None:
         """Every partition committed: remove what killed attempts left
