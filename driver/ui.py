@@ -353,6 +353,9 @@ class StatusPage:
 
     def _answer(self, request: BaseHTTPRequestHandler) -> None:
         path = urllib.parse.unquote(request.path.split("?", 1)[0])
+        if path == "/favicon.ico":  # browsers ask for it, even for the JSON pages
+            self._send(request, 200, "image/svg+xml", ui_html.ICON)
+            return
         route = self._route(path)
         if route is None:
             self._send(request, 404, "text/plain; charset=utf-8",

@@ -58,6 +58,10 @@ rect.task-bar.KILLED { fill: #aaa; }
 .stopped { background: #fee; border: 1px solid #c99; padding: 0.4em 0.8em; margin-bottom: 1em; }
 """
 
+ICON = ("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>"
+        "<circle cx='8' cy='8' r='7' fill='#e8590c'/><circle cx='8' cy='9' r='3.5' fill='#ffd43b'/>"
+        "</svg>")
+
 # Refresh while something runs: fetch the page again and swap its body in
 # place (no navigation: the scroll position stays, and nothing flickers).
 # The server sets data-refresh on the body while there is something to see.
@@ -154,7 +158,7 @@ def _page(data: dict, title: str, body: list[str], refresh: float = 0) -> str:
     attribute = f" data-refresh='{refresh:g}'" if refresh else ""
     return "".join([
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<link rel='icon' href='data:,'>",
+        "<link rel='icon' href='/favicon.ico' type='image/svg+xml'>",
         f"<title>{escape(title)} - {escape(app['name'])} - ember</title>",
         f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head>",
         f"<body{attribute}>",
