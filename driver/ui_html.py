@@ -33,7 +33,7 @@ nav { margin-bottom: 1em; } nav a { margin-right: 1.2em; }
 h1 { font-size: 1.5em; margin: 0.2em 0 0.6em; } h2 { font-size: 1.15em; margin-top: 1.4em; }
 table { border-collapse: collapse; margin-bottom: 1em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.55em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; } td.num { text-align: right; }
+th { background: #f3f3f3; } table.tasks td, table.stages td { white-space: nowrap; }
 tr.empty td { color: #777; font-style: italic; }
 p.empty { color: #777; font-style: italic; }
 .bar { width: 9em; height: 0.8em; background: #eee; display: inline-block; vertical-align: middle; }

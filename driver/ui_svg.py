@@ -104,7 +104,7 @@ def stage_graph(stages: list[dict], link: bool = True) -> str:
             y += height + _BOX_GAP
         bottom = max(bottom, y)
         x += column_width + _COL_GAP
-    total_w, total_h = x - _COL_GAP + 10, bottom - _BOX_GAP + 28
+    total_w, total_h = max(x - _COL_GAP + 10, 270), bottom - _BOX_GAP + 28  # the legend fits
     parts = [f"<svg class='stage-graph' xmlns='http://www.w3.org/2000/svg' width='{total_w:.0f}' "
              f"height='{total_h:.0f}' viewBox='0 0 {total_w:.0f} {total_h:.0f}' "
              f"font-size='{_FONT}' role='img' aria-label='stage graph'>",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
+from operator import add, attrgetter
 from typing import Any, Iterable, NamedTuple
 
 from ember.engine.api.task_metrics import TaskMetrics
@@ -38,6 +39,7 @@ SUMMED = ("input_records", "input_bytes", "output_records", "output_bytes",
           "shuffle_read_records", "shuffle_read_bytes", "shuffle_remote_bytes",
           "shuffle_fetch_wait", "shuffle_write_records", "shuffle_write_bytes",
           "memory_spilled", "disk_spilled", "result_size", "run_time", "cpu_time")
+_summed = attrgetter(*SUMMED)
 
 
 class SparkJobInfo(NamedTuple):
@@ -69,7 +71,7 @@ class JobRecord:
     shapes: dict = field(default_factory=dict)  # stage id -> StageShape (immutable)
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskRecord:
     """One task attempt. ``launched``/``finished`` are the driver's wall clock;
     ``metrics`` the worker's measurements, once the attempt reported."""
@@ -101,7 +103,9 @@ class StageRecord:
     finished: float | None = None
     shape: Any = None  # its StageShape
     tasks: dict = field(default_factory=dict)  # tid -> TaskRecord, every attempt of the stage
-    totals: dict = field(default_factory=dict)  # SUMMED metric -> sum over successful tasks
+    # The sums of SUMMED over successful tasks: a list in SUMMED's order while
+    # recorded (added in C, once per task), a dict by name in a snapshot.
+    totals: Any = None
 
 
 class StatusRecords:
@@ -168,9 +172,9 @@ class StatusRecords:
             if status == "SUCCESS":
                 stage = self.stages.get(record.stage_id)
                 if stage is not None:
-                    totals = stage.totals
-                    for name in SUMMED:
-                        totals[name] = totals.get(name, 0) + getattr(metrics, name)
+                    values = _summed(metrics)
+                    stage.totals = values if stage.totals is None else list(map(add, stage.totals,
+                                                                               values))
 
     def stage_ended(self, stage_id: int, status: str, active: int, completed: int, failed: int) -> None:
         record = self.stages.get(stage_id)
@@ -189,7 +193,7 @@ class StatusRecords:
                                 for k, v in self.jobs.items())
         wanted = set(tasks_of)
         copy.stages = OrderedDict(
-            (k, replace(v, totals=dict(v.totals),
+            (k, replace(v, totals=dict(zip(SUMMED, v.totals)) if v.totals is not None else {},
                         tasks={tid: replace(t) for tid, t in v.tasks.items()} if k in wanted else {}))
             for k, v in self.stages.items())
         for stage_id, (active, completed, failed) in live.items():

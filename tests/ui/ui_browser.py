@@ -9,6 +9,15 @@ a ``Tab`` that records every console error and uncaught page error, loads
 pages and reads them through the DOM (``read``: one script evaluated at
 once, so a refresh swapping the page's body cannot interleave with it).
 
+Why Playwright rather than the DevTools protocol spoken by hand: the
+protocol alone needs a WebSocket client, message ids, event routing, waits
+for loads and a way to tell console errors from other events, which is a
+small browser driver of our own to keep up with Chromium's changes.
+Playwright is that driver, maintained against each Chromium release, with
+console and page-error events, DOM evaluation, waiting on a condition and
+screenshots; it runs Debian's Chromium as it is (``executable_path``), so
+nothing is downloaded.
+
 The flags keep Chromium from reaching for the network (component updates,
 sync, field trials, QUIC probes): on a machine without outside access it
 would otherwise stall on lookups.
