@@ -121,15 +121,17 @@ def load_chunks(path: str, metrics: Any = None) -> Iterator:
     """The items of a file written by ``dump_chunks``, in order; ``metrics``
     (a TaskMetrics), when given, counts them as input, a chunk at a time."""
     with open(path, "rb") as source:
+        position = 0
         while True:
-            position = source.tell()
             try:
                 batch = pickle.load(source)
             except EOFError:
                 return
             if metrics is not None:
+                end = source.tell()
                 metrics.input_records += len(batch)
-                metrics.input_bytes += source.tell() - position
+                metrics.input_bytes += end - position
+                position = end
             yield from batch
 
 

@@ -134,6 +134,18 @@ def test_the_stage_graph_task_table_and_timeline_during_and_after_a_job(sc, tab,
             assert {int(row["_attrs"]["tid"]) for row in running} <= set(bars)
             assert all(bars[int(row["_attrs"]["tid"])]["status"] == "RUNNING" for row in running)
             assert all(bar["visible"] for bar in bars.values())
+
+            # The job's page and a worker's page, while it runs.
+            job_id = max(tracker.getActiveJobsIds())
+            tab.load(sc.uiWebUrl + f"/job/{job_id}")
+            state = tab.read(PAGE_STATE)
+            assert {box["id"]: box["status"] for box in state["stages"]} == {
+                map_stage: "ACTIVE", result_stage: "PENDING"}
+            assert [(a["from"], a["to"]) for a in state["shuffles"]] == [(map_stage, result_stage)]
+            tab.load(sc.uiWebUrl + "/worker/w-1")
+            state = tab.read(PAGE_STATE)
+            assert state["refresh"] == 2 and state["memory"][0][""] == "process (resident)"
+            tab.load(sc.uiWebUrl + f"/stage/{map_stage}")  # left open while the job ends
         finally:
             job.release()
         # The open page notices the end by itself: it refreshes in place.
@@ -144,7 +156,6 @@ def test_the_stage_graph_task_table_and_timeline_during_and_after_a_job(sc, tab,
         assert job.result == sorted((key, len(range(key, ROWS, KEYS))) for key in range(KEYS))
 
         # After the job: a fresh load of each page.
-        job_id = max(tracker.getJobIdsForGroup())
         tab.load(sc.uiWebUrl + f"/job/{job_id}")
         state = tab.read(PAGE_STATE)
         assert {box["id"]: box["status"] for box in state["stages"]} == {
