@@ -43,16 +43,12 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Callable
 
-from ember.driver import ui_html
 from ember.driver.ui_sections import Raw, escape, register_section, sections, table
 
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler
 
 log = logging.getLogger("ember.ui")
-
-REFRESH = ui_html.REFRESH  # seconds between two refreshes of a page while a job runs
-SHOWN_JOBS = ui_html.SHOWN_JOBS
 
 
 # --- the report ----------------------------------------------------------------------
@@ -245,6 +241,8 @@ def _worker_order(worker_id: str) -> tuple:
 
 def render_page(data: dict) -> str:
     """The overview page of a report."""
+    from ember.driver import ui_html  # the pages' code loads with the first page served
+
     return ui_html.overview(data)
 
 
@@ -352,6 +350,8 @@ class StatusPage:
         return None
 
     def _answer(self, request: BaseHTTPRequestHandler) -> None:
+        from ember.driver import ui_html  # the pages' code loads with the first page served
+
         path = urllib.parse.unquote(request.path.split("?", 1)[0])
         if path == "/favicon.ico":  # browsers ask for it, even for the JSON pages
             self._send(request, 200, "image/svg+xml", ui_html.ICON)

@@ -27,7 +27,8 @@ class TaskContext:
     def __init__(self, *, stage_id: int, stage_attempt: int, partition_id: int,
                  attempt_number: int, task_attempt_id: int,
                  local_properties: dict | None = None, cpus: int = 1,
-                 env: Any = None, map_outputs: dict | None = None):
+                 env: Any = None, map_outputs: dict | None = None,
+                 metrics: TaskMetrics | None = None):
         self._stageId = stage_id
         self._stageAttemptNumber = stage_attempt
         self._partitionId = partition_id
@@ -41,7 +42,7 @@ class TaskContext:
         self._cache_updates: list = []
         self._cache_drops: list = []  # blocks this worker evicted while the task ran
         self._accumulators: list = []  # accumulators unpickled by this task
-        self._metrics = TaskMetrics()
+        self._metrics = metrics if metrics is not None else TaskMetrics()
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

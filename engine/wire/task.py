@@ -137,10 +137,8 @@ def run_task(description: TaskDescription, binary_bytes: bytes, split_bytes: byt
     context = kind(
         stage_id=description.stage_id, stage_attempt=description.stage_attempt,
         partition_id=description.partition, attempt_number=description.attempt,
-        task_attempt_id=description.tid, env=env)
+        task_attempt_id=description.tid, env=env, metrics=metrics)
     context._peers = description.peers
-    if metrics is not None:
-        context._metrics = metrics
     metrics = context._metrics
     metrics.started = time.time()
     began, cpu = time.perf_counter(), time.thread_time()
