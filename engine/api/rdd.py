@@ -1639,12 +1639,13 @@ class RDD:
         """
         from ember.engine.io.textfile import TextOutput
 
-        self._write_output(TextOutput(os.path.abspath(path), compressionCodecClass))
+        self._write_output(TextOutput(path, compressionCodecClass))
 
     def _write_output(self, output: Any) -> None:
         """Run ``output``'s commit protocol (``TextOutput``): prepare the
         directory, write every partition, commit, or clean up on failure."""
-        output.prepare()
+        if not output.prepare():
+            return  # save mode 'ignore' and the path exists
         try:
             self._run(output.write_partition)
         except BaseException:
@@ -1687,7 +1688,7 @@ class RDD:
         if not isinstance(path, str) or not path.strip():
             raise ValueError(f"{method}: path must be a non-empty string, got {path!r}")
         batch = 1024 if batch_size == 0 else sys.maxsize if batch_size < 0 else batch_size
-        self._write_output(PickleOutput(os.path.abspath(path), batch,
+        self._write_output(PickleOutput(path, batch,
                                         codec_number(method, codec_class),
                                         _check_pair if pairs_only else None))
 
