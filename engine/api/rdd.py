@@ -1626,6 +1626,12 @@ class RDD:
         parts = self._run(lambda it: heapq.nsmallest(num, it, key=key))
         return heapq.nsmallest(num, itertools.chain.from_iterable(parts), key=key)
 
+    @property
+    def write(self) -> Any:
+        """Spark's DataFrameWriter vocabulary for an RDD of dicts
+        (``rdd.write.json/csv/xml/text/sql``: ``ember.etl.writer``)."""
+        return self._require_driver()._data_writer(self)
+
     def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
         """Write each element's ``str`` as a line, one ``part-NNNNN`` file per
         partition, under the directory ``path`` (which must not exist), then
