@@ -82,8 +82,10 @@ def _run_as(user: str | None) -> dict:
 @contextlib.contextmanager
 def postgres_server(startup_timeout: float = 60.0) -> Iterator[PostgresServer]:
     binaries = bin_dir()
-    root = tempfile.mkdtemp(prefix="pg-")
     run_as = "postgres" if os.geteuid() == 0 else None
+    # The server's user must reach its directory: as root, a private TMPDIR
+    # (0700, root's) would not do, so the world-traversable /tmp is used.
+    root = tempfile.mkdtemp(prefix="pg-", dir="/tmp" if run_as else None)
     data = os.path.join(root, "data")
     process = None
     try:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -13,7 +14,8 @@ import time
 
 import pytest
 
-from ember.etl import testing
+from ember.etl import sql, testing
+from sqlhelpers import _pg_connect, _sqlite_connect
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +79,17 @@ def s3_server():
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path, postgres):
+    """A connect function for an empty database of each kind (the module's
+    PostgreSQL server is started before the first test's leak snapshot)."""
+    if request.param == "sqlite":
+        yield functools.partial(_sqlite_connect, str(tmp_path / "db.sqlite"))
+        return
+    server = postgres
+    with server.connect(autocommit=True) as connection:
+        for table in ("items", "target", sql.MARKERS):
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
+    yield functools.partial(_pg_connect, server.dsn)
