@@ -212,7 +212,7 @@ class SourceConnector(_Runner):
             last = position
             if tag in self.seen:
                 continue
-            key = None if self.key_column is None else str(row[self.key_column])
+            key = None if self.key_column is None else str(row[self.key_column]).encode()
             futures.append(self.producer.send(self.topic, value=_encode(row), key=key,
                                               headers=[(POSITION_HEADER, tag)]))
         self.producer.flush()
@@ -220,7 +220,7 @@ class SourceConnector(_Runner):
             future.get(timeout=60)
         failpoints.point("connect.source.after_send")
         state = {"position": last, "offsets": _end_offsets(self.store, self.topic)}
-        self.producer.send(STATE_TOPIC, key=self.name, value=_encode(state)).get(timeout=60)
+        self.producer.send(STATE_TOPIC, key=self.name.encode(), value=_encode(state)).get(timeout=60)
         self.position = last
         self.seen.clear()
         return len(futures)

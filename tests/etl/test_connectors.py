@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.fault, pytest.mark.slow]
 def store(tmp_path):
     with LogStore.start(str(tmp_path / "log")) as running:
         secret = tmp_path / "broker.secret"
-        secret.write_bytes(running.secret)
+        secret.write_text(running.secret.hex() + "\n")
         os.chmod(secret, 0o600)
         running.secret_path = str(secret)
         yield running
@@ -62,7 +62,8 @@ def _finish(process, expect_killed):
 
 def _sigkill_when(process, predicate, what):
     _wait(lambda: predicate() or process.poll() is not None, what=what)
-    assert process.poll() is None, f"the connector ended before {what}"
+    if process.poll() is not None:
+        pytest.fail(f"the connector ended before {what}: {process.communicate()[1].decode()[-2000:]}")
     process.send_signal(signal.SIGKILL)
     _finish(process, expect_killed=True)
 
@@ -119,7 +120,7 @@ def test_sink_connector_sigkilled_twice_writes_every_record_exactly_once(postgre
     producer = store.producer()
     records = [{"id": i, "amount": i % 97, "note": f"p{i}"} for i in range(6000)]
     for record in records:
-        producer.send("payments", value=json.dumps(record).encode(), key=str(record["id"]))
+        producer.send("payments", value=json.dumps(record).encode(), key=str(record["id"]).encode())
     producer.flush()
     producer.close()
     with postgres.connect(autocommit=True) as connection:
