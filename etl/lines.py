@@ -10,7 +10,7 @@ Chunks are ``(base, data, lines)``: ``data`` the raw bytes of whole lines
 starting at byte ``base`` of the (decompressed) file, ``lines`` those lines
 without their ``\\n`` or ``\\r\\n``. Offsets of single lines are computed only
 when asked (``offset_of``), which a reader does only for a bad record, so
-the common path pays one ``split`` per 4 MiB.
+the common path pays one ``split`` per MiB.
 
 A UTF-8 byte-order mark at the start of a file is dropped.
 
@@ -23,7 +23,7 @@ from typing import Iterator
 
 from ember.engine.io import filesystem
 
-READ_CHUNK = 4 * 2**20
+READ_CHUNK = 2**20  # bounded: a chunk and its lines are a task's working set
 BOM = b"\xef\xbb\xbf"
 
 

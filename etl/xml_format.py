@@ -118,30 +118,30 @@ class _Scanner:
 
     def rows(self) -> Iterator[tuple[int, bytes, bool]]:
         """(file offset, raw bytes, complete) for each row starting in range."""
+        position = 0
         while True:
-            start = self._find_tag(self.open, 0, top=True)
+            if position > READ_CHUNK:  # drop what was read now and then, never per row
+                self.buffer = self.buffer[position:]
+                self.base += position
+                position = 0
+            start = self._find_tag(self.open, position, top=True)
             if start < 0:
                 return
             if self.end is not None and self.base + start >= self.end:
                 return
-            if start:  # drop what precedes the row
-                self.buffer = self.buffer[start:]
-                self.base += start
-                start = 0
-            head_end = self._tag_end(len(self.open))
+            head_end = self._tag_end(start + len(self.open))
             if head_end < 0:
-                yield self.base, self.buffer, False
+                yield self.base + start, self.buffer[start:], False
                 return
             if self.buffer[head_end - 1] == 47:  # "/>": an empty row
                 stop = head_end + 1
             else:
                 stop = self._matching_end(head_end + 1)
                 if stop < 0:
-                    yield self.base, self.buffer, False
+                    yield self.base + start, self.buffer[start:], False
                     return
-            yield self.base, self.buffer[:stop], True
-            self.buffer = self.buffer[stop:]
-            self.base += stop
+            yield self.base + start, self.buffer[start:stop], True
+            position = stop
 
     def _matching_end(self, position: int) -> int:
         depth = 1

@@ -144,7 +144,7 @@ def test_each_parse_mode_on_crafted_bad_input(sc, tmp_path, fmt, content, good, 
     assert sum("broken" in record for record in renamed) == len(bad)
     assert read(str(path), mode="dropMalformed", **options).collect() == good
     with pytest.raises(MalformedRecordError) as failure:
-        read(str(path), mode="FAILFAST", **options).collect()
+        read(str(path), mode="FAILFAST", minPartitions=1, **options).collect()
     error = failure.value
     assert error.path == str(path)
     first = content.index(bad[0])
