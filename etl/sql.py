@@ -39,7 +39,6 @@ with double quotes; a name that needs more than that is refused.
 from __future__ import annotations
 
 import re
-import sys
 import uuid
 from typing import Any, Callable, Iterator
 
@@ -55,7 +54,9 @@ _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 def dbapi_module(connection: Any) -> Any:
     """The DB-API module a connection comes from (its paramstyle, its errors)."""
-    return sys.modules[type(connection).__module__.split(".")[0]]
+    import importlib
+
+    return importlib.import_module(type(connection).__module__.split(".")[0])
 
 
 def placeholder(connection: Any) -> str:
