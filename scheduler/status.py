@@ -157,7 +157,8 @@ class StatusRecords:
         stage.tasks[tid] = record
         self._running[tid] = record
         self._task_order.append((stage_id, tid))
-        self._trim()
+        if len(self._task_order) > RETAINED_TASKS:
+            self._trim()
 
     def task_ended(self, tid: int, status: str, error: str | None = None,
                    metrics: TaskMetrics | None = None) -> None:
