@@ -260,3 +260,7 @@ class ElectionNotNeededError(LogStoreError, ValueError):
 
 class PreferredLeaderNotAvailableError(LogStoreError, LookupError):
     """The preferred replica of a partition is not alive or not in sync."""
+
+
+class InvalidPartitionsError(LogStoreError, ValueError):
+    """A topic's partition count below 1."""

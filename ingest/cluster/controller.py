@@ -39,9 +39,9 @@ from typing import Any, Iterable
 from ember.engine.clock import SYSTEM_CLOCK, Clock
 from ember.engine.errors import (
     BrokerNotAvailableError, ConfigError, ElectionNotNeededError, FencedLeaderEpochError,
-    IneligibleReplicaError, InvalidConfigurationError, InvalidReplicationFactorError,
+    IneligibleReplicaError, InvalidConfigurationError, InvalidPartitionsError, InvalidReplicationFactorError,
     InvalidUpdateVersionError, LeaderNotAvailableError, NoReassignmentInProgressError,
-    NotLeaderOrFollowerError, PreferredLeaderNotAvailableError, StaleBrokerEpochError,
+    NotLeaderOrFollowerError, PreferredLeaderNotAvailableError, ProtocolError, StaleBrokerEpochError,
     TopicAlreadyExistsError, UnknownTopicOrPartitionError,
 )
 from ember.ingest.cluster.metadata import NO_LEADER, MetadataImage, PartitionState
@@ -223,7 +223,8 @@ class Controller:
             assignment = self._check_assignment(name, assignment)
             partitions, replication_factor = len(assignment), len(assignment[0])
         if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
-            raise ValueError(f"topic {name!r}: partitions = {partitions!r}; expected an integer >= 1")
+            raise InvalidPartitionsError(
+                f"topic {name!r}: partitions = {partitions!r}; expected an integer >= 1")
         if replication_factor is None:
             replication_factor = self.settings.default_replication_factor
         live = sorted(b for b in self.image.brokers if self.image.eligible(b))
@@ -399,7 +400,7 @@ class Controller:
         topic's config says (an operator's explicit choice, as with Kafka's
         admin API). Per-partition results: None or the named error."""
         if election_type not in ("preferred", "unclean"):
-            raise ValueError(f"election type {election_type!r}: expected 'preferred' or 'unclean'")
+            raise ProtocolError(f"election type {election_type!r}: expected 'preferred' or 'unclean'")
         records, results = [], {}
         for topic, index in partitions:
             key = f"{topic}-{index}"
