@@ -233,6 +233,15 @@ class ControllerServer:
             self._router.send_multipart([identity, protocol.error_reply(request_id, error)])
 
     def _pump(self) -> None:
+        """Hand out what Raft produced until it produces nothing more (a
+        proposal made while handling committed entries leaves at once, not
+        after the next poll)."""
+        for _ in range(100):
+            self._pump_once()
+            if not self.node.has_ready():
+                return
+
+    def _pump_once(self) -> None:
         ready = self.node.ready()
         for to, message in ready.messages:
             peer = self._peers.get(to)

@@ -559,6 +559,10 @@ class RaftNode:
 
     # --- output -------------------------------------------------------------------
 
+    def has_ready(self) -> bool:
+        """Whether :meth:`ready` has anything to hand out."""
+        return bool(self._outbox) or self._installed is not None or self.commit_index > self._delivered
+
     def ready(self) -> Ready:
         """Make this round's log changes durable, then hand out the messages
         it produced and the entries committed since the last call."""
