@@ -70,7 +70,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ember.engine.clock import SYSTEM_CLOCK, Clock
-from ember.engine.errors import NotControllerError
+from ember.engine.errors import ConfigError, NotControllerError
 from ember.ingest.cluster.raft_storage import (
     COMMAND, CONFIG, NOOP, Entry, RaftStorage, Snapshot, config_of,
 )
@@ -94,7 +94,7 @@ class RaftTimeouts:
 
     def __post_init__(self):
         if not 0 < self.heartbeat_interval < self.election_timeout_min <= self.election_timeout_max:
-            raise ValueError(f"Raft timeouts must satisfy 0 < heartbeat interval "
+            raise ConfigError(f"Raft timeouts must satisfy 0 < heartbeat interval "
                              f"({self.heartbeat_interval}) < election timeout min "
                              f"({self.election_timeout_min}) <= max ({self.election_timeout_max})")
 
