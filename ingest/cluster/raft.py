@@ -454,12 +454,9 @@ class RaftNode:
                                     "match": match, "hint": hint})
 
     def _on_append_resp(self, message: dict) -> None:
-        if self.role != LEADER:
-            return
-        progress = self._progress.get(message["from"])
+        progress = self._response_from_peer(message)
         if progress is None:
             return
-        self._heard_from_peer(progress, message["inc"])
         if message["success"]:
             if message["match"] > progress.match_index:
                 progress.match_index = message["match"]
@@ -471,8 +468,14 @@ class RaftNode:
             progress.next_index = max(progress.match_index + 1, min(message["hint"], progress.next_index - 1), 1)
             self._send_append(message["from"])
 
-    def _heard_from_peer(self, progress: _Progress, incarnation: str) -> None:
+    def _response_from_peer(self, message: dict) -> _Progress | None:
+        """The leader's progress record of a peer that answered (None when
+        this member no longer leads)."""
+        progress = self._progress.get(message["from"]) if self.role == LEADER else None
+        if progress is None:
+            return None
         progress.last_heard = self._now()
+        incarnation = message["inc"]
         if progress.incarnation != incarnation:
             if progress.incarnation is not None:
                 # The member lost its disk and returned: nothing it held counts.
@@ -480,6 +483,7 @@ class RaftNode:
                 progress.next_index = min(progress.next_index, self.storage.last_index + 1)
                 progress.snapshot_sent_at = float("-inf")
             progress.incarnation = incarnation
+        return progress
 
     def _on_snapshot(self, message: dict) -> None:
         self._heard_from_leader(message["from"])
@@ -496,12 +500,9 @@ class RaftNode:
                                      "match": max(snapshot.index, self.commit_index)})
 
     def _on_snapshot_resp(self, message: dict) -> None:
-        if self.role != LEADER:
-            return
-        progress = self._progress.get(message["from"])
+        progress = self._response_from_peer(message)
         if progress is None:
             return
-        self._heard_from_peer(progress, message["inc"])
         progress.match_index = max(progress.match_index, message["match"])
         progress.next_index = progress.match_index + 1
         progress.snapshot_sent_at = float("-inf")

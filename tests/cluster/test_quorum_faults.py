@@ -40,6 +40,16 @@ def quorum(tmp_path):
                     and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
 
+def start_workload(q) -> tuple[int, Workload]:
+    """The active controller's id, and a workload writing through it."""
+    with q.client() as client:
+        leader = q.wait_for_active(client)
+        workload = Workload(q)
+        workload.setup(client)
+    workload.start()
+    return leader, workload
+
+
 def wait_acked(workload: Workload, more: int, timeout: float = 60.0) -> None:
     target = len(workload.acked) + more
     deadline = time.monotonic() + timeout
@@ -51,11 +61,7 @@ def wait_acked(workload: Workload, more: int, timeout: float = 60.0) -> None:
 @pytest.mark.parametrize("size", [3, 5])
 def test_sigkill_of_the_raft_leader_elects_another_and_loses_no_acknowledged_write(quorum, size):
     q = quorum(size)
-    with q.client() as client:
-        leader = q.wait_for_active(client)
-        workload = Workload(q)
-        workload.setup(client)
-    workload.start()
+    leader, workload = start_workload(q)
     wait_acked(workload, 30)
     q.kill(leader)
     with q.client() as client:
@@ -70,11 +76,7 @@ def test_sigkill_of_the_raft_leader_elects_another_and_loses_no_acknowledged_wri
 
 def test_a_paused_leader_commits_nothing_after_a_new_leader_is_elected(quorum):
     q = quorum(3)
-    with q.client() as client:
-        zombie = q.wait_for_active(client)
-        workload = Workload(q)
-        workload.setup(client)
-    workload.start()
+    zombie, workload = start_workload(q)
     wait_acked(workload, 20)
     q.kill(zombie, signal.SIGSTOP)
     try:
@@ -104,11 +106,7 @@ def test_a_paused_leader_commits_nothing_after_a_new_leader_is_elected(quorum):
 @pytest.mark.parametrize("wipe", [False, True], ids=["directory-kept", "directory-wiped"])
 def test_a_restarted_member_rejoins_without_breaking_safety(quorum, wipe):
     q = quorum(3)
-    with q.client() as client:
-        leader = q.wait_for_active(client)
-        workload = Workload(q)
-        workload.setup(client)
-    workload.start()
+    leader, workload = start_workload(q)
     wait_acked(workload, 20)
     victim = next(node for node in q.ids if node != leader)
     old_incarnation = q.incarnations[victim]
@@ -131,11 +129,7 @@ def test_a_restarted_member_rejoins_without_breaking_safety(quorum, wipe):
 
 def test_the_leader_killed_and_its_directory_wiped_rejoins_as_a_new_member(quorum):
     q = quorum(3)
-    with q.client() as client:
-        leader = q.wait_for_active(client)
-        workload = Workload(q)
-        workload.setup(client)
-    workload.start()
+    leader, workload = start_workload(q)
     wait_acked(workload, 20)
     q.kill(leader)
     q.restart(leader, wipe=True)
