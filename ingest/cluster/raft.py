@@ -201,7 +201,7 @@ class RaftNode:
             if now >= self._next_heartbeat:
                 self._next_heartbeat = now + self.timeouts.heartbeat_interval
                 for peer in sorted(self.peers):
-                    self._send_append(peer, heartbeat=True)
+                    self._send_append(peer)
             self._manage_membership()
         elif now >= self._election_deadline:
             self._reset_election_timer()
@@ -293,7 +293,7 @@ class RaftNode:
                 f"node {self.id} is not the leader (leader: {self.leader_id})")
         self._append_local([(kind, data)])
         for peer in sorted(self.peers):
-            progress = self._progress[peer]
+            progress = self._progress_of(peer)
             if progress.match_index >= progress.next_index - 1:
                 self._send_append(peer)
         return self.storage.last_index, self.storage.term
@@ -519,8 +519,14 @@ class RaftNode:
         message["inc"] = self.incarnation
         self._outbox.append((to, message))
 
-    def _send_append(self, peer: int, heartbeat: bool = False) -> None:
-        progress = self._progress[peer]
+    def _progress_of(self, peer: int) -> _Progress:
+        """A peer's progress, begun when the address book grew mid-term."""
+        if peer not in self._progress:
+            self._progress[peer] = _Progress(next_index=self.storage.last_index + 1)
+        return self._progress[peer]
+
+    def _send_append(self, peer: int) -> None:
+        progress = self._progress_of(peer)
         storage = self.storage
         if progress.next_index <= storage.snapshot.index:
             # Too far behind: the entries it needs are compacted away.
