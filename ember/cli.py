@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_users_command(logstore_commands)
     add_submit_command(commands)
     add_cluster_commands(commands)
+    from ember.etl.cli import add_connect_commands
+    add_connect_commands(commands)
     return parser
 
 
@@ -115,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_cluster_command(args)
         elif args.command == "logstore" and args.logstore_command == "users":
             return run_users(args)
+        elif args.command == "connect":
+            from ember.etl.cli import run_connect
+            return run_connect(args, fail)
         elif args.command == "logstore" and args.logstore_command != "serve":
             return run_logstore_client(args, fail)
         elif args.command == "logstore":
