@@ -35,6 +35,7 @@ POINTS = {
     "shuffle.read": "a shuffle block is about to be read from disk (locally or to serve it)",
     "output.mid_write": "a task wrote half of a saveAsTextFile part file",
     "sql.mid_write": "a task inserted half of its partition's rows, not committed yet",
+    "connect.source.mid_send": "a source connector's first half batch is in the topic, the rest not sent",
     "connect.source.after_send": "a source connector's records are in the topic, its position not stored",
     "connect.sink.mid_batch": "a sink connector inserted half a batch's rows, not committed yet",
 }
