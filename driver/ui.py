@@ -45,6 +45,18 @@ REFRESH = 2  # seconds between two reloads of the page
 SHOWN_JOBS = 100  # newest jobs and stages listed on the page (the API lists all retained)
 
 
+# --- sections other packages contribute ----------------------------------------------
+
+# name -> (collect(context) -> JSON-able data, or None to show nothing; render(data) -> HTML).
+# A package with its own page section (ember.streaming) registers it; the page
+# and /api/status carry it under "sections".
+SECTIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], str]]] = {}
+
+
+def register_section(name: str, collect: Callable[[Any], Any], render: Callable[[Any], str]) -> None:
+    SECTIONS[name] = (collect, render)
+
+
 # --- the report ----------------------------------------------------------------------
 
 
@@ -93,6 +105,8 @@ def report(context: Any) -> dict:
         },
         "jobs": jobs, "stages": stages, "workers": worker_rows, "storage": storage,
         "logStores": _log_stores(context),
+        "sections": {name: data for name, (collect, _) in list(SECTIONS.items())
+                     if (data := _or_none(lambda c=collect: c(context))) is not None},
     }
 
 
@@ -213,6 +227,9 @@ def render_page(data: dict) -> str:
                  ", ".join(f"{t['name']} ({t['partitions']})" for t in store["topics"])]
                 for store in data["logStores"]]),
     ]
+    for name, section in data.get("sections", {}).items():
+        if name in SECTIONS:
+            parts.append(_or_none(lambda r=SECTIONS[name][1]: r(section)) or "")
     parts.append("</body></html>")
     return "".join(parts)
 

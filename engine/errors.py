@@ -198,3 +198,22 @@ class CommitFailedError(LogStoreError, RuntimeError):
     """A consumer group refused an offset commit: the committing member is no
     longer in the group, or its generation is stale (the group rebalanced and
     its partitions may belong to another member now). Nothing was stored."""
+
+
+# --- streaming ------------------------------------------------------------------
+
+
+class StreamingStateError(EmberError, RuntimeError):
+    """A StreamingContext used out of its lifecycle: started after it stopped,
+    a second one started, or DStreams added after start (Spark's
+    IllegalStateException)."""
+
+
+class CorruptCheckpointError(EmberError, OSError):
+    """A streaming checkpoint file is torn or damaged (short, bad checksum, not
+    a checkpoint); names the file and what is wrong."""
+
+
+class ForeignCheckpointError(EmberError, ValueError):
+    """A streaming checkpoint file was written by another application or by
+    another ember version than the directory's; names both."""

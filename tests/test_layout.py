@@ -18,9 +18,12 @@ ALLOWED = {
     "worker": {"engine"},
     "ingest": {"engine"},
     "driver": {"engine", "scheduler", "ingest"},
-    "ember": {"engine", "scheduler", "worker", "ingest", "driver"},
+    # DStreams run on the Context (driver) over topic RDDs (ingest); the
+    # scheduler and workers are reached only through the Context's jobs
+    "streaming": {"engine", "ingest", "driver"},
+    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "streaming"},
 }
-FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver"}
+FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "streaming"}
 
 
 def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:
