@@ -92,6 +92,8 @@ class InputDStream(DStream):
 
     def _compute(self, time: int) -> RDD | None:
         spec = self._specs.get(time, _MISSING)
+        if spec is _MISSING and time > max(self._specs, default=time - 1):
+            return None  # not planned yet: a batch time still to come
         if spec is _MISSING:
             raise RuntimeError(f"{self!r}: no input was planned for batch time {time} (the "
                                f"checkpoint keeps the input of batches from "
