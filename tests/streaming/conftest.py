@@ -20,3 +20,13 @@ def stream(sc):
     yield make
     for manual in made:
         manual.stop()
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A log store broker in its own process, stopped at teardown."""
+    from ember.ingest.client.store import LogStore
+
+    broker = LogStore.start(str(tmp_path / "log"))
+    yield broker
+    broker.stop()

@@ -97,3 +97,17 @@ def windows(batches: list[list], window: int, slide: int, count: int) -> list[li
         start = max(0, end - window)
         out.append([x for b in batches[start:end] for x in b])
     return out
+
+
+def produce(store, topic: str, values_by_partition: dict[int, list[str]]) -> None:
+    """Append values to partitions and wait until each is acknowledged (durable)."""
+    producer = store.producer()
+    try:
+        futures = [producer.send(topic, value=value.encode(), partition=partition)
+                   for partition, values in sorted(values_by_partition.items())
+                   for value in values]
+        producer.flush()
+        for future in futures:
+            future.get(timeout=30)
+    finally:
+        producer.close()
