@@ -23,10 +23,11 @@ Measured:
   output collected) minus its send time. The send times travel through the
   stream itself, as one extra "word" per record (its send time in 10 ms
   buckets), so their distribution costs no extra job. p50 and p99.
-* **Empty batch**: 30 batches with no input (ember: a topic stream with
-  nothing new, with and without a checkpoint directory; PySpark: an empty
-  ``queueStream``), batches of 0.2 s: the median time from the batch time to
-  the end of its processing (planning, the checkpoint write, jobs).
+* **Empty batch**: 20 s of 1 s batches with no input (ember: a topic
+  stream with nothing new, with and without a checkpoint directory; PySpark:
+  an empty ``queueStream``): the median processing time of a batch, and the
+  median time from the batch time to the end of its processing (planning,
+  the checkpoint write, jobs).
 
 Writes ``benchmarks/results/<date>-streaming.json`` and ``.md``.
 """
@@ -75,6 +76,7 @@ def _produce(address: str, secret_hex: str, topic: str, count: int, pace: float 
     started = time.monotonic()
     for n in range(count):
         if pace and n % 200 == 0:
+            producer.flush()  # no backlog in the producer: a key's time is close to its append
             ahead = started + n / pace - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
@@ -271,14 +273,21 @@ def measure(args) -> dict:
                     break
                 best = rate
             results[engine]["probes"] = probes
-            if best:
-                run = run_at(best, args.duration)
+            confirms = []
+            # the best probe must hold for the whole duration; if not, the next lower one
+            for rate in sorted((r for r, p in probes.items() if p["sustained"]), reverse=True):
+                run = run_at(rate, args.duration)
                 ok, worst = _sustained(run["batches"], 1000)
-                results[engine]["sustained"] = {
-                    "rate": best, "held": ok, "max_scheduling_delay_ms": worst,
-                    "processing_ms": [b["processingDelay"] for b in run["batches"]]}
-                print(f"{engine} {best:,} records/s for {args.duration} s: held={ok} (worst "
+                confirms.append({"rate": rate, "held": ok, "max_scheduling_delay_ms": worst,
+                                 "processing_ms": [b["processingDelay"] for b in run["batches"]]})
+                print(f"{engine} {rate:,} records/s for {args.duration} s: held={ok} (worst "
                       f"scheduling delay {worst} ms)", flush=True)
+                if ok:
+                    break
+            results[engine]["confirms"] = confirms
+            held = [c for c in confirms if c["held"]]
+            if held:
+                results[engine]["sustained"] = held[0]
         if "ember" in args.engines and results["ember"].get("sustained"):
             half = results["ember"]["sustained"]["rate"] // 2
             topic = broker.topic(0)
@@ -321,15 +330,15 @@ def measure(args) -> dict:
             for checkpoint in ((False, True) if engine == "ember" else (False,)):
                 if engine == "ember":
                     topic = broker.topic(0)
-                    run = _run_child("ember", {"rate": None, "duration": 7.0, "batch": 0.2,
+                    run = _run_child("ember", {"rate": None, "duration": 20.0, "batch": 1.0,
                                                "topic": topic, "address": broker.store.address,
                                                "secret_hex": broker.store.secret.hex(),
                                                "latency": False, "checkpoint": checkpoint},
                                      timeout=200)
                 else:
-                    run = _run_child("pyspark", {"rate": 0, "duration": 7.0, "batch": 0.2},
+                    run = _run_child("pyspark", {"rate": 0, "duration": 20.0, "batch": 1.0},
                                      timeout=300)
-                steady = run["batches"][3:]
+                steady = run["batches"][3:] or run["batches"]
                 empties["with checkpoint" if checkpoint else "no checkpoint"] = {
                     "median_total_ms": statistics.median([b["totalDelay"] for b in steady]),
                     "median_processing_ms": statistics.median(
@@ -354,9 +363,11 @@ def table(results: dict) -> str:
         ("worst scheduling delay at that rate (ms)", "sustained", "max_scheduling_delay_ms", "< 1,000"),
         ("end-to-end latency p50 at half that rate (ms)", "latency", "p50_ms", ""),
         ("end-to-end latency p99 at half that rate (ms)", "latency", "p99_ms", "≤ 2,000"),
-        ("empty batch, batch time to output done (ms)", "empty_batch", "no checkpoint",
+        ("empty batch: processing time, median (ms)", "empty_batch", "no checkpoint",
+         "median_processing_ms", "≤ 20"),
+        ("empty batch: batch time to output done, median (ms)", "empty_batch", "no checkpoint",
          "median_total_ms", "≤ 20"),
-        ("empty batch with a checkpoint directory (ms)", "empty_batch", "with checkpoint",
+        ("the same with a checkpoint directory (ms)", "empty_batch", "with checkpoint",
          "median_total_ms", "≤ 20"),
     ]
     out = ["| measure | ember | PySpark | goal |", "| --- | --- | --- | --- |"]

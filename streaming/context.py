@@ -61,11 +61,12 @@ log = logging.getLogger("ember.streaming")
 INITIALIZED, ACTIVE, STOPPED = "INITIALIZED", "ACTIVE", "STOPPED"
 
 # The StreamingContext of each Context, for the status page's section.
-_by_context: "weakref.WeakKeyDictionary[Any, StreamingContext]" = weakref.WeakKeyDictionary()
+_by_context: "weakref.WeakKeyDictionary[Any, weakref.ref]" = weakref.WeakKeyDictionary()
 
 
 def _status_section(context: Any) -> dict | None:
-    ssc = _by_context.get(context)
+    ref = _by_context.get(context)
+    ssc = ref() if ref is not None else None
     return ssc._status.snapshot() if ssc is not None else None
 
 
@@ -105,7 +106,8 @@ class StreamingContext:
         self._app_id = uuid.uuid4().hex
         self._callsite = user_callsite(2)
         self._lock = threading.RLock()
-        _by_context[sparkContext] = self
+        _by_context[sparkContext] = weakref.ref(self)
+        self._terminated = threading.Event()
 
     # --- PySpark's accessors ------------------------------------------------------------
 
@@ -326,15 +328,12 @@ class StreamingContext:
         return self._await(timeout)
 
     def _await(self, timeout: float | None) -> bool:
-        scheduler = self._scheduler
-        if scheduler is None and self._state != STOPPED:
-            raise StreamingStateError("awaitTermination: the StreamingContext has not been "
-                                      "started")
         try:
-            stopped = scheduler.terminated.wait(timeout) if scheduler is not None else True
+            stopped = self._terminated.wait(timeout)
         except KeyboardInterrupt:
             self._interrupted()
             raise
+        scheduler = self._scheduler
         if scheduler is not None and scheduler.error is not None:
             raise scheduler.error
         return stopped
@@ -372,6 +371,7 @@ class StreamingContext:
         with StreamingContext._active_lock:
             if StreamingContext._activeContext is self:
                 StreamingContext._activeContext = None
+        self._terminated.set()
         if stopSparkContext:
             self._sc.stop()
 
@@ -448,7 +448,8 @@ class StreamingContext:
         sc.setCheckpointDir(directory.path)
         graph = DStreamGraph.loads(checkpoint.graph, ssc)
         graph.restore(checkpoint.inputs, checkpoint.state)
-        _by_context[sc] = ssc
+        _by_context[sc] = weakref.ref(ssc)
+        ssc._terminated = threading.Event()
         log.info("recovered the streaming application %s from %s (batch time %s, completed "
                  "through %s, %d batches to run again)", checkpoint.app_id, directory.path,
                  checkpoint.time, checkpoint.completed, len(checkpoint.pending))

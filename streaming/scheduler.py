@@ -99,7 +99,7 @@ class JobScheduler:
         self._gen_stop = threading.Event()  # the generator stops (after the due batches if graceful)
         self._halt = threading.Event()  # nothing more runs
         self._graceful_end: int | None = None
-        self.terminated = threading.Event()
+        self.terminated = ssc._terminated  # set when the stream ends: stopped, or failed
         self.error: BaseException | None = None
         self._generator: threading.Thread | None = None
         self._executors: list[threading.Thread] = []

@@ -40,8 +40,7 @@ def main() -> int:
 
     def setup() -> StreamingContext:
         conf = (Conf().setMaster("local[2]").setAppName("streaming-faults")
-                .set("spark.streaming.kafka.maxRatePerPartition", "20")
-                .set("spark.network.timeout", "10s"))
+                .set("spark.streaming.kafka.maxRatePerPartition", "20"))
         sc = Context(conf=conf)
         ssc = StreamingContext(sc, INTERVAL)
         records = ssc.topicStream(broker, [TOPIC], start="earliest", group_id="word-count",

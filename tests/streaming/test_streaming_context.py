@@ -270,3 +270,24 @@ def test_notebook_display_shows_state_batches_and_chart(stream):
     shown = manual.ssc._repr_html_()
     assert "ACTIVE" in shown and "<svg" in shown and "foreachRDD at" in shown
     assert repr(manual.ssc).startswith("<StreamingContext batchDuration=1s state=ACTIVE")
+
+
+def test_concurrent_jobs_lets_the_next_batch_start_while_one_runs(sc, stream):
+    sc._conf.set("spark.streaming.concurrentJobs", "2")
+    try:
+        manual = stream()
+        release, started = threading.Event(), []
+
+        def hold(time, rdd):
+            started.append(time)
+            if len(started) == 1:
+                assert release.wait(30)
+
+        manual.ssc.queueStream([[1], [2], [3]]).foreachRDD(hold)
+        manual.ssc.start()
+        manual.clock.advance(2)
+        manual.wait(lambda: len(started) == 2)  # the second ran while the first is held
+        release.set()
+        manual.wait(lambda: manual.completed_count() == 2)
+    finally:
+        sc._conf.set("spark.streaming.concurrentJobs", "1")
