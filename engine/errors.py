@@ -200,6 +200,24 @@ class CommitFailedError(LogStoreError, RuntimeError):
     its partitions may belong to another member now). Nothing was stored."""
 
 
+# --- records read from files and databases (ember.etl) ------------------------------
+
+
+class MalformedRecordError(EmberError, ValueError):
+    """A record a reader could not parse, in parse mode FAILFAST. Names the
+    file, where the record starts (line and byte offset) and its first bytes;
+    fields ``path``, ``line``, ``offset``, ``snippet``, ``reason``."""
+
+    def __init__(self, message: str, *, path: str = "", line: int | None = None,
+                 offset: int | None = None, snippet: bytes = b"", reason: str = ""):
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.offset = offset
+        self.snippet = snippet
+        self.reason = reason
+
+
 # --- streaming ------------------------------------------------------------------
 
 

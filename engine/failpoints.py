@@ -38,6 +38,9 @@ POINTS = {
     "streaming.after_log": "a batch's input is in the checkpoint; the batch has not run",
     "streaming.after_output": "one output operation of a batch finished; the batch is not complete",
     "streaming.before_offset_commit": "a batch's outputs are done; its group offsets are not committed",
+    "sql.mid_write": "a task inserted half of its partition's rows, not committed yet",
+    "connect.source.after_send": "a source connector's records are in the topic, its position not stored",
+    "connect.sink.mid_batch": "a sink connector inserted half a batch's rows, not committed yet",
 }
 
 _ENV = "EMBER_FAILPOINTS"

@@ -212,9 +212,13 @@ class DAGScheduler:
                 log.exception("scheduler error while handling %r", event)
 
     def process(self, event: Any) -> None:
-        """Handle one event, then offer free slots (the loop's unit of work)."""
+        """Handle one event, then offer free slots (the loop's unit of work).
+        A task's success or a new worker can only have freed slots: only
+        those are offered (see ``TaskScheduler.revive``)."""
         self._handlers[type(event)](event)
-        self._offer_slots()
+        targeted = isinstance(event, ExecutorAdded) or (
+            isinstance(event, CompletionEvent) and isinstance(event.outcome, TaskSuccess))
+        self._offer_slots(full=not targeted)
 
     def fire_timers(self) -> None:
         now = self.clock.monotonic()
@@ -227,10 +231,10 @@ class DAGScheduler:
     def _schedule(self, delay: float, event: Any) -> None:
         heapq.heappush(self._timers, (self.clock.monotonic() + delay, next(self._timer_seq), event))
 
-    def _offer_slots(self) -> None:
+    def _offer_slots(self, full: bool = True) -> None:
         now = self.clock.monotonic()
-        self.tasks.revive(now)
-        if any(slots.free for slots in self.tasks.workers.values()):
+        self.tasks.revive(now, full)
+        if self.tasks.has_free_slots():
             deadline = self.tasks.next_deadline()
             if deadline is not None and deadline > now and (
                     self._revive_at is None or deadline < self._revive_at):
@@ -521,7 +525,7 @@ class DAGScheduler:
         job = stage.job
         if job.id not in self.jobs:
             return
-        output_index = job.partitions.index(partition)
+        output_index = job.output_index[partition]
         if job.finished[output_index]:
             return
         job.result_bytes += len(payload)

@@ -17,13 +17,15 @@ ALLOWED = {
     "scheduler": {"engine"},
     "worker": {"engine"},
     "ingest": {"engine"},
-    "driver": {"engine", "scheduler", "ingest"},
+    "driver": {"engine", "scheduler", "ingest", "etl"},  # etl: sc.read, rdd.write's writer
+    # etl: formats and SQL over the engine's files and tasks; connectors over the log store
+    "etl": {"engine", "ingest"},
     # DStreams run on the Context (driver) over topic RDDs (ingest); the
     # scheduler and workers are reached only through the Context's jobs
     "streaming": {"engine", "ingest", "driver"},
-    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "streaming"},
+    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming"},
 }
-FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "streaming"}
+FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming"}
 
 
 def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:
