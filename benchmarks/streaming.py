@@ -15,8 +15,9 @@ Measured:
   (scheduling delay < 1 s). PySpark: ``queueStream`` of RDDs of ``rate``
   lines each (one RDD, ``parallelize``d in 4 slices, queued ``duration``
   times), the same criterion from its listener's batch infos. Rates are
-  probed from ``--rates``, ``--probe`` seconds each; the highest sustained
-  one is run again for ``--duration`` seconds.
+  probed from ``--rates`` (``--pyspark-rates`` for PySpark), ``--probe``
+  seconds each; the highest sustained one is run again for ``--duration``
+  seconds (if it does not hold, the next lower one).
 * **End-to-end latency**, ember, at half the sustained rate: a producer
   process sends records at that pace (each record's key is its send time in
   ms); each record's latency is the end of the processing of its batch (its
@@ -76,7 +77,8 @@ def _produce(address: str, secret_hex: str, topic: str, count: int, pace: float 
     started = time.monotonic()
     for n in range(count):
         if pace and n % 200 == 0:
-            producer.flush()  # no backlog in the producer: a key's time is close to its append
+            if n % max(200, int(pace) // 20 // 200 * 200) == 0:
+                producer.flush()  # a backlog of at most 50 ms: a key's time is near its append
             ahead = started + n / pace - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
@@ -257,10 +259,10 @@ def measure(args) -> dict:
                               timeout=seconds * 4 + 180)
 
         for engine, run_at in (("ember", ember_rate), ("pyspark", pyspark_rate)):
-            if engine not in args.engines:
+            if engine not in args.engines or "sustained" not in args.measure:
                 continue
             probes, best = {}, 0
-            for rate in args.rates:
+            for rate in (args.rates if engine == "ember" else args.pyspark_rates):
                 run = run_at(rate, args.probe)
                 ok, worst = _sustained(run["batches"], 1000)
                 probes[rate] = {"sustained": ok, "max_scheduling_delay_ms": worst,
@@ -288,8 +290,10 @@ def measure(args) -> dict:
             held = [c for c in confirms if c["held"]]
             if held:
                 results[engine]["sustained"] = held[0]
-        if "ember" in args.engines and results["ember"].get("sustained"):
-            half = results["ember"]["sustained"]["rate"] // 2
+        if args.latency_rate or results["ember"].get("sustained"):
+            half = args.latency_rate or results["ember"]["sustained"]["rate"] // 2
+        if "ember" in args.engines and "latency" in args.measure and \
+                (args.latency_rate or results["ember"].get("sustained")):
             topic = broker.topic(0)
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             producer = subprocess.Popen([sys.executable, "-m", "benchmarks.streaming", "child",
@@ -325,7 +329,7 @@ def measure(args) -> dict:
                 "p50_ms": percentile(0.5), "p99_ms": percentile(0.99),
                 "max_scheduling_delay_ms": max((b["schedulingDelay"] for b in steady), default=None)}
             print(f"ember latency at {half:,} records/s: {results['ember']['latency']}", flush=True)
-        for engine in args.engines:
+        for engine in (args.engines if "empty" in args.measure else []):
             empties = {}
             for checkpoint in ((False, True) if engine == "ember" else (False,)):
                 if engine == "ember":
@@ -386,14 +390,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe", type=float, default=15.0)
     parser.add_argument("--rates",
                         default="20000,30000,40000,50000,60000,80000,100000,150000,200000")
+    parser.add_argument("--pyspark-rates", default="2500,5000,10000,20000,40000")
     parser.add_argument("--engines", default="ember,pyspark")
+    parser.add_argument("--measure", default="sustained,latency,empty",
+                        help="comma-separated: sustained, latency, empty")
+    parser.add_argument("--latency-rate", type=int, default=None,
+                        help="the latency run's rate (default: half the sustained rate)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--suffix", default="", help="added to the results files' names")
     args = parser.parse_args(argv)
     args.rates = [int(r) for r in args.rates.split(",")]
+    args.pyspark_rates = [int(r) for r in args.pyspark_rates.split(",")]
     args.engines = [e for e in args.engines.split(",") if e]
+    args.measure = set(args.measure.split(","))
     results = measure(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{datetime.date.today():%Y%m%d}-streaming"
+    stem = args.out / f"{datetime.date.today():%Y-%m-%d}-streaming{args.suffix}"
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1))
     stem.with_suffix(".md").write_text(table(results) + "\n")
     print(table(results))
