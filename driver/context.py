@@ -224,7 +224,7 @@ class Context:
         self._progress = ConsoleProgress(self._scheduler.job_progress,
                                          conf.value("spark.ui.showConsoleProgress"))
         if conf.value("spark.ui.enabled"):
-            self._ui = StatusPage(lambda: report(self)).start()
+            self._ui = StatusPage(lambda **selection: report(self, **selection)).start()
         self._scheduler.start()
         self._backend.start()
         if remote:

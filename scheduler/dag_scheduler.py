@@ -86,7 +86,15 @@ from ember.engine.errors import (
 from ember.engine.wire.protocol import PeerLost, RemoveRdd, RemoveShuffle
 from ember.engine.wire.serializer import dumps, loads
 from ember.engine.api.storage import StorageLevel
-from ember.engine.wire.task import RESULT, SHUFFLE_MAP, ExceptionFailure, FetchFailure, TaskSuccess, make_binary
+from ember.engine.wire.task import (
+    RESULT,
+    SHUFFLE_MAP,
+    ExceptionFailure,
+    FetchFailure,
+    TaskKilled,
+    TaskSuccess,
+    make_binary,
+)
 from ember.scheduler.cache_tracker import CacheTracker
 from ember.scheduler.events import (
     AskCommit,
@@ -109,6 +117,7 @@ from ember.scheduler.events import (
 from ember.scheduler.job import ActiveJob, JobWaiter
 from ember.scheduler.map_output_tracker import MapOutputTracker
 from ember.scheduler.stage import ResultStage, ShuffleMapStage, Stage
+from ember.scheduler.stage_graph import shape_of
 from ember.scheduler.status import JobRecord, StageProgress, StatusRecords, job_progress
 from ember.scheduler.task_scheduler import TaskScheduler
 from ember.scheduler.task_set_manager import Speculation, TaskSetManager, TaskSpec
@@ -141,7 +150,7 @@ class DAGScheduler:
         self.status = StatusRecords()
         self.map_outputs = MapOutputTracker()
         self.cache = CacheTracker()
-        self.tasks = TaskScheduler(backend)
+        self.tasks = TaskScheduler(backend, on_launch=self.status.task_launched)
         self.jobs: dict[int, ActiveJob] = {}
         self.stages: dict[int, Stage] = {}
         self.shuffle_stages: dict[int, ShuffleMapStage] = {}
@@ -268,9 +277,10 @@ class DAGScheduler:
         return {stage.id: (len(ts.running), ts.num_succeeded, sum(ts.failures))
                 for stage, ts in self.task_sets.items()}
 
-    def status_snapshot(self, timeout: float = 10.0) -> StatusRecords:
-        """A copy of the job and stage records, with live task counts."""
-        return self.query(lambda: self.status.snapshot(self._live_counts()), timeout)
+    def status_snapshot(self, timeout: float = 10.0, tasks_of: tuple = ()) -> StatusRecords:
+        """A copy of the job and stage records, with live task counts (and the
+        task records of the stages in ``tasks_of``)."""
+        return self.query(lambda: self.status.snapshot(self._live_counts(), tasks_of), timeout)
 
     def job_progress(self, job_ids: list[int],
                      timeout: float = 10.0) -> tuple[dict[int, str], list[StageProgress]]:
@@ -372,7 +382,8 @@ class DAGScheduler:
             partitions = [p for p, done in zip(job.partitions, job.finished) if not done]
         stage.attempt += 1
         stage.pending = set(partitions)
-        self.status.stage_submitted(stage.id, stage.attempt, stage.name, len(partitions))
+        self.status.stage_submitted(stage.id, stage.attempt, stage.name, len(partitions),
+                                    shape_of(stage))
         if not partitions:
             self._stage_completed(stage)
             return
@@ -460,7 +471,8 @@ class DAGScheduler:
         self.status.job_started(JobRecord(
             job.id, job.properties.get("spark.job.description") or job.callsite,
             job.properties.get("spark.jobGroup.id"),
-            frozenset(filter(None, job.properties.get("spark.job.tags", "").split(","))), ancestry))
+            frozenset(filter(None, job.properties.get("spark.job.tags", "").split(","))), ancestry,
+            shapes={sid: shape_of(self.stages[sid]) for sid in ancestry}))
         self._submit_stage(stage)
 
     def _on_job_cancelled(self, event: JobCancelled) -> None:
@@ -479,6 +491,7 @@ class DAGScheduler:
 
     def _on_completion(self, event: CompletionEvent) -> None:
         task_set = self.tasks.task_ended(event.tid, event.worker_id)
+        self._record_task_end(event)
         if task_set is None:
             return  # stale: from a lost worker or an attempt no longer tracked
         outcome = event.outcome
@@ -519,6 +532,20 @@ class DAGScheduler:
                 self._abort_stage(stage, self._task_error(stage, task_set, outcome, event))
         else:
             task_set.abandon(event.tid)
+
+    def _record_task_end(self, event: CompletionEvent) -> None:
+        outcome = event.outcome
+        if isinstance(outcome, TaskSuccess):
+            status, error = "SUCCESS", None
+        elif isinstance(outcome, ExceptionFailure):
+            status, error = "FAILED", f"{outcome.exc_type}: {outcome.message}"
+        elif isinstance(outcome, FetchFailure):
+            status, error = "FETCH_FAILED", outcome.message
+        elif isinstance(outcome, TaskKilled):
+            status, error = "KILLED", outcome.reason
+        else:
+            status, error = "FAILED", repr(outcome)
+        self.status.task_ended(event.tid, status, error, event.metrics)
 
     def _result_ready(self, stage: ResultStage, partition: int, payload: bytes,
                       accumulator_updates: dict) -> None:
@@ -711,6 +738,8 @@ class DAGScheduler:
                 task_set.worker_died_elsewhere(set())
             return
         lost_attempts = self.tasks.remove_worker(event.worker_id)
+        for _, tid in lost_attempts:
+            self.status.task_ended(tid, "LOST", f"worker {event.worker_id} lost: {event.reason}")
         for task_set in self.tasks.task_sets:
             task_set.worker_died_elsewhere({task_set.running_index(tid) for ts, tid in lost_attempts
                                             if ts is task_set})

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from ember.engine.wire.task import TaskDescription
 from ember.scheduler.stage import ResultStage
@@ -57,8 +57,10 @@ class WorkerSlots:
 
 
 class TaskScheduler:
-    def __init__(self, backend: Any):
+    def __init__(self, backend: Any, on_launch: Callable[..., None] | None = None):
         self.backend = backend
+        # Told of each launch: (tid, stage id, stage attempt, partition, attempt, worker).
+        self.on_launch = on_launch
         self.workers: dict[str, WorkerSlots] = {}
         self.task_sets: list[TaskSetManager] = []
         self._by_tid: dict[int, tuple[TaskSetManager, str]] = {}
@@ -216,6 +218,9 @@ class TaskScheduler:
         self.launches += 1
         self.history.append(Launch(stage.id, task_set.stage_attempt, spec.partition, attempt,
                                    slots.worker_id, "result" if isinstance(stage, ResultStage) else "shuffle_map"))
+        if self.on_launch is not None:
+            self.on_launch(tid, stage.id, task_set.stage_attempt, spec.partition, attempt,
+                           slots.worker_id)
         self.backend.launch(slots.worker_id, description, spec.split,
                             task_set.binary if with_binary else None)
 

@@ -43,7 +43,7 @@ from typing import Any, Callable
 
 from ember.driver.conf import Conf
 from ember.driver.context import Context
-from ember.driver.ui import register_section
+from ember.driver.ui_sections import register_section
 from ember.engine.api.callsite import user_callsite
 from ember.engine.api.rdd import RDD
 from ember.engine.api.storage import StorageLevel
@@ -70,7 +70,7 @@ def _status_section(context: Any) -> dict | None:
     return ssc._status.snapshot() if ssc is not None else None
 
 
-register_section("streaming", _status_section, render_section)
+register_section("streaming", "Streaming", _status_section, render_section)
 
 
 class StreamingContext:

@@ -208,5 +208,5 @@ def render_section(data: dict) -> str:
             "-", "running"] for b in data["running"]]
         + [[format_time(b["batchTime"]), b["numRecords"], "-", "-", "-", "queued"]
            for b in data["queued"]])
-    return "".join(["<h2>Streaming</h2>", summary, chart_svg(data["batches"]), inputs,
+    return "".join([summary, chart_svg(data["batches"]), inputs,
                     "<h3>Batches</h3>", batches])

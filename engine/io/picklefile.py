@@ -31,6 +31,7 @@ from typing import IO, Iterator
 
 from ember.engine.io import filesystem
 from ember.engine.wire.serializer import dumps, loads
+from ember.engine.api import task_metrics
 from ember.engine.io.textfile import TextOutput, compute_splits, list_input_files
 
 MAGIC = b"EMBERPKL"
@@ -68,15 +69,20 @@ class PickleOutput(TextOutput):
         with self.open_part(compress=False) as handle:
             handle.write(MAGIC + bytes([self.codec]))
             batch: list = []
+            metrics = task_metrics.current()
             for item in iterator:
                 if self.check is not None:
                     self.check(item)
                 batch.append(item)
                 if len(batch) >= self.batch_size:
                     write_frame(handle, batch, self.codec)
+                    if metrics is not None:
+                        metrics.output_records += len(batch)
                     batch = []
             if batch:
                 write_frame(handle, batch, self.codec)
+                if metrics is not None:
+                    metrics.output_records += len(batch)
 
 
 def write_frame(handle: IO[bytes], batch: list, codec: int) -> None:
@@ -108,6 +114,7 @@ def pickle_splits(path: str, min_partitions: int, method: str) -> list[tuple[str
 def read_split(path: str, start: int, length: int, codec: int) -> Iterator:
     """The records of the frames whose headers start in [start, start + length)."""
     end = start + length
+    metrics = task_metrics.current()
     with filesystem.open_raw(path) as stream:
         position = HEADER_SIZE
         while position < end:
@@ -125,5 +132,9 @@ def read_split(path: str, start: int, length: int, codec: int) -> Iterator:
             if len(payload) < size or zlib.crc32(payload) != crc:
                 raise ValueError(f"{path}: the frame at byte {position} is damaged "
                                  f"(truncated or failing its CRC-32)")
-            yield from loads(_DECOMPRESS[codec](payload))
+            records = loads(_DECOMPRESS[codec](payload))
+            if metrics is not None:
+                metrics.input_records += len(records)
+                metrics.input_bytes += _FRAME.size + size
+            yield from records
             position += _FRAME.size + size

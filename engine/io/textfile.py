@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 from ember.engine import failpoints
 from ember.engine.io import codecs, filesystem
 from ember.engine.io.fileio import atomic_write, atomic_writer, is_temp_name, temp_name
+from ember.engine.api import task_metrics
 from ember.engine.api.task_context import TaskContext
 
 BLOCK_SIZE = 32 * 1024 * 1024
@@ -47,6 +48,14 @@ CODECS = {name: codecs.extension(codec) for name, codec in codecs.HADOOP_CLASSES
 
 SAVE_MODES = {"error": "error", "errorifexists": "error", "default": "error",
               "overwrite": "overwrite", "append": "append", "ignore": "ignore"}
+
+
+def _count_output_bytes(context: Any, handle: Any) -> None:
+    """Add the size of a finished part file to the task's output metrics."""
+    try:
+        context._metrics.output_bytes += handle.tell()
+    except (AttributeError, OSError, ValueError):  # a stream that cannot tell: not counted
+        pass
 
 
 def list_input_files(path: str) -> list[str]:
@@ -77,7 +86,9 @@ def compute_splits(files: list[str], min_partitions: int) -> list[tuple[str, int
 
 def _lines(stream: IO[bytes], limit: int | None, use_unicode: bool) -> Iterator:
     """Lines from ``stream`` until ``limit`` bytes are read (then to the end of
-    the line in progress), or to the end of the stream."""
+    the line in progress), or to the end of the stream. The running task's
+    input metrics count them a chunk at a time."""
+    metrics = task_metrics.current()
     carry = b""
     remaining = limit
     while True:
@@ -88,10 +99,10 @@ def _lines(stream: IO[bytes], limit: int | None, use_unicode: bool) -> Iterator:
             if not chunk or remaining <= 0:
                 # The range is read; finish the line that straddles its end.
                 tail = chunk if chunk.endswith(b"\n") else chunk + stream.readline()
-                yield from _decode(carry + tail, use_unicode)
+                yield from _decode(carry + tail, use_unicode, metrics)
                 return
         elif not chunk:
-            yield from _decode(carry, use_unicode)
+            yield from _decode(carry, use_unicode, metrics)
             return
         buffer = carry + chunk
         cut = buffer.rfind(b"\n")
@@ -99,12 +110,14 @@ def _lines(stream: IO[bytes], limit: int | None, use_unicode: bool) -> Iterator:
             carry = buffer
             continue
         carry = buffer[cut + 1:]
-        yield from _decode(buffer[:cut + 1], use_unicode)
+        yield from _decode(buffer[:cut + 1], use_unicode, metrics)
 
 
-def _decode(data: bytes, use_unicode: bool) -> list:
+def _decode(data: bytes, use_unicode: bool, metrics: Any = None) -> list:
     if not data:
         return []
+    if metrics is not None:
+        metrics.input_bytes += len(data)
     text = data.decode("utf-8") if use_unicode else data
     newline = "\n" if use_unicode else b"\n"
     lines = text.split(newline)
@@ -113,6 +126,8 @@ def _decode(data: bytes, use_unicode: bool) -> list:
     ret = "\r" if use_unicode else b"\r"
     if ret in text:
         lines = [line[:-1] if line.endswith(ret) else line for line in lines]
+    if metrics is not None:
+        metrics.input_records += len(lines)
     return lines
 
 
@@ -187,6 +202,7 @@ class TextOutput:
                     sink = codecs.compressing(handle, self.codec if compress else None)
                     yield sink
                     sink.close()
+                    _count_output_bytes(context, handle)
                 context._commit_or_abort()
                 filesystem.rename_remote(staged, final)
             except BaseException:
@@ -197,6 +213,7 @@ class TextOutput:
             sink = codecs.compressing(handle, self.codec if compress else None)
             yield sink
             sink.close()
+            _count_output_bytes(context, handle)
 
     def write_partition(self, iterator: Iterator) -> None:
         with self.open_part() as sink:
@@ -204,6 +221,7 @@ class TextOutput:
 
     def write_records(self, sink: IO[bytes], iterator: Iterator) -> None:
         """Each element's ``str`` (bytes as they are) as one line."""
+        metrics = task_metrics.current()
         batch: list[bytes] = []
         for item in iterator:
             if isinstance(item, bytes):
@@ -212,6 +230,8 @@ class TextOutput:
                 batch.append((item if isinstance(item, str) else str(item)).encode("utf-8"))
             if len(batch) >= 4096:
                 sink.write(b"\n".join(batch) + b"\n")
+                if metrics is not None:
+                    metrics.output_records += len(batch)
                 batch.clear()
                 failpoints.point("output.mid_write")
         if batch:
@@ -219,6 +239,8 @@ class TextOutput:
             sink.write(b"".join(line + b"\n" for line in batch[:half]))
             failpoints.point("output.mid_write")
             sink.write(b"".join(line + b"\n" for line in batch[half:]))
+            if metrics is not None:
+                metrics.output_records += len(batch)
 
     def commit(self) -> None:
         """Every partition committed: remove what killed attempts left

@@ -254,10 +254,12 @@ def test_status_page_has_a_streaming_section_with_a_chart(stream, sc):
     manual.run(2)
     with urllib.request.urlopen(sc.uiWebUrl + "/", timeout=10) as reply:
         page = reply.read().decode()
-    assert "<h2>Streaming</h2>" in page and "ember-streaming-chart" in page
+    assert "<h2 id='section-streaming'>Streaming</h2>" in page and "ember-streaming-chart" in page
     assert "queueStream [0]" in page
     with urllib.request.urlopen(sc.uiWebUrl + "/api/status", timeout=10) as reply:
-        section = json.load(reply)["sections"]["streaming"]
+        report = json.load(reply)
+    assert {"key": "streaming", "title": "Streaming"} in report["sections"]
+    section = report["streaming"]
     assert section["state"] == "ACTIVE" and section["completedBatches"] == 2
     assert [b["batchTime"] for b in section["batches"]] == manual.batches.completed
 
