@@ -57,6 +57,7 @@ SECRET_BYTES = 32
 ZAP_DOMAIN = "ember"
 # ZMQ_MAXMSGSIZE (per frame, handshake included): ``ember.network.maxMessageSize``.
 DEFAULT_MAX_MESSAGE_SIZE = 1024 ** 2
+RECEIVE_QUEUE = 64  # messages (ZMQ_RCVHWM): 32 MiB of pieces
 
 # Socket monitor events of interest (libzmq >= 4.3).
 _HANDSHAKE_OK = zmq.EVENT_HANDSHAKE_SUCCEEDED
@@ -130,10 +131,14 @@ class Authenticator:
 def _limit(sock: zmq.Socket, max_message_size: int) -> None:
     sock.setsockopt(zmq.MAXMSGSIZE, max_message_size)
     sock.setsockopt(zmq.LINGER, 0)
-    # ROUTER silently drops messages past the high-water mark; ember's own
-    # protocol bounds what is in flight, so no message may be dropped.
+    # ROUTER silently drops messages past the send high-water mark; ember's
+    # own protocol bounds what is in flight, so no message may be dropped.
     sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
+    # Past the receive high-water mark libzmq stops reading the connection
+    # (nothing is dropped: the sender queues): a large message's pieces wait
+    # on the sender's side, which references its buffer, rather than pile up
+    # decrypted here faster than they are put together.
+    sock.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
 
 
 def server_socket(zctx: zmq.Context, kind: int, keys: ClusterKeys, host: str = "127.0.0.1",
