@@ -16,8 +16,9 @@ Wire format. A message none of whose frames is larger than ``CHUNK_BYTES``
 goes as it is, so whatever reads it sees exactly what was sent. Any other
 message becomes a stream of messages, sent back to back by one thread:
 
-    head    [HEAD + the size of every frame of the message (uint64 each),
-             the frames of at most CHUNK_BYTES, in order]
+    head    [HEAD + the message's frame count, then the index and size of
+             each frame larger than CHUNK_BYTES (uint64 each),
+             the other frames, in order]
     piece   [PIECE + offset (uint64), at most CHUNK_BYTES of the large frames]
 
 The pieces carry the large frames' bytes one after another; ``offset``
@@ -68,6 +69,7 @@ STALE_AFTER = 60.0
 HEAD = b"\x00ember/head"
 PIECE = b"\x00ember/piece"
 _U64 = struct.Struct("<Q")
+_PAIR = struct.Struct("<QQ")
 
 
 def _nbytes(frame: Any) -> int:
@@ -92,8 +94,12 @@ def send(sock: zmq.Socket, frames: list, routed: bool = False) -> None:
         sock.send_multipart(frames, copy=False)
         return
     prefix = [_bytes(frame) for frame in prefix]
-    head = [HEAD + b"".join(_U64.pack(size) for size in sizes)]
-    head += [frame for frame, size in zip(body, sizes) if size <= CHUNK_BYTES]
+    large = [(index, size) for index, size in enumerate(sizes) if size > CHUNK_BYTES]
+    tag = HEAD + _U64.pack(len(sizes)) + b"".join(_PAIR.pack(*item) for item in large)
+    if len(tag) > CHUNK_BYTES:  # some 32 GiB in one message
+        raise MessageTooLargeError(f"a message of {sum(sizes)} bytes in {len(large)} large "
+                                   f"frames is more than one stream can describe", size=sum(sizes))
+    head = [tag, *(frame for frame, size in zip(body, sizes) if size <= CHUNK_BYTES)]
     sock.send_multipart(prefix + head, copy=False)
     offset = 0
     for frame, size in zip(body, sizes):
@@ -198,14 +204,18 @@ class Reassembler:
     def _head(self, peer: Hashable, tag: bytes, inline: list) -> None:
         self._abandon(peer)
         layout = tag[len(HEAD):]
-        if not layout or len(layout) % _U64.size:
+        if len(layout) < _U64.size + _PAIR.size or (len(layout) - _U64.size) % _PAIR.size:
             raise ProtocolError(f"a stream head with a malformed layout of {len(layout)} bytes")
-        sizes = [size for (size,) in _U64.iter_unpack(layout)]
-        small = [size for size in sizes if size <= CHUNK_BYTES]
-        if (len(small) == len(sizes) or len(inline) != len(small)
-                or any(_nbytes(frame) != size for frame, size in zip(inline, small))):
-            raise ProtocolError(f"a stream head whose frames ({len(inline)}) do not match its "
-                                f"layout {sizes[:8]}")
+        (count,) = _U64.unpack_from(layout)
+        large = dict(_PAIR.iter_unpack(layout[_U64.size:]))
+        if (count != len(inline) + len(large) or any(index >= count for index in large)
+                or any(size <= CHUNK_BYTES for size in large.values())
+                or any(_nbytes(frame) > CHUNK_BYTES for frame in inline)):
+            raise ProtocolError(f"a stream head of {len(inline)} frames does not match its "
+                                f"layout ({count} frames, large ones {sorted(large.items())[:4]})")
+        small = iter(inline)
+        sizes = [large[index] if index in large else _nbytes(next(small))
+                 for index in range(count)]
         inline = [as_bytes(frame) for frame in inline]
         try:
             self._check(sum(sizes), inline[0] if sizes[0] <= CHUNK_BYTES else None)

@@ -7,6 +7,7 @@ a stream cut short leaves nothing behind."""
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 
@@ -150,6 +151,16 @@ def pieces_of(frames: list) -> list[list]:
     return recorder.sent
 
 
+def test_a_message_of_very_many_small_frames_and_one_large_frame_keeps_its_head_small():
+    """A shuffle fetch answer may carry tens of thousands of small blocks
+    beside one large one: its head names only the large frame."""
+    frames = [b"header", *(b"%d" % i for i in range(70_000)), b"L" * (CHUNK_BYTES + 1), b"end"]
+    stream = pieces_of(frames)
+    assert len(stream) == 3 and len(stream[0][0]) < 64
+    assembler = Reassembler()
+    assert [assembler.feed(None, message) for message in stream] == [None, None, frames]
+
+
 def test_a_message_over_the_receivers_limit_is_refused_at_its_head_and_its_pieces_are_dropped():
     stream = pieces_of([b'{"id": 7}', b"x" * (5 * CHUNK_BYTES)])
     assembler = Reassembler(limit=4 * CHUNK_BYTES, limit_name="socket.request.max.bytes")
@@ -227,7 +238,9 @@ def test_a_message_whose_sender_went_silent_is_swept():
 @pytest.mark.parametrize("message, problem", [
     ([b"\x00what"], "unknown tag"),
     ([HEAD + b"\x01\x02"], "malformed layout"),
-    ([HEAD + (10).to_bytes(8, "little")], "do not match its layout"),
+    ([HEAD + (10).to_bytes(8, "little")], "malformed layout"),
+    ([HEAD + struct.pack("<QQQ", 3, 0, 2 * CHUNK_BYTES), b"one"], "does not match its layout"),
+    ([HEAD + struct.pack("<QQQ", 2, 0, CHUNK_BYTES), b"one"], "does not match its layout"),
     ([PIECE + bytes(8), b"data"], None),  # a piece of nothing in progress: ignored
 ])
 def test_malformed_streams_are_protocol_errors_naming_the_problem(message, problem):
