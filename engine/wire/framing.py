@@ -70,6 +70,7 @@ HEAD = b"\x00ember/head"
 PIECE = b"\x00ember/piece"
 _U64 = struct.Struct("<Q")
 _PAIR = struct.Struct("<QQ")
+_RCVMORE = zmq.RCVMORE
 
 
 def _nbytes(frame: Any) -> int:
@@ -88,11 +89,19 @@ def _bytes(frame: Any) -> bytes:
 def send(sock: zmq.Socket, frames: list, routed: bool = False) -> None:
     """Send ``frames`` as one message, cut into pieces if a frame is larger
     than CHUNK_BYTES. ``routed``: the first frame is a ROUTER's routing id."""
-    prefix, body = (frames[:1], frames[1:]) if routed else ([], frames)
-    sizes = [_nbytes(frame) for frame in body]
-    if not sizes or max(sizes) <= CHUNK_BYTES:
+    for index in range(1 if routed else 0, len(frames)):  # the common case, kept cheap
+        frame = frames[index]
+        if (frame.nbytes if type(frame) is memoryview else len(frame)) > CHUNK_BYTES:
+            break
+    else:
         sock.send_multipart(frames, copy=False)
         return
+    _send_stream(sock, frames, routed)
+
+
+def _send_stream(sock: zmq.Socket, frames: list, routed: bool) -> None:
+    prefix, body = (frames[:1], frames[1:]) if routed else ([], frames)
+    sizes = [_nbytes(frame) for frame in body]
     prefix = [_bytes(frame) for frame in prefix]
     large = [(index, size) for index, size in enumerate(sizes) if size > CHUNK_BYTES]
     tag = HEAD + _U64.pack(len(sizes)) + b"".join(_PAIR.pack(*item) for item in large)
@@ -110,6 +119,24 @@ def send(sock: zmq.Socket, frames: list, routed: bool = False) -> None:
             piece = view[start:start + CHUNK_BYTES]
             sock.send_multipart([*prefix, PIECE + _U64.pack(offset), piece], copy=False)
             offset += len(piece)
+
+
+def recv(sock: zmq.Socket, routed: bool = False, copy: bool = True,
+         flags: int = zmq.NOBLOCK) -> list:
+    """One message from ``sock`` (raises zmq.Again if none is waiting), for
+    a Reassembler: the routing id and the first frame after it as bytes, a
+    piece's bytes as a zmq.Frame (copied once, into its message), the other
+    frames as bytes (``copy``) or as zmq.Frame (read without a copy)."""
+    more = sock.getsockopt  # not the ``rcvmore`` attribute: it costs a lookup
+    frames = [sock.recv(flags)]
+    if routed and more(_RCVMORE):
+        frames.append(sock.recv(flags))
+    if more(_RCVMORE):
+        copy = copy and not frames[-1].startswith(PIECE)
+        frames.append(sock.recv(flags, copy=copy))
+        while more(_RCVMORE):
+            frames.append(sock.recv(flags, copy=copy))
+    return frames
 
 
 def as_bytes(frame: Any) -> Any:
@@ -179,7 +206,8 @@ class Reassembler:
         return bool(self._partial)
 
     def feed(self, peer: Hashable, frames: list) -> list | None:
-        """One received message (without routing frames) from ``peer``.
+        """One received message (without routing frames) from ``peer``, as
+        ``recv`` gives it (the list may be changed and handed back).
         Returns a whole message, its frames as received (zmq.Frame or bytes)
         or reassembled (bytearray); or None while one is in progress or being
         dropped. Raises MessageTooLargeError for a message over the limit
@@ -188,11 +216,15 @@ class Reassembler:
         if not frames:
             self._abandon(peer)
             return []
-        first = _bytes(frames[0])
-        if not first.startswith(b"\x00"):
-            self._abandon(peer)
-            self._check(sum(_nbytes(frame) for frame in frames), first)
-            return [first, *frames[1:]]
+        first = frames[0]
+        if type(first) is not bytes:
+            first = frames[0] = _bytes(first)
+        if first[:1] != b"\x00":  # a message sent whole: the common case, kept cheap
+            if self._partial:
+                self._abandon(peer)
+            if self.limit is not None:
+                self._check(sum(_nbytes(frame) for frame in frames), first)
+            return frames
         if first.startswith(PIECE):
             return self._piece(peer, first, frames)
         if first.startswith(HEAD):

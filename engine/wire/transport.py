@@ -234,7 +234,7 @@ class MessageReader:
         MessageTooLargeError or ProtocolError for a refused message."""
         while True:
             try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames = framing.recv(self.sock, copy=False)
             except zmq.Again:
                 self._inbox.sweep()
                 return None
@@ -325,7 +325,7 @@ class Endpoint:
             if self._sock in ready:
                 while True:
                     try:
-                        frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                        frames = framing.recv(self._sock, self._routed)
                     except zmq.Again:
                         break
                     self._received(frames)
@@ -333,7 +333,7 @@ class Endpoint:
                 self._inbox.sweep()
 
     def _received(self, frames: list) -> None:
-        prefix = [frames[0].bytes] if self._routed else []
+        prefix = frames[:1] if self._routed else []
         try:
             message = self._inbox.feed(prefix[0] if prefix else None, frames[len(prefix):])
         except MessageTooLargeError as error:
@@ -352,7 +352,8 @@ class Endpoint:
         if message is None:
             return
         try:
-            self._handler(prefix + [framing.as_bytes(frame) for frame in message])
+            # recv copied every frame that came whole: all are bytes already.
+            self._handler(prefix + message)
         except Exception:  # noqa: BLE001 - one bad message must not stop the loop
             log.exception("error while handling a message")
 
