@@ -191,6 +191,35 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("spark.ui.showConsoleProgress", parse_bool, "true",
             "Show a progress bar per running stage while an action runs (on a terminal or "
             "in a notebook; never when stderr is redirected)."),
+    # ember.streaming (streaming/): micro-batches over topics
+    Setting("spark.streaming.concurrentJobs", parse_int, "1",
+            "Batches of a StreamingContext run at once; 1 runs them in order, one at a time.",
+            at_least(1)),
+    Setting("spark.streaming.kafka.maxRatePerPartition", parse_int, "0",
+            "Most records per second a topic stream reads from one partition (0: no limit).",
+            at_least(0)),
+    Setting("spark.streaming.kafka.minRatePerPartition", parse_int, "1",
+            "Fewest records per second backpressure lets a topic stream read from a partition.",
+            at_least(1)),
+    Setting("spark.streaming.backpressure.enabled", parse_bool, "false",
+            "Let topic streams read at the rate a PID estimator derives from the last "
+            "batches' processing and scheduling delays."),
+    Setting("spark.streaming.backpressure.initialRate", parse_int, None,
+            "Records per second a topic stream reads before backpressure has an estimate.",
+            at_least(1)),
+    Setting("spark.streaming.backpressure.pid.proportional", parse_float, "1.0",
+            "The PID rate estimator's weight of the current error.", at_least(0.0)),
+    Setting("spark.streaming.backpressure.pid.integral", parse_float, "0.2",
+            "The PID rate estimator's weight of the accumulated error (scheduling delay).",
+            at_least(0.0)),
+    Setting("spark.streaming.backpressure.pid.derived", parse_float, "0.0",
+            "The PID rate estimator's weight of the error's rate of change.", at_least(0.0)),
+    Setting("spark.streaming.backpressure.pid.minRate", parse_float, "100",
+            "The lowest rate (records per second) the PID rate estimator gives.",
+            at_least(1e-9)),
+    Setting("ember.streaming.topic.retryWindow", parse_duration, "60s",
+            "How long a topic stream keeps asking an unreachable broker for its latest "
+            "offsets (a warning per attempt) before the stream fails."),
 ]}
 
 

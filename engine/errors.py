@@ -292,3 +292,22 @@ class MalformedRecordError(EmberError, ValueError):
         self.offset = offset
         self.snippet = snippet
         self.reason = reason
+
+
+# --- streaming ------------------------------------------------------------------
+
+
+class StreamingStateError(EmberError, RuntimeError):
+    """A StreamingContext used out of its lifecycle: started after it stopped,
+    a second one started, or DStreams added after start (Spark's
+    IllegalStateException)."""
+
+
+class CorruptCheckpointError(EmberError, OSError):
+    """A streaming checkpoint file is torn or damaged (short, bad checksum, not
+    a checkpoint); names the file and what is wrong."""
+
+
+class ForeignCheckpointError(EmberError, ValueError):
+    """A streaming checkpoint file was written by another application or by
+    another ember version than the directory's; names both."""

@@ -20,9 +20,12 @@ ALLOWED = {
     "driver": {"engine", "scheduler", "ingest", "etl"},  # etl: sc.read, rdd.write's writer
     # etl: formats and SQL over the engine's files and tasks; connectors over the log store
     "etl": {"engine", "ingest"},
-    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "etl"},
+    # DStreams run on the Context (driver) over topic RDDs (ingest); the
+    # scheduler and workers are reached only through the Context's jobs
+    "streaming": {"engine", "ingest", "driver"},
+    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming"},
 }
-FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "etl"}
+FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming"}
 
 
 def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:

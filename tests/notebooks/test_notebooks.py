@@ -19,9 +19,9 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
 
-def test_the_four_tutorials_are_there():
+def test_the_five_tutorials_are_there():
     assert [path.stem for path in NOTEBOOKS] == [
-        "01_quickstart", "02_log_ingest", "03_fault_tolerance", "04_performance"]
+        "01_quickstart", "02_log_ingest", "03_fault_tolerance", "04_performance", "05_streaming"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
