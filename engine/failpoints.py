@@ -39,6 +39,7 @@ POINTS = {
     "streaming.after_output": "one output operation of a batch finished; the batch is not complete",
     "streaming.before_offset_commit": "a batch's outputs are done; its group offsets are not committed",
     "sql.mid_write": "a task inserted half of its partition's rows, not committed yet",
+    "connect.source.mid_send": "a source connector's first half batch is in the topic, the rest not sent",
     "connect.source.after_send": "a source connector's records are in the topic, its position not stored",
     "connect.sink.mid_batch": "a sink connector inserted half a batch's rows, not committed yet",
 }
