@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable
 
 from ember.engine.errors import ConfigError
 from ember.engine.units import parse_size
+from ember.engine.wire.framing import MIN_FRAME_LIMIT
 
 log = logging.getLogger("ember.conf")
 
@@ -160,8 +161,11 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             "How long the driver waits for local workers to start and register."),
     Setting("ember.shuffle.fetchTimeout", parse_duration, "60s",
             "How long a reducer waits for a silent peer before reporting a fetch failure."),
-    Setting("ember.network.maxMessageSize", parse_size, "2047m",
-            "Largest ZeroMQ message accepted from a peer (ZMQ_MAXMSGSIZE)."),
+    Setting("ember.network.maxMessageSize", parse_size, "1m",
+            "Largest ZeroMQ frame an ember process accepts from a peer, before or after it "
+            "authenticated (ZMQ_MAXMSGSIZE): what a peer without the cluster secret can make "
+            "it buffer per connection. Larger payloads travel in 512 KiB frames, so this "
+            "bounds no job.", at_least(MIN_FRAME_LIMIT)),
     Setting("ember.driver.bindAddress", str, "127.0.0.1",
             "Address the driver's socket binds to; loopback unless set. With an ember://HOST:PORT "
             "master, HOST unless this is set."),

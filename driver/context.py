@@ -203,7 +203,8 @@ class Context:
         try:
             self._backend = ZmqBackend(self._zctx, keys, self._scheduler.post, host=bind_host(host),
                                        port=self._spec.port if remote else 0,
-                                       max_message_size=max_message_size, heartbeat_timeout=timeout)
+                                       max_message_size=max_message_size, heartbeat_timeout=timeout,
+                                       max_result_size=conf.value("spark.driver.maxResultSize") or None)
         except zmq.ZMQError as error:
             raise OSError(error.errno, f"cannot bind the driver to {host}:"
                                        f"{self._spec.port if remote else 0}: {error}") from None

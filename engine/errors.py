@@ -62,6 +62,16 @@ class ProtocolError(EmberError, ConnectionError):
     """A peer sent a message that does not follow ember's wire protocol."""
 
 
+class MessageTooLargeError(EmberError, ValueError):
+    """A message larger than its receiver accepts (``size`` and ``limit`` in
+    bytes; the message names the setting that sets the limit)."""
+
+    def __init__(self, message: str, *, size: int | None = None, limit: int | None = None):
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
 # --- jobs and tasks -------------------------------------------------------------
 
 

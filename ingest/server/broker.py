@@ -58,7 +58,8 @@ import zmq
 
 from ember.engine.clock import SYSTEM_CLOCK, Clock
 from ember.engine.errors import (
-    BrokerUnavailableError, EmberError, KafkaStorageError, LogStoreError, ProtocolError,
+    BrokerUnavailableError, EmberError, KafkaStorageError, LogStoreError, MessageTooLargeError,
+    ProtocolError,
 )
 from ember.engine.io.fileio import atomic_write
 from ember.engine.wire.transport import Authenticator, Endpoint, derive_keys, new_secret, server_socket
@@ -150,8 +151,11 @@ class Broker:
         self._zctx = zmq.Context()
         self._auth = Authenticator(self._zctx, self._keys)
         sock, self.address = server_socket(self._zctx, zmq.ROUTER, self._keys, self._host,
-                                           self._port, max_message_size=protocol.MAX_MESSAGE_BYTES)
-        self._endpoint = Endpoint(self._zctx, sock, self._on_message, "ember-broker-io")
+                                           self._port)
+        self._endpoint = Endpoint(self._zctx, sock, self._on_message, "ember-broker-io",
+                                  max_message_bytes=protocol.MAX_MESSAGE_BYTES,
+                                  limit_name="socket.request.max.bytes",
+                                  on_refused=self._refused)
         for i in range(self._request_threads):
             self._spawn(self._serve_requests, f"ember-broker-request-{i}")
         self._spawn(self._maintain, "ember-broker-maintenance")
@@ -217,6 +221,18 @@ class Broker:
         else:
             self._endpoint.reply([frames[0], protocol.error_reply(
                 -1, BrokerUnavailableError("the broker is shutting down"))])
+
+    def _refused(self, frames: list, error: MessageTooLargeError) -> None:
+        """On the I/O thread: a request over MAX_MESSAGE_BYTES was dropped
+        unread; answer it with the error if its header says which it was."""
+        request_id = -1
+        if len(frames) > 1:
+            try:
+                request_id = protocol.decode(frames[1])["id"]
+            except ProtocolError:
+                pass
+        log.warning("refused a request: %s", error)
+        self._endpoint.reply([frames[0], protocol.error_reply(request_id, error)])
 
     def _serve_requests(self) -> None:
         while True:
