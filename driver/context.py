@@ -214,7 +214,8 @@ class Context:
         try:
             self._backend = ZmqBackend(self._zctx, keys, self._scheduler.post, host=bind_host(host),
                                        port=self._spec.port if remote else 0,
-                                       max_message_size=max_message_size, heartbeat_timeout=timeout)
+                                       max_message_size=max_message_size, heartbeat_timeout=timeout,
+                                       max_result_size=conf.value("spark.driver.maxResultSize") or None)
         except zmq.ZMQError as error:
             raise OSError(error.errno, f"cannot bind the driver to {host}:"
                                        f"{self._spec.port if remote else 0}: {error}") from None
@@ -237,7 +238,7 @@ class Context:
         self._progress = ConsoleProgress(self._scheduler.job_progress,
                                          conf.value("spark.ui.showConsoleProgress"))
         if conf.value("spark.ui.enabled"):
-            self._ui = StatusPage(lambda: report(self)).start()
+            self._ui = StatusPage(lambda **selection: report(self, **selection)).start()
         self._scheduler.start()
         self._backend.start()
         if remote:
@@ -580,6 +581,21 @@ class Context:
         # named after the path it reads, as PySpark names it (rdd.name(), repr)
         return TextFileRDD(self, name, minPartitions, use_unicode, user_callsite(2)).setName(name)
 
+    @property
+    def read(self) -> Any:
+        """Spark's DataFrameReader vocabulary returning RDDs of dicts
+        (``sc.read.json/csv/xml/text/sql``: ``ember.etl.reader``)."""
+        from ember.etl.reader import DataReader
+
+        return DataReader(self)
+
+    def _data_writer(self, rdd: RDD) -> Any:
+        """``rdd.write``'s writer (``ember.etl.writer``): the engine reaches the
+        packages above it only through its Context."""
+        from ember.etl.writer import DataWriter
+
+        return DataWriter(rdd)
+
     def wholeTextFiles(self, path: str, minPartitions: int | None = None,
                        use_unicode: bool = True) -> RDD:
         """An RDD of (file path, whole content) for every file under ``path``."""
@@ -638,10 +654,17 @@ class Context:
         """An RDD over a log store topic: one partition per topic partition,
         the offset range of each fixed now (never past what is durable), so a
         lost partition re-reads exactly the same records. Elements are
-        (key, value), decoded as UTF-8 unless decoders are given."""
-        from ember.ingest.log_rdd import topic_rdd, utf8_decoder
+        (key, value), decoded as UTF-8 unless decoders are given. ``store``
+        is a LogStore, a store address (with ``secret=``), or
+        ``"kafka://HOST:PORT[,HOST:PORT]"`` for any Kafka cluster
+        (``kafka_params={...}`` then passes client settings: TLS, SASL)."""
+        from ember.ingest.log_rdd import KeyValueDecoder, topic_rdd, utf8_decoder
         from ember.ingest.client.store import LogStore
 
+        if isinstance(store, str) and store.startswith("kafka://"):  # a Kafka cluster
+            from ember.ingest.kafka.client import kafka_topic_rdd
+            return kafka_topic_rdd(self, store, topic, start, end, KeyValueDecoder(
+                keyDecoder or utf8_decoder, valueDecoder or utf8_decoder), **options)
         if isinstance(store, LogStore):  # shown on the status page while it lives
             self._log_stores[store.address] = store
         return topic_rdd(self, store, topic, start, end, keyDecoder or utf8_decoder,

@@ -19,6 +19,7 @@ MODULES = [
     "ember.driver.ui", "ember.driver.threads", "ember.engine.util", "ember.engine.data.external",
     "ember.engine.api.task_context", "ember.sql.types", "ember.sql.dataframe",
     "ember.sql.readwriter", "ember.sql.session", "ember.sql.functions",
+    "ember.streaming.util", "ember.streaming.context",
 ]
 
 

@@ -17,12 +17,17 @@ ALLOWED = {
     "scheduler": {"engine"},
     "worker": {"engine"},
     "ingest": {"engine"},
-    "driver": {"engine", "scheduler", "ingest"},
+    "driver": {"engine", "scheduler", "ingest", "etl"},  # etl: sc.read, rdd.write's writer
+    # etl: formats and SQL over the engine's files and tasks; connectors over the log store
+    "etl": {"engine", "ingest"},
+    # DStreams run on the Context (driver) over topic RDDs (ingest); the
+    # scheduler and workers are reached only through the Context's jobs
+    "streaming": {"engine", "ingest", "driver"},
     # a session wraps a driver Context and makes RDDs of Rows with the engine's API
     "sql": {"engine", "driver"},
-    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "sql"},
+    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming", "sql"},
 }
-FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "sql"}
+FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming", "sql"}
 
 
 def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:

@@ -96,7 +96,9 @@ from ember.engine.wire.protocol import (
 from ember.engine.wire.secret_file import read_secret_file
 from ember.engine.data.shuffle import remove_shuffle_files
 from ember.engine.wire.spawn import child_environment
-from ember.engine.wire.transport import Authenticator, Endpoint, client_socket, connect_authenticated, derive_keys
+from ember.engine.wire.transport import (
+    DEFAULT_MAX_MESSAGE_SIZE, Authenticator, Endpoint, client_socket, connect_authenticated, derive_keys,
+)
 from ember.engine.version import __version__
 from ember.worker.block_manager import BlockManager
 from ember.worker.executor import Executor
@@ -161,8 +163,9 @@ class DriverRequests:
             slot[1], slot[2] = answer, payloads or []
             slot[0].set()
 
-    def fetch_broadcast(self, broadcast_id: int) -> bytes:
-        """The pickled value of a broadcast, from the driver."""
+    def fetch_broadcast(self, broadcast_id: int) -> bytes | bytearray:
+        """The pickled value of a broadcast, from the driver (a large one as
+        the bytearray it was put back together in: no second copy)."""
         request_id = next(self._request_ids)
         answer, payloads = self._ask(("broadcast", request_id),
                                      FetchBroadcast(request_id, broadcast_id), self.timeout)
@@ -171,7 +174,7 @@ class DriverRequests:
                                f"{self.timeout:.0f} s")
         if answer.error is not None or not payloads:
             raise RuntimeError(answer.error or f"broadcast {broadcast_id}: the driver sent no data")
-        return bytes(payloads[0])
+        return payloads[0]
 
     def ask_commit(self, context: Any) -> bool:
         answer, _ = self._ask(("task", context.taskAttemptId()),
@@ -196,7 +199,7 @@ class Worker:
         self.slots: int = int(bootstrap.get("cores", 1))
         self.connect_timeout: float = float(bootstrap.get("connect_timeout", 30))
         self.fetch_timeout: float = float(bootstrap.get("fetch_timeout", 60))
-        self.max_message_size: int = int(bootstrap.get("max_message_size", 2 * 1024 ** 3 - 1))
+        self.max_message_size: int = int(bootstrap.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE))
         self.heartbeat_interval: float = float(bootstrap.get("heartbeat_interval", 1.0))
         self.heartbeat_timeout: float = float(bootstrap.get("heartbeat_timeout", 120.0))
         self.kill_timeout: float = float(bootstrap.get("kill_timeout", 2.0))
@@ -304,7 +307,9 @@ class Worker:
         os._exit(code)
 
     def _heartbeat(self) -> None:
-        beat = encode(Heartbeat(self.worker_id))
+        import psutil  # here, not at start-up: registration waits for nothing it needs
+
+        process = psutil.Process()
         while not self._done.wait(self.heartbeat_interval):
             silent = time.monotonic() - self._last_heard
             if silent > self.heartbeat_timeout:
@@ -312,7 +317,16 @@ class Worker:
                 self._refusal = f"no word from the driver for {silent:.1f} s; fencing myself"
                 self._done.set()
                 return
-            self.endpoint.send(beat)
+            self.endpoint.send(encode(Heartbeat(self.worker_id, self._state(process))))
+
+    def _state(self, process: Any) -> dict:
+        """What the status page shows of this worker: its memory in use
+        (resident set) against its budget, and its cached blocks."""
+        try:
+            rss = process.memory_info().rss
+        except Exception:  # noqa: BLE001 - psutil.Error: the page can do without it
+            rss = None
+        return {"memoryUsed": rss, "memoryBudget": self.memory, **self.env.blocks.status()}
 
     def _on_message(self, frames: list) -> None:
         self._last_heard = time.monotonic()

@@ -22,7 +22,8 @@ def _internal_dirs() -> tuple[str, ...]:
         root = os.path.dirname(engine_dir)
         # Installed: every package sits under <site>/ember/. Source tree: the
         # packages are sibling folders of ember/ (see setup.cfg).
-        names = ("ember", "engine", "scheduler", "worker", "ingest", "driver", "sql")
+        names = ("ember", "engine", "scheduler", "worker", "ingest", "driver", "sql", "streaming",
+                 "etl", "mllib")
         if os.path.basename(engine_dir) == "engine" and os.path.basename(root) == "ember":
             _ember_dirs = (root + os.sep,)
         else:

@@ -4,7 +4,8 @@ PySpark's ``TaskContext``: ``TaskContext.get()`` inside a task returns the
 context of the task running in the calling thread (``None`` on the driver).
 Besides the public fields it carries the worker's services for the RDDs being
 computed (``_env``: block manager, shuffle reader) and collects what the task
-reports home besides its result (``_cache_updates``, ``_cache_drops``). RDD code reaches worker
+reports home besides its result (``_cache_updates``, ``_cache_drops``, and the
+task's ``_metrics``, ``ember.engine.api.task_metrics``). RDD code reaches worker
 services only through it, so no RDD kind imports the worker package.
 
 A context that is pickled (a task may return its own, as in PySpark) keeps
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+
+from ember.engine.api.task_metrics import TaskMetrics
 
 _current = threading.local()
 
@@ -49,22 +52,23 @@ class TaskContext:
             return running
         if cls._driver_context is None or type(cls._driver_context) is not cls:
             empty = super().__new__(cls)
-            empty._fill(None, None, None, None, None, None, None, None, None)
+            empty._fill(None, None, None, None, None, None, None, None, None, None)
             cls._driver_context = empty
         return cls._driver_context
 
     def __init__(self, *, stage_id: int | None = None, stage_attempt: int | None = None,
                  partition_id: int | None = None, attempt_number: int | None = None,
                  task_attempt_id: int | None = None, local_properties: dict | None = None,
-                 cpus: int = 1, env: Any = None, map_outputs: dict | None = None):
+                 cpus: int = 1, env: Any = None, map_outputs: dict | None = None,
+                 metrics: TaskMetrics | None = None):
         if task_attempt_id is None:
             return  # TaskContext(): the singleton __new__ returned is left as it is
         self._fill(stage_id, stage_attempt, partition_id, attempt_number, task_attempt_id,
-                   local_properties, cpus, env, map_outputs)
+                   local_properties, cpus, env, map_outputs, metrics)
 
     def _fill(self, stage_id: Any, stage_attempt: Any, partition_id: Any, attempt_number: Any,
               task_attempt_id: Any, local_properties: Any, cpus: Any, env: Any,
-              map_outputs: Any) -> None:
+              map_outputs: Any, metrics: TaskMetrics | None) -> None:
         self._stageId = stage_id
         self._stageAttemptNumber = stage_attempt
         self._partitionId = partition_id
@@ -78,11 +82,12 @@ class TaskContext:
         self._cache_updates: list = []
         self._cache_drops: list = []  # blocks this worker evicted while the task ran
         self._accumulators: list = []  # accumulators unpickled by this task
+        self._metrics = metrics if metrics is not None else TaskMetrics()
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.update(_env=None, _map_outputs={}, _cache_updates=[], _cache_drops=[],
-                     _accumulators=[])
+                     _accumulators=[], _metrics=TaskMetrics())
         return state
 
     def __reduce__(self):

@@ -35,6 +35,9 @@ Spill files go to a directory under ``SPARK_LOCAL_DIRS`` (the worker sets it
 to its own work directory, removed when the worker exits however it ends)
 and are removed as soon as the output has been read or the task fails.
 
+Each spill adds what it moved out of memory (estimated) and the bytes it
+wrote to the running task's metrics (``task_metrics.current()``).
+
 Must not know: RDDs, the scheduler, the shuffle.
 """
 
@@ -49,6 +52,7 @@ import weakref
 from itertools import count, islice
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
+from ember.engine.api import task_metrics
 from ember.engine.data.hashing import portable_hash
 
 DEFAULT_BUDGET = 512 * 2**20
@@ -66,9 +70,14 @@ def spill_count() -> int:
     return _spills
 
 
-def _count_spill() -> None:
+def _count_spill(memory: int, disk: int) -> None:
+    """One spill of ``memory`` estimated bytes, ``disk`` bytes written."""
     global _spills
     _spills += 1
+    metrics = task_metrics.current()
+    if metrics is not None:
+        metrics.memory_spilled += memory
+        metrics.disk_spilled += disk
 
 
 def spill_directory(root: str | None = None) -> str:
@@ -92,6 +101,11 @@ class SpillPolicy:
     def spilled(self, nbytes: int) -> None:
         pass
 
+    def held_bytes(self, units: int) -> int:
+        """The estimated size of ``units`` held, for the task's spill
+        metrics (0 when the policy does not estimate)."""
+        return 0
+
 
 class EstimatedBudget(SpillPolicy):
     """ember's policy: spill once the estimated size of what is held reaches
@@ -106,6 +120,9 @@ class EstimatedBudget(SpillPolicy):
     def should_spill(self, units: int, sample: Any) -> bool:
         self.estimate.sample(sample)
         return self.estimate.bytes_for(units) >= self.budget
+
+    def held_bytes(self, units: int) -> int:
+        return self.estimate.bytes_for(units)
 
 
 class SizeEstimate:
@@ -141,10 +158,24 @@ def dump_chunks(out: BinaryIO, items: Iterable, chunk: int = 1024) -> None:
         pickle.dump(batch, out, _PROTOCOL)
 
 
-def load_chunks(path: str) -> Iterator:
-    """The items of a file written by ``dump_chunks``, in order."""
+def load_chunks(path: str, metrics: Any = None) -> Iterator:
+    """The items of a file written by ``dump_chunks``, in order; ``metrics``
+    (a TaskMetrics), when given, counts them as input, a chunk at a time."""
     with open(path, "rb") as source:
-        yield from read_chunks(source)
+        if metrics is None:
+            yield from read_chunks(source)
+            return
+        position = 0
+        while True:
+            try:
+                batch = pickle.load(source)
+            except EOFError:
+                return
+            end = source.tell()
+            metrics.input_records += len(batch)
+            metrics.input_bytes += end - position
+            position = end
+            yield from batch
 
 
 def read_chunks(source: BinaryIO) -> Iterator:
@@ -194,12 +225,15 @@ class ExternalMerger:
         unit just absorbed. Spills when the policy says so."""
         if not self.policy.should_spill(units, sample) or not self.data:
             return False
-        self.spill()
+        self.spill(self.policy.held_bytes(units))
         return True
 
-    def spill(self) -> None:
+    def spill(self, held: int | None = None) -> None:
+        """Write the dict to the bucket files; ``held`` is its estimated size."""
         if self.directory is None:
             self.directory = spill_directory(self.root)
+        if held is None:
+            held = self.policy.held_bytes(len(self.data))
         count = self.buckets
         buckets: list[list] = [[] for _ in range(count)]
         appenders = [bucket.append for bucket in buckets]
@@ -214,7 +248,7 @@ class ExternalMerger:
                     written += out.tell() - start
         self.data = {}
         self.spills += 1
-        _count_spill()
+        _count_spill(held, written)
         self.policy.spilled(written)
 
     def items(self) -> Iterator[tuple]:
@@ -283,8 +317,8 @@ def external_sorted(records: Iterable, key: Callable[[Any], Any], reverse: bool,
                 run = os.path.join(directory, f"run-{next(serial)}")
                 written = _append_chunks(run, held)
                 runs.append(run)
+                _count_spill(policy.held_bytes(len(held)), written)
                 held = []
-                _count_spill()
                 policy.spilled(written)
         held.sort(key=key, reverse=reverse)
     except BaseException:
