@@ -76,7 +76,7 @@ def shape_of(stage: Any) -> StageShape:
         stack = [(rdd, False)]
         while stack:
             current, expanded = stack.pop()
-            rid = current.id()
+            rid = current._id  # the scheduler's key: asking for id() would number it
             if rid in nodes and not expanded:
                 continue
             deps = current.dependencies
@@ -84,7 +84,7 @@ def shape_of(stage: Any) -> StageShape:
             if not expanded:
                 stack.append((current, True))
                 stack.extend((parent, False) for parent in reversed(narrow)
-                             if parent.id() not in nodes)
+                             if parent._id not in nodes)
                 nodes.setdefault(rid, None)  # type: ignore[arg-type] - placeholder
                 continue
             shuffles = [d.shuffle_id for d in deps if isinstance(d, ShuffleDependency)]
@@ -92,7 +92,7 @@ def shape_of(stage: Any) -> StageShape:
             nodes[rid] = RddNode(
                 rid, _label(current), current._name, str(current._callsite),
                 str(level) if level != StorageLevel.NONE else None,
-                tuple(dict.fromkeys(p.id() for p in narrow)),
+                tuple(dict.fromkeys(p._id for p in narrow)),
                 shuffles[0] if shuffles else None)
             order.append(rid)
 
