@@ -421,7 +421,7 @@ class StreamingContext:
     @classmethod
     def _recover(cls, directory: CheckpointDir, checkpoint: Checkpoint,
                  clock: Clock | None) -> "StreamingContext":
-        sc = Context._active
+        sc = Context._active_spark_context
         if sc is None:
             conf = Conf()
             saved = dict(checkpoint.conf)

@@ -231,7 +231,7 @@ class DStream:
     def _record_checkpoints(self) -> list[str]:
         """Note which remembered RDDs were saved; returns saved dirs no longer needed."""
         for time, rdd in self._generated.items():
-            path = rdd.getCheckpointFile()
+            path = rdd._checkpoint_file  # a plain path: the saved dirs are removed by path
             if path is not None and time not in self._checkpointed:
                 self._checkpointed[time] = (path, rdd.getNumPartitions())
         dropped = []
