@@ -198,3 +198,17 @@ class CommitFailedError(LogStoreError, RuntimeError):
     """A consumer group refused an offset commit: the committing member is no
     longer in the group, or its generation is stale (the group rebalanced and
     its partitions may belong to another member now). Nothing was stored."""
+
+
+# --- machine learning (ember.mllib) ---------------------------------------------
+
+
+class MLlibError(EmberError):
+    """Root of the errors ``ember.mllib`` raises on purpose."""
+
+
+class InvalidDataError(MLlibError, ValueError):
+    """Training or scoring data that an algorithm cannot use: a feature vector
+    of the wrong size, a label outside the classes, a value that is not a
+    number. The message names the partition and the row when the data was
+    read on a worker."""

@@ -18,9 +18,12 @@ ALLOWED = {
     "worker": {"engine"},
     "ingest": {"engine"},
     "driver": {"engine", "scheduler", "ingest"},
-    "ember": {"engine", "scheduler", "worker", "ingest", "driver"},
+    # machine learning reaches the cluster only through the RDDs and the
+    # Context it is handed: nothing of the driver, scheduler or worker
+    "mllib": {"engine"},
+    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "mllib"},
 }
-FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver"}
+FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "mllib"}
 
 
 def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:
