@@ -309,7 +309,9 @@ class RowMatrix(DistributedMatrix):
         R = R[:n]
         Q = None
         if computeQ:
-            inverse = np.linalg.pinv(np.triu(R))
+            upper = np.triu(R)
+            # R is triangular: invert it exactly unless it is singular (rank-deficient A)
+            inverse = np.linalg.inv(upper) if np.all(np.diag(upper) != 0) else np.linalg.pinv(upper)
             Q = self.multiply(_local(inverse))
         return QRDecomposition(Q, _local(np.triu(R)))
 

@@ -30,6 +30,7 @@ from ember.engine.errors import InvalidDataError
 from ember.mllib import _special
 from ember.mllib._blocks import BlockedData, vector_data
 from ember.mllib.linalg import DenseMatrix, Matrix, Vector, _convert_to_vector
+from ember.mllib.regression import LabeledPoint
 from ember.mllib.stat.test import ChiSqTestResult, KolmogorovSmirnovTestResult
 
 __all__ = ["MultivariateStatisticalSummary", "Statistics"]
@@ -272,8 +273,6 @@ class Statistics:
         >>> round(Statistics.chiSqTest(Matrices.dense(3, 4, data)).statistic, 4)
         21.9958
         """
-        from ember.mllib.regression import LabeledPoint
-
         if hasattr(observed, "mapPartitions"):
             if not isinstance(observed.first(), LabeledPoint):
                 raise ValueError("observed should be an RDD of LabeledPoint")
