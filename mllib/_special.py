@@ -5,8 +5,9 @@ the normal CDF, the chi-squared survival function (through the regularised
 incomplete gamma function: a series below ``a + 1``, a continued fraction
 above, as in Numerical Recipes) and the Kolmogorov distribution of the
 one-sample statistic ``D_n`` (exact by Marsaglia, Tsang and Wang's matrix
-method for ``n <= 140``, the way Apache Commons Math computes it, and by the
-limiting distribution with Stephens' correction above). ember needs no SciPy
+method while its matrix has at most 401 rows, as Apache Commons Math does
+for small samples, and by the limiting distribution with Stephens'
+correction beyond). ember needs no SciPy
 at run time; the tests compare these with SciPy's.
 """
 
@@ -148,7 +149,7 @@ def kolmogorov_cdf(d: float, n: int) -> float:
         return 0.0
     if n * d * d >= 18.37:  # the survival function is below 1e-16 there
         return 1.0
-    if n <= 140:
+    if 2 * (int(n * d) + 1) - 1 <= 401:
         return _kolmogorov_exact(d, n)
     root = math.sqrt(n)
     return _kolmogorov_limit(d * (root + 0.12 + 0.11 / root))
