@@ -366,9 +366,7 @@ def _initial(n: int, rank: int, seed: int, side: int) -> np.ndarray:
     return factors / np.linalg.norm(factors, axis=1, keepdims=True)
 
 
-def _train(ratings: Any, rank: int, iterations: int, lambda_: float, blocks: int,
-           nonnegative: bool, seed: int | None, implicit: bool,
-           alpha: float) -> MatrixFactorizationModel:
+def _check(rank: Any, iterations: Any, lambda_: Any, implicit: bool, alpha: Any) -> None:
     if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank <= 0:
         raise ValueError(f"rank must be a positive integer, got {rank!r}")
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) \
@@ -378,6 +376,11 @@ def _train(ratings: Any, rank: int, iterations: int, lambda_: float, blocks: int
         raise ValueError(f"lambda_ must be >= 0, got {lambda_!r}")
     if implicit and not alpha >= 0:
         raise ValueError(f"alpha must be >= 0, got {alpha!r}")
+
+
+def _train(ratings: Any, rank: int, iterations: int, lambda_: float, blocks: int,
+           nonnegative: bool, seed: int | None, implicit: bool,
+           alpha: float) -> MatrixFactorizationModel:
     context = ratings.context
     seed = _random.getrandbits(63) if seed is None else int(seed)
     partitions = blocks if blocks > 0 else max(context.defaultParallelism,
@@ -448,6 +451,7 @@ class ALS:
               seed: int | None = None) -> MatrixFactorizationModel:
         """Factorise explicit ratings (an RDD of ``Rating`` or
         ``(user, product, rating)``) into ``rank`` factors per user and product."""
+        _check(rank, iterations, lambda_, False, 0.0)
         return _train(cls._prepare(ratings), rank, iterations, lambda_, blocks, nonnegative,
                       seed, False, 0.0)
 
@@ -461,5 +465,6 @@ class ALS:
         >>> round(ALS.trainImplicit(ratings, 1, seed=10).predict(2, 2), 1)
         0.4
         """
+        _check(rank, iterations, lambda_, True, alpha)
         return _train(cls._prepare(ratings), rank, iterations, lambda_, blocks, nonnegative,
                       seed, True, alpha)
