@@ -189,8 +189,8 @@ class LinearRegressionWithSGD:
         ``step / sqrt(t)``; ``regType`` is ``"l1"``, ``"l2"`` or None; with
         ``intercept`` a bias feature (starting at 1.0) is fitted too.
 
-        >>> data = sc.parallelize([LabeledPoint(2 * x + 1, [x]) for x in np.linspace(0, 1, 50)])
-        >>> model = LinearRegressionWithSGD.train(data, iterations=500, step=1.0,
+        >>> data = sc.parallelize([LabeledPoint(2 * x + 1, [x]) for x in np.linspace(-1, 1, 50)])
+        >>> model = LinearRegressionWithSGD.train(data, iterations=100, step=1.0,
         ...                                       intercept=True, convergenceTol=0.0)
         >>> bool(abs(model.weights[0] - 2.0) < 0.2), bool(abs(model.intercept - 1.0) < 0.2)
         (True, True)

@@ -17,6 +17,12 @@ MODULES = [
     "ember.driver.conf", "ember.engine.api.approx", "ember.engine.io.inputs", "ember.engine.api.accumulators",
     "ember.engine.api.broadcast", "ember.engine.io.files", "ember.scheduler.status", "ember.engine.api.barrier",
     "ember.driver.ui",
+    "ember.mllib.linalg", "ember.mllib.linalg.distributed", "ember.mllib.regression",
+    "ember.mllib.classification", "ember.mllib.clustering", "ember.mllib.tree",
+    "ember.mllib.recommendation", "ember.mllib.feature", "ember.mllib.fpm",
+    "ember.mllib.stat._statistics", "ember.mllib.stat.test", "ember.mllib.stat.distribution",
+    "ember.mllib.stat.kernel_density", "ember.mllib.random", "ember.mllib.evaluation",
+    "ember.mllib.util",
 ]
 
 
@@ -27,6 +33,7 @@ def sc4():
 
 
 @pytest.mark.parametrize("name", MODULES)
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # MLlib's deprecated SGD trainers
 def test_docstring_examples(sc4, name):
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder()
