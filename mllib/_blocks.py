@@ -77,10 +77,6 @@ class Rows:
         """Row ``i`` as an MLlib vector of the kind it was given as."""
         raise NotImplementedError
 
-    def scale_columns(self, factors: np.ndarray) -> "Rows":
-        """Every column multiplied by its factor."""
-        raise NotImplementedError
-
     def column_sums(self, power: int = 1) -> np.ndarray:
         """Per column, the sum of the values raised to ``power``."""
         raise NotImplementedError
@@ -94,17 +90,14 @@ class Rows:
     def column_min(self) -> np.ndarray:
         raise NotImplementedError
 
-    def with_bias(self) -> "Rows":
-        """The rows with a last column of ones appended."""
-        raise NotImplementedError
-
 
 class DenseRows(Rows):
-    __slots__ = ("X", "n", "d")
+    __slots__ = ("X", "n", "d", "_sq")
 
     def __init__(self, X: np.ndarray):
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.n, self.d = self.X.shape
+        self._sq = None
 
     def matvec(self, w):
         return self.X @ w
@@ -113,7 +106,10 @@ class DenseRows(Rows):
         return g @ self.X if g.ndim == 1 else self.X.T @ g
 
     def sq_norms(self):
-        return np.einsum("ij,ij->i", self.X, self.X)
+        # kept with the (cached) block: k-means and mixtures need them every pass
+        if self._sq is None:
+            self._sq = np.einsum("ij,ij->i", self.X, self.X)
+        return self._sq
 
     def dense(self):
         return self.X
@@ -123,9 +119,6 @@ class DenseRows(Rows):
 
     def vector(self, i):
         return DenseVector(self.X[i].copy())
-
-    def scale_columns(self, factors):
-        return DenseRows(self.X * factors)
 
     def column_sums(self, power=1):
         return (self.X if power == 1 else self.X ** power).sum(axis=0)
@@ -138,9 +131,6 @@ class DenseRows(Rows):
 
     def column_min(self):
         return self.X.min(axis=0) if self.n else np.full(self.d, np.inf)
-
-    def with_bias(self):
-        return DenseRows(np.hstack([self.X, np.ones((self.n, 1))]))
 
     def __reduce__(self):
         return DenseRows, (self.X,)
@@ -204,9 +194,6 @@ class SparseRows(Rows):
         start, end = self.indptr[i], self.indptr[i + 1]
         return SparseVector(self.d, self.indices[start:end].copy(), self.data[start:end].copy())
 
-    def scale_columns(self, factors):
-        return SparseRows(self.indptr, self.indices, self.data * factors[self.indices], self.d)
-
     def column_sums(self, power=1):
         values = self.data if power == 1 else self.data ** power
         return np.bincount(self.indices, weights=values, minlength=self.d)
@@ -228,20 +215,41 @@ class SparseRows(Rows):
     def column_min(self):
         return self._column_extreme(np.minimum, np.inf)
 
-    def with_bias(self):
-        lengths = np.diff(self.indptr) + 1
-        indptr = np.concatenate(([0], np.cumsum(lengths)))
-        indices = np.empty(indptr[-1], dtype=np.int32)
-        data = np.empty(indptr[-1])
-        last = indptr[1:] - 1
-        mask = np.ones(indptr[-1], dtype=bool)
-        mask[last] = False
-        indices[mask], data[mask] = self.indices, self.data
-        indices[last], data[last] = self.d, 1.0
-        return SparseRows(indptr, indices, data, self.d + 1)
-
     def __reduce__(self):
         return SparseRows, (self.indptr, self.indices, self.data, self.d)
+
+
+class AffineRows(Rows):
+    """A view of rows with each column scaled and, optionally, a last column
+    of ones: what feature scaling and an intercept train on, without a copy
+    of the data (``X' w = X (s * w[:d]) + w[d]``)."""
+
+    __slots__ = ("rows", "scale", "bias", "n", "d")
+
+    def __init__(self, rows: Rows, scale: np.ndarray | None, bias: bool):
+        self.rows, self.scale, self.bias = rows, scale, bias
+        self.n = rows.n
+        self.d = rows.d + (1 if bias else 0)
+
+    def matvec(self, w):
+        inner = w[:self.rows.d] if self.bias else w
+        if self.scale is not None:
+            inner = inner * (self.scale if w.ndim == 1 else self.scale[:, None])
+        out = self.rows.matvec(inner)
+        return out + w[self.rows.d] if self.bias else out
+
+    def rmatvec(self, g):
+        out = self.rows.rmatvec(g)
+        if self.scale is not None:
+            out = out * (self.scale if out.ndim == 1 else self.scale[:, None])
+        if self.bias:
+            total = g.sum(axis=0)
+            return np.concatenate([out, np.atleast_1d(total)[None, :] if out.ndim > 1
+                                   else np.atleast_1d(total)], axis=0)
+        return out
+
+    def take(self, rows):
+        return AffineRows(self.rows.take(rows), self.scale, self.bias)
 
 
 class Block:
@@ -440,12 +448,12 @@ class BlockedData:
                 f"(numClasses={num_classes})")
 
     def derive(self, transform: Callable[[Block], Block], d: int) -> "BlockedData":
-        """The same rows transformed block by block (scaled, with a bias
-        column), persisted in their turn; nothing runs until they are used."""
+        """The same rows seen through a cheap per-block view (scaled, with a
+        bias column): not persisted, the view is made again each pass over the
+        cached blocks."""
         derived = object.__new__(BlockedData)
         derived.__dict__.update(self.__dict__)
         derived.blocks = self.blocks.map(transform)
-        derived.blocks.persist(StorageLevel.MEMORY_AND_DISK)
         derived.d = d
         derived.parent = self
         return derived
@@ -476,11 +484,12 @@ class BlockedData:
             None, merge, merge, depth)
 
     def unpersist(self) -> None:
-        """Drop the cached blocks (and those they were derived from)."""
-        self.blocks.unpersist()
+        """Drop the cached blocks (those this view was derived from)."""
         parent = self.__dict__.get("parent")
         if parent is not None:
             parent.unpersist()
+        else:
+            self.blocks.unpersist()
 
 
 def vector_data(rdd: Any, what: str = "vectors") -> BlockedData:

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ember.mllib import _optim
-from ember.mllib._blocks import Block, BlockedData, labeled_data
+from ember.mllib._blocks import AffineRows, Block, BlockedData, labeled_data
 
 
 def first_labeled_point(data: Any, what: str) -> Any:
@@ -101,8 +101,7 @@ def column_std(data: BlockedData) -> np.ndarray:
 
 def _scale_and_bias(factors: np.ndarray | None, bias: bool) -> Callable[[Block], Block]:
     def transform(block: Block) -> Block:
-        rows = block.rows if factors is None else block.rows.scale_columns(factors)
-        return Block(rows.with_bias() if bias else rows, block.labels)
+        return Block(AffineRows(block.rows, factors, bias), block.labels)
 
     return transform
 

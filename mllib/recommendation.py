@@ -11,9 +11,9 @@ How ALS runs (MLlib's algorithm, ember's data layout):
   columns) and travel to the workers as broadcasts: each iteration solves
   the products from the users' factors, then the users from the products'.
   A partition solves all its entities at once: the normal equations
-  ``(Y^T Y + lambda n I) x = Y^T r`` of each entity are accumulated from
-  per-rating outer products (``np.add.reduceat`` over the sorted ratings)
-  and solved as one batch. ``lambda`` is scaled by each entity's number of
+  ``(Y^T Y + lambda n I) x = Y^T r`` of each entity come from one small
+  matrix product per entity with many ratings, and from per-cell
+  ``bincount`` sums for the entities with few, and are solved as one batch. ``lambda`` is scaled by each entity's number of
   ratings, as in MLlib (ALS-WR). Implicit feedback (Hu, Koren and Volinsky)
   uses confidence ``1 + alpha |r|`` and preference ``r > 0``, with the
   Gramian of all factors shared. ``nonnegative`` solves each system under
@@ -243,12 +243,23 @@ def _top(scores: np.ndarray, num: int) -> np.ndarray:
 # --- training -------------------------------------------------------------------
 
 
-def _triple(record: Any) -> tuple[int, int, float]:
-    user, product, rating = record[0], record[1], record[2]
-    if int(user) != user or int(product) != product:
-        raise InvalidDataError(f"ALS ids must be integers, got user {user!r} and product "
-                               f"{product!r}")
-    return int(user), int(product), float(rating)
+def _to_arrays(partition: int, records: Iterator) -> Iterator[np.ndarray]:
+    """A partition's ratings as one (n, 3) array: user, product, rating."""
+    rows = [tuple(record[:3]) for record in records]
+    if not rows:
+        return
+    try:
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), 3)
+    except (TypeError, ValueError):
+        raise InvalidDataError(f"partition {partition} has a rating that is not (user, product, "
+                               f"rating) numbers") from None
+    ids = table[:, :2]
+    bad = ids != np.floor(ids)
+    if bad.any():
+        row = int(np.argmax(bad.any(axis=1)))
+        raise InvalidDataError(f"ALS ids must be integers, got user {table[row, 0]!r} and "
+                               f"product {table[row, 1]!r} (row {row} of partition {partition})")
+    yield table
 
 
 class _Ratings:
@@ -266,14 +277,34 @@ class _Ratings:
 
 
 def _group(records: Iterator) -> Iterator[_Ratings]:
-    triples = np.array([value for _, value in records], dtype=np.float64).reshape(-1, 3)
-    if not len(triples):
+    """One partition's (entity, other side, rating) pieces as ``_Ratings``."""
+    pieces = [value for _, value in records]
+    if not pieces:
         return
-    order = np.lexsort((triples[:, 1], triples[:, 0]))
-    triples = triples[order]
-    entities, starts = np.unique(triples[:, 0].astype(np.int64), return_index=True)
-    yield _Ratings(entities, np.append(starts, len(triples)), triples[:, 1].astype(np.int64),
-                   triples[:, 2])
+    entities = np.concatenate([piece[0] for piece in pieces])
+    others = np.concatenate([piece[1] for piece in pieces])
+    values = np.concatenate([piece[2] for piece in pieces])
+    order = np.lexsort((others, entities))
+    entities, others, values = entities[order], others[order], values[order]
+    unique, starts = np.unique(entities, return_index=True)
+    yield _Ratings(unique, np.append(starts, len(entities)), others, values)
+
+
+def _router(ids: Any, side: int, partitions: int):
+    """Each rating array split by the partition of its user (side 0) or
+    product (side 1), as (partition, (entities, others, ratings)) pieces."""
+
+    def split(table: np.ndarray) -> Iterator:
+        users, products = ids.value
+        u = np.searchsorted(users, table[:, 0].astype(np.int64))
+        p = np.searchsorted(products, table[:, 1].astype(np.int64))
+        mine, other = (u, p) if side == 0 else (p, u)
+        destination = mine % partitions
+        for target in np.unique(destination).tolist():
+            chosen = destination == target
+            yield target, (mine[chosen], other[chosen], table[chosen, 2])
+
+    return split
 
 
 def _nnls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -304,6 +335,40 @@ def _nnls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x
 
 
+def _normal_equations(Y: np.ndarray, indptr: np.ndarray, outer_weights: np.ndarray | None,
+                      b_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per entity (ratings ``indptr[e]:indptr[e+1]`` of ``Y``): ``sum w y y^T``
+    and ``sum b y``. An entity with many ratings is one small matrix product
+    (a loop over entities, at BLAS speed); the many entities with a few
+    ratings each are summed together, one ``bincount`` per matrix cell."""
+    entities, rank = len(indptr) - 1, Y.shape[1]
+    counts = np.diff(indptr)
+    A = np.zeros((entities, rank, rank))
+    b = np.zeros((entities, rank))
+    big = counts >= 8
+    for e in np.nonzero(big)[0].tolist():
+        start, end = indptr[e], indptr[e + 1]
+        rows = Y[start:end]
+        A[e] = (rows if outer_weights is None else rows * outer_weights[start:end, None]).T @ rows
+        b[e] = b_weights[start:end] @ rows
+    if not big.all():
+        owner = np.repeat(np.arange(entities), counts)
+        mask = ~big[owner]
+        owner, rows = owner[mask], Y[mask]
+        weight = None if outer_weights is None else outer_weights[mask]
+        upper = np.triu_indices(rank)
+        for i, j in zip(*upper):
+            product = rows[:, i] * rows[:, j]
+            if weight is not None:
+                product = product * weight
+            A[:, i, j] += np.bincount(owner, weights=product, minlength=entities)
+        A[:, upper[1], upper[0]] = A[:, upper[0], upper[1]]
+        weighted = b_weights[mask]
+        for i in range(rank):
+            b[:, i] += np.bincount(owner, weights=rows[:, i] * weighted, minlength=entities)
+    return A, b
+
+
 def _solver(rank: int, reg: float, implicit: bool, alpha: float, nonnegative: bool):
     def solve(blocks: Iterator[_Ratings], other: np.ndarray, gram: np.ndarray | None) -> Iterator:
         eye = np.eye(rank)
@@ -313,31 +378,14 @@ def _solver(rank: int, reg: float, implicit: bool, alpha: float, nonnegative: bo
             if implicit:
                 confidence = alpha * np.abs(block.values)
                 positive = block.values > 0
-                weights_outer = confidence
-                b_weights = np.where(positive, 1.0 + confidence, 0.0)
+                A, b = _normal_equations(Y, block.indptr, confidence,
+                                         np.where(positive, 1.0 + confidence, 0.0))
                 explicit = np.add.reduceat(positive.astype(np.float64), block.indptr[:-1])
-            else:
-                weights_outer = None
-                b_weights = block.values
-                explicit = counts.astype(np.float64)
-            A = np.empty((len(block.entities), rank, rank))
-            # bounded memory: the outer products of at most ~2 million values at a time
-            limit = max(1, 2_000_000 // (rank * rank))
-            start, n = 0, len(block.entities)
-            while start < n:
-                end = int(np.searchsorted(block.indptr, block.indptr[start] + limit,
-                                          side="right")) - 1
-                end = min(max(end, start + 1), n)
-                lo, hi = block.indptr[start], block.indptr[end]
-                rows = Y[lo:hi]
-                scaled = rows if weights_outer is None else rows * weights_outer[lo:hi, None]
-                outer = scaled[:, :, None] * rows[:, None, :]
-                A[start:end] = np.add.reduceat(outer, block.indptr[start:end] - lo, axis=0)
-                start = end
-            if gram is not None:
                 A += gram
+            else:
+                A, b = _normal_equations(Y, block.indptr, None, block.values)
+                explicit = counts.astype(np.float64)
             A += (reg * explicit)[:, None, None] * eye
-            b = np.add.reduceat(Y * b_weights[:, None], block.indptr[:-1], axis=0)
             if nonnegative:
                 x = np.vstack([_nnls(A[i], b[i]) for i in range(len(b))])
             else:
@@ -385,29 +433,26 @@ def _train(ratings: Any, rank: int, iterations: int, lambda_: float, blocks: int
     seed = _random.getrandbits(63) if seed is None else int(seed)
     partitions = blocks if blocks > 0 else max(context.defaultParallelism,
                                                ratings.getNumPartitions() // 2)
-    triples = ratings.map(_triple)
-    triples.persist(StorageLevel.MEMORY_AND_DISK)
+    tables = ratings.mapPartitionsWithIndex(_to_arrays)
+    tables.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        users = np.array(sorted(triples.map(lambda t: t[0]).distinct().collect()), dtype=np.int64)
-        products = np.array(sorted(triples.map(lambda t: t[1]).distinct().collect()),
-                            dtype=np.int64)
-        if not len(users):
+        def uniques(pair):
+            return np.unique(pair[:, 0]), np.unique(pair[:, 1])
+
+        def union(a, b):
+            if a is None or b is None:
+                return b if a is None else a
+            return np.union1d(a[0], b[0]), np.union1d(a[1], b[1])
+
+        found = tables.map(uniques).treeAggregate(None, union, union)
+        if found is None or not len(found[0]):
             raise InvalidDataError("ALS needs at least one rating; the RDD is empty")
+        users, products = (found[0].astype(np.int64), found[1].astype(np.int64))
         ids = context.broadcast((users, products))
-
-        def encode(records: Iterator) -> Iterator:
-            rows = np.array(list(records), dtype=np.float64).reshape(-1, 3)
-            if len(rows):
-                known_users, known_products = ids.value
-                u = np.searchsorted(known_users, rows[:, 0].astype(np.int64))
-                p = np.searchsorted(known_products, rows[:, 1].astype(np.int64))
-                yield from zip(u.tolist(), p.tolist(), rows[:, 2].tolist())
-
-        encoded = triples.mapPartitions(encode)
-        by_user = encoded.map(lambda t: (t[0], t)).partitionBy(partitions) \
-            .mapPartitions(lambda it: _group((k, v) for k, v in it))
-        by_product = encoded.map(lambda t: (t[1], (t[1], t[0], t[2]))).partitionBy(partitions) \
-            .mapPartitions(lambda it: _group((k, v) for k, v in it))
+        by_user = tables.flatMap(_router(ids, 0, partitions)).partitionBy(partitions) \
+            .mapPartitions(_group)
+        by_product = tables.flatMap(_router(ids, 1, partitions)).partitionBy(partitions) \
+            .mapPartitions(_group)
         by_user.persist(StorageLevel.MEMORY_AND_DISK)
         by_product.persist(StorageLevel.MEMORY_AND_DISK)
         solve = _solver(rank, float(lambda_), implicit, float(alpha), bool(nonnegative))
@@ -426,7 +471,7 @@ def _train(ratings: Any, rank: int, iterations: int, lambda_: float, blocks: int
             by_product.unpersist()
             ids.destroy()
     finally:
-        triples.unpersist()
+        tables.unpersist()
     return MatrixFactorizationModel(rank, users, user_factors, products, product_factors, context)
 
 
