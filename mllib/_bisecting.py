@@ -18,7 +18,7 @@ prediction walks from the root to the closer child until a leaf.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 

@@ -327,25 +327,40 @@ def _dense_fast_path(values: list) -> np.ndarray | None:
         return None
 
 
-def make_blocks(labelled: bool, check_labels: Callable | None = None) -> Callable:
+def _rows_of(values: list, partition: int, first_row: int, d: int | None) -> Rows:
+    """Rows from a chunk of vectors (numpy speed when they are all dense)."""
+    X = _dense_fast_path(values)
+    if X is not None and (d is None or X.shape[1] == d):
+        return DenseRows(X)
+    vectors = [_vector_of(value, partition, first_row + offset)
+               for offset, value in enumerate(values)]
+    return rows_from_vectors(vectors, partition, first_row, d)
+
+
+def _chunks(records: Iterator, size: Callable[[], int]) -> Iterator[tuple[int, list]]:
+    """(first row, records) chunks of at most ``size()`` records."""
+    row = 0
+    chunk: list = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size():
+            yield row, chunk
+            row += len(chunk)
+            chunk = []
+    if chunk:
+        yield row, chunk
+
+
+def make_blocks(labelled: bool) -> Callable:
     """The per-partition function turning records into ``Block`` objects."""
 
     def to_blocks(partition: int, records: Iterator) -> Iterator[Block]:
-        row = 0
-        d = None
-        chunk: list = []
-        limit = 1024
-        for record in records:
-            chunk.append(record)
-            if len(chunk) >= limit:
-                block = _block(chunk, partition, row, d)
-                d = block.rows.d
-                limit = _block_rows(d)
-                row += len(chunk)
-                chunk = []
-                yield block
-        if chunk:  # an empty partition has no block at all
-            yield _block(chunk, partition, row, d)
+        state = {"d": None, "limit": 1024}
+        for first_row, chunk in _chunks(records, lambda: state["limit"]):
+            block = _block(chunk, partition, first_row, state["d"])
+            state["d"] = block.rows.d
+            state["limit"] = _block_rows(block.rows.d)
+            yield block
 
     def _block(chunk: list, partition: int, first_row: int, d: int | None) -> Block:
         labels = None
@@ -362,37 +377,37 @@ def make_blocks(labelled: bool, check_labels: Callable | None = None) -> Callabl
                         f"{type(point).__name__}, expected a LabeledPoint") from None
         else:
             features = chunk
-        X = _dense_fast_path(features)
-        if X is not None and (d is None or X.shape[1] == d):
-            rows: Rows = DenseRows(X)
-        else:
-            vectors = [_vector_of(value, partition, first_row + offset)
-                       for offset, value in enumerate(features)]
-            rows = rows_from_vectors(vectors, partition, first_row, d)
-        return Block(rows, labels)
+        return Block(_rows_of(features, partition, first_row, d), labels)
 
     return to_blocks
 
 
 def _summarize(partition: int, blocks: Iterator[Block]) -> Iterator[tuple]:
     """What the driver learns when the blocks are made: per partition, its
-    rows, its feature count, and its label range and integrality."""
+    rows, its feature count, its label range, integrality and positives, and
+    its column sums and sums of squares (for feature scaling, at no extra pass)."""
     n = 0
     d = None
-    low, high, fractional = np.inf, -np.inf, None
+    low, high, fractional, positives = np.inf, -np.inf, None, 0.0
+    sums = squares = None
     for block in blocks:
         if block.n == 0:
             continue
         n += block.n
         if d is None:
             d = block.rows.d
+            sums, squares = np.zeros(d), np.zeros(d)
+        if block.rows.d == d:
+            sums += block.rows.column_sums()
+            squares += block.rows.column_sums(2)
         if block.labels is not None and len(block.labels):
             labels = block.labels
             low, high = min(low, labels.min()), max(high, labels.max())
+            positives += float((labels > 0).sum())
             bad = ~np.isfinite(labels) | (labels != np.floor(labels))
             if fractional is None and bad.any():
                 fractional = float(labels[np.argmax(bad)])
-    yield partition, n, d, low, high, fractional
+    yield partition, n, d, low, high, fractional, positives, sums, squares
 
 
 class BlockedData:
@@ -421,7 +436,11 @@ class BlockedData:
             raise InvalidDataError(f"the {what} do not all have the same size: {described}")
         self.d = sizes.pop() if sizes else 0
         self.partition_sizes = [summary[1] for summary in summaries]
+        self.column_sums = sum((s[7] for s in summaries if s[7] is not None), np.zeros(self.d))
+        self.column_squares = sum((s[8] for s in summaries if s[8] is not None),
+                                  np.zeros(self.d))
         if labelled:
+            self.positives = sum(summary[6] for summary in summaries)
             self.label_low = min(summary[3] for summary in summaries)
             self.label_high = max(summary[4] for summary in summaries)
             self.fractional = next(((summary[0], summary[5]) for summary in summaries
@@ -509,28 +528,15 @@ def map_rows(rdd: Any, fn: Callable[[Rows], Any], d: int | None = None) -> Any:
     ``InvalidDataError`` naming its partition and row."""
 
     def apply(partition: int, records: Iterator) -> Iterator:
-        chunk: list = []
-        row = 0
-        for record in records:
-            chunk.append(record)
-            if len(chunk) >= 4096:
-                yield from _apply(chunk, partition, row)
-                row += len(chunk)
-                chunk = []
-        if chunk:
-            yield from _apply(chunk, partition, row)
-
-    def _apply(chunk: list, partition: int, first_row: int):
-        X = _dense_fast_path(chunk)
-        if X is not None and (d is None or X.shape[1] == d):
-            rows: Rows = DenseRows(X)
-        else:
-            vectors = [_vector_of(value, partition, first_row + offset)
-                       for offset, value in enumerate(chunk)]
-            rows = rows_from_vectors(vectors, partition, first_row, d)
-        return fn(rows)
+        for first_row, chunk in _chunks(records, lambda: 4096):
+            yield from fn(_rows_of(chunk, partition, first_row, d))
 
     return rdd.mapPartitionsWithIndex(apply)
+
+
+def is_rdd(value: Any) -> bool:
+    """Whether ``value`` is an RDD (duck-typed: ember's or anything like it)."""
+    return hasattr(value, "mapPartitions") and hasattr(value, "collect")
 
 
 def as_array(value: Any) -> np.ndarray:

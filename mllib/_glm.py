@@ -80,22 +80,12 @@ def check_initial_weights(weights: Any, expected: int, meaning: str) -> np.ndarr
 
 
 def column_std(data: BlockedData) -> np.ndarray:
-    """Per feature, the sample standard deviation (one treeAggregate)."""
-
-    def add(left, right):
-        if left is None or right is None:
-            return right if left is None else left
-        return left[0] + right[0], left[1] + right[1], left[2] + right[2]
-
-    def seq(total, block):
-        return add(total, (block.rows.column_sums(), block.rows.column_sums(2), block.n))
-
-    sums = data.aggregate(None, seq, add)
-    if sums is None or sums[2] < 2:
+    """Per feature, the sample standard deviation (from the sums the blocks
+    were summarised with: no pass over the data)."""
+    if data.n < 2:
         return np.zeros(data.d)
-    total, squares, n = sums
-    mean = total / n
-    variance = np.maximum((squares - n * mean * mean) / (n - 1), 0.0)
+    mean = data.column_sums / data.n
+    variance = np.maximum((data.column_squares - data.n * mean * mean) / (data.n - 1), 0.0)
     return np.sqrt(variance)
 
 
@@ -189,19 +179,11 @@ def train_logistic_lbfgs(data: Any, iterations: int, initial_weights: Any, reg_p
         blocked.unpersist()
 
 
-def _label_counts(data: BlockedData) -> tuple[float, float]:
-    def seq(total, block):
-        return total[0] + float((block.labels > 0).sum()), total[1] + block.n
-
-    positives, n = data.aggregate((0.0, 0), seq, lambda a, b: (a[0] + b[0], a[1] + b[1]))
-    return positives, n
-
-
 def _binary_penalised(blocked: BlockedData, d: int, iterations: int, initial: np.ndarray,
                       reg_param: float, reg_type: str, intercept: bool, corrections: int,
                       tolerance: float) -> tuple[np.ndarray, float]:
     """Spark ML's binary logistic regression, standardised features."""
-    positives, n = _label_counts(blocked)
+    positives, n = blocked.positives, blocked.n
     if intercept and (positives == 0 or positives == n):
         # every label is the same class: the optimum is at an infinite intercept
         return np.zeros(d), float("inf") if positives == n else float("-inf")

@@ -33,7 +33,7 @@ number of workers, and after a worker is lost.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 

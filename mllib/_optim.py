@@ -261,6 +261,16 @@ def _zoom(f, x, fx, slope0, direction, lo, f_lo, g_lo, hi, f_hi, g_hi, c1, c2, b
     return best
 
 
+def _remember(s_list: list, y_list: list, s: np.ndarray, y: np.ndarray, keep: int) -> None:
+    """Keep a correction pair (if it curves the right way), the last ``keep``."""
+    if s @ y > 1e-10 * (y @ y):
+        s_list.append(s)
+        y_list.append(y)
+        if len(s_list) > keep:
+            s_list.pop(0)
+            y_list.pop(0)
+
+
 def _converged(values: list[float], gradient: np.ndarray, tol: float) -> bool:
     if len(values) >= 2:
         recent = values[-11:-1]
@@ -288,13 +298,8 @@ def lbfgs(f: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, m
         step, new_value, new_grad = _wolfe_search(f, x, value, grad, direction, first)
         if not new_value < value and not np.isclose(new_value, value):
             break
-        s, y = step * direction, new_grad - grad
-        if s @ y > 1e-10 * (y @ y):
-            s_list.append(s)
-            y_list.append(y)
-            if len(s_list) > num_corrections:
-                s_list.pop(0)
-                y_list.pop(0)
+        s = step * direction
+        _remember(s_list, y_list, s, new_grad - grad, num_corrections)
         x, value, grad = x + s, new_value, new_grad
         values.append(value)
     return x, values
@@ -339,13 +344,7 @@ def owlqn(f: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, l
             step *= 0.5
         else:
             break
-        s, y = candidate - x, new_grad - grad
-        if s @ y > 1e-10 * (y @ y):
-            s_list.append(s)
-            y_list.append(y)
-            if len(s_list) > num_corrections:
-                s_list.pop(0)
-                y_list.pop(0)
+        _remember(s_list, y_list, candidate - x, new_grad - grad, num_corrections)
         x, value, grad = candidate, new_value, new_grad
         values.append(value)
     return x, values

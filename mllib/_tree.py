@@ -123,6 +123,14 @@ class Node:
         self._route(bins, np.arange(len(bins)), out)
         return out
 
+    def predict_binned(self, bins: np.ndarray) -> np.ndarray:
+        """The prediction for each binned row."""
+        reached = self.route_binned(bins)
+        values = np.empty(len(reached))
+        for node_id in np.unique(reached).tolist():
+            values[reached == node_id] = self.find(node_id).prediction
+        return values
+
     def _route(self, bins: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
         if not len(rows):
             return
@@ -410,51 +418,53 @@ def _features_per_node(strategy_name: str, d: int, classification: bool, num_tre
 
 
 def _histograms(binned: Any, trees: list[Node], group: list[Open], metadata: Metadata,
-                strategy: Strategy, context: Any, labels_key: Any = None) -> np.ndarray:
-    """(len(group), d, max bins, C) statistics of the group's nodes."""
+                strategy: Strategy, context: Any) -> np.ndarray:
+    """(len(group), d, max bins, C) statistics of the group's nodes; only the
+    features a node may split on are filled in."""
     d = metadata.d
     B = max(metadata.bins)
     C = metadata.classes
-    slots = {(o.tree, o.node.id): i for i, o in enumerate(group)}
-    by_tree: dict[int, dict[int, int]] = {}
-    for (tree, node_id), slot in slots.items():
-        by_tree.setdefault(tree, {})[node_id] = slot
-    broadcast = context.broadcast((trees, by_tree))
+    wanted: dict[int, dict[int, tuple[int, np.ndarray]]] = {}
+    for slot, item in enumerate(group):
+        wanted.setdefault(item.tree, {})[item.node.id] = (slot, item.features)
+    broadcast = context.broadcast((trees, wanted))
     size = len(group) * d * B * C
     classification = strategy.classification
 
     def seq(total, item):
-        all_trees, wanted = broadcast.value
-        if isinstance(item, tuple):
-            block, labels = item
-        else:
-            block, labels = item, item.labels
-        hist = np.zeros(size) if total is None else total
-        offsets = (np.arange(d) * B)[None, :]
-        for tree, node_slots in wanted.items():
+        all_trees, nodes_of = broadcast.value
+        block, labels = item if isinstance(item, tuple) else (item, item.labels)
+        cells, weights_of_cells, labels_of_cells = [], [], []
+        for tree, nodes in nodes_of.items():
             reached = all_trees[tree].route_binned(block.bins)
-            lookup_ids = np.fromiter(node_slots.keys(), dtype=np.int64)
-            lookup_slots = np.fromiter(node_slots.values(), dtype=np.int64)
-            order = np.argsort(lookup_ids)
-            position = np.searchsorted(lookup_ids[order], reached)
-            position = np.clip(position, 0, len(order) - 1)
-            hit = lookup_ids[order][position] == reached
-            weights = block.weights[:, tree] if block.weights is not None else \
-                np.ones(len(reached))
-            rows = np.nonzero(hit & (weights > 0))[0]
-            if not len(rows):
-                continue
-            slot = lookup_slots[order][position[rows]]
-            cells = (slot[:, None] * d * B + offsets + block.bins[rows].astype(np.int64)).ravel()
-            w = np.repeat(weights[rows], d)
-            if classification:
-                index = cells * C + np.repeat(labels[rows].astype(np.int64), d)
-                hist += np.bincount(index, weights=w, minlength=size)
-            else:
-                y = np.repeat(labels[rows], d)
-                hist += np.bincount(cells * C, weights=w, minlength=size)
-                hist += np.bincount(cells * C + 1, weights=w * y, minlength=size)
-                hist += np.bincount(cells * C + 2, weights=w * y * y, minlength=size)
+            weights = block.weights[:, tree] if block.weights is not None else None
+            order = np.argsort(reached, kind="stable")  # the rows of each node, contiguous
+            ordered = reached[order]
+            for node_id, (slot, features) in nodes.items():
+                rows = order[np.searchsorted(ordered, node_id, "left"):
+                             np.searchsorted(ordered, node_id, "right")]
+                if weights is not None:
+                    rows = rows[weights[rows] > 0]
+                if not len(rows):
+                    continue
+                offsets = (slot * d + features) * B
+                cells.append((block.bins[np.ix_(rows, features)] + offsets[None, :]).ravel())
+                w = np.ones(len(rows)) if weights is None else weights[rows]
+                weights_of_cells.append(np.repeat(w, len(features)))
+                labels_of_cells.append(np.repeat(labels[rows], len(features)))
+        hist = np.zeros(size) if total is None else total
+        if not cells:
+            return hist
+        # one bincount for the whole block: each of them costs the histogram's size
+        cells = np.concatenate(cells).astype(np.int64) * C
+        w = np.concatenate(weights_of_cells)
+        y = np.concatenate(labels_of_cells)
+        if classification:
+            hist += np.bincount(cells + y.astype(np.int64), weights=w, minlength=size)
+        else:
+            hist += np.bincount(cells, weights=w, minlength=size)
+            hist += np.bincount(cells + 1, weights=w * y, minlength=size)
+            hist += np.bincount(cells + 2, weights=w * y * y, minlength=size)
         return hist
 
     def comb(a, b):
@@ -550,15 +560,15 @@ def grow(binned: Any, metadata: Metadata, strategy: Strategy, num_trees: int,
     trees = [Node(1, 0.0, 0.0) for _ in range(num_trees)]
     queue = [Open(t, trees[t], 0, features_for(t, 1)) for t in range(num_trees)]
     group_size = max(1, _HISTOGRAM_BYTES // max(1, d * B * C * 8))
-    first = True
     while queue:
         group, queue = queue[:group_size], queue[group_size:]
         hist = _histograms(binned, trees, group, metadata, strategy, context)
         for slot, item in enumerate(group):
             node_hist = hist[slot]
-            total = node_hist[0, :metadata.bins[0]].sum(axis=0)
+            first = int(item.features[0])  # any of its features sums to the node's totals
+            total = node_hist[first, :metadata.bins[first]].sum(axis=0)
             node = item.node
-            if first or node.id == 1:
+            if node.id == 1:  # a child's prediction came with its parent's split
                 node.prediction = _prediction(total, kind)
                 node.impurity = float(_impurity(total, kind))
             if item.depth >= strategy.max_depth or node.impurity == 0.0 or \
@@ -577,7 +587,6 @@ def grow(binned: Any, metadata: Metadata, strategy: Strategy, num_trees: int,
                 if item.depth + 1 < strategy.max_depth and child.impurity > 0.0:
                     queue.append(Open(item.tree, child, item.depth + 1,
                                       features_for(item.tree, child.id)))
-        first = False
     return [tree.prune() for tree in trees]
 
 

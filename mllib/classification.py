@@ -25,9 +25,9 @@ import numpy as np
 
 from ember.engine.errors import InvalidDataError
 from ember.mllib import _glm, _persist
-from ember.mllib._blocks import labeled_data, map_rows
-from ember.mllib.linalg import SparseVector, _convert_to_vector
-from ember.mllib.regression import LabeledPoint, LinearModel, StreamingLinearAlgorithm, _is_rdd
+from ember.mllib._blocks import is_rdd, labeled_data, map_rows
+from ember.mllib.linalg import SparseVector, _convert_to_vector  # noqa: F401 - the examples use it
+from ember.mllib.regression import LabeledPoint, LinearModel, StreamingLinearAlgorithm
 from ember.mllib.util import Loader, Saveable, inherit_doc
 
 __all__ = [
@@ -140,7 +140,7 @@ class LogisticRegressionModel(LinearClassificationModel, Saveable,
     def predict(self, x: Any) -> Any:
         """The class (or, without threshold, the probability of class 1 for a
         binary model) of a vector, or an RDD of them for an RDD."""
-        if _is_rdd(x):
+        if is_rdd(x):
             return map_rows(x, self._predict_rows)
         x = _convert_to_vector(x)
         if self._numClasses == 2:
@@ -267,7 +267,7 @@ class SVMModel(LinearClassificationModel, Saveable, Loader["SVMModel"]):
     def predict(self, x: Any) -> Any:
         """The class (or, without threshold, the margin) of a vector, or an
         RDD of them for an RDD."""
-        if _is_rdd(x):
+        if is_rdd(x):
             return map_rows(x, lambda rows: self._decide(self._margins(rows)),
                             len(self._coeff))
         margin = self.weights.dot(_convert_to_vector(x)) + self.intercept
@@ -338,7 +338,7 @@ class NaiveBayesModel(Saveable, Loader["NaiveBayesModel"]):
 
     def predict(self, x: Any) -> Any:
         """The most likely label of a vector, or an RDD of them for an RDD."""
-        if _is_rdd(x):
+        if is_rdd(x):
             return map_rows(x, lambda rows: iter(self.labels[np.argmax(
                 self.pi + rows.matvec(self.theta.T), axis=1)]), self.theta.shape[1])
         x = _convert_to_vector(x)
@@ -458,15 +458,6 @@ class StreamingLogisticRegressionWithSGD(StreamingLinearAlgorithm):
 
     def trainOn(self, dstream: Any) -> None:
         """Refine the model with every (non-empty) batch of the stream."""
-        self._validate(dstream)
-
-        def update(rdd: Any) -> None:
-            if not rdd.isEmpty():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FutureWarning)
-                    self._model = LogisticRegressionWithSGD.train(
-                        rdd, self.numIterations, self.stepSize, self.miniBatchFraction,
-                        self._model.weights, regParam=self.regParam,
-                        convergenceTol=self.convergenceTol)
-
-        dstream.foreachRDD(update)
+        self._train_on(dstream, lambda rdd: LogisticRegressionWithSGD.train(
+            rdd, self.numIterations, self.stepSize, self.miniBatchFraction, self._model.weights,
+            regParam=self.regParam, convergenceTol=self.convergenceTol))

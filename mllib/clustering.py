@@ -27,13 +27,12 @@ import numpy as np
 from numpy import array, tile
 
 from ember.engine.errors import InvalidDataError
-from ember.mllib import _bisecting, _gmm, _kmeans, _lda, _persist, _pic
-from ember.mllib._blocks import map_rows, vector_data
+from ember.mllib import _bisecting, _glm, _gmm, _kmeans, _lda, _persist, _pic
+from ember.mllib._blocks import is_rdd, map_rows, vector_data
 from ember.mllib.linalg import (DenseMatrix, DenseVector, SparseVector,  # noqa: F401
                                 _convert_to_vector)
-from ember.mllib.regression import _is_rdd
 from ember.mllib.stat.distribution import MultivariateGaussian
-from ember.mllib.util import Loader, Saveable, inherit_doc
+from ember.mllib.util import DetachedContext, Loader, Saveable, inherit_doc
 
 __all__ = [
     "BisectingKMeansModel",
@@ -49,12 +48,6 @@ __all__ = [
     "LDA",
     "LDAModel",
 ]
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer of at least {minimum}, got {value!r}")
-    return int(value)
 
 
 def _random_seed(seed: int | None) -> int:
@@ -73,16 +66,6 @@ def _check_k_against(data, k: int, what: str) -> None:
 
 def _center_arrays(centers: Any) -> np.ndarray:
     return np.vstack([_convert_to_vector(c).toArray() for c in centers])
-
-
-class _DetachedContext:
-    """Mixin for models that make RDDs: they keep the Context they were
-    trained with, which never travels with the model to a worker."""
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_sc", None)
-        return state
 
 
 @inherit_doc
@@ -115,14 +98,14 @@ class BisectingKMeansModel(Saveable, Loader["BisectingKMeansModel"]):
 
     def predict(self, x: Any) -> Any:
         """The leaf cluster of a point, or an RDD of them for an RDD."""
-        if _is_rdd(x):
+        if is_rdd(x):
             return map_rows(x, lambda rows: iter(self._root.predict_rows(rows)[0].tolist()))
         rows = _single_row(x)
         return int(self._root.predict_rows(rows)[0][0])
 
     def computeCost(self, x: Any) -> float:
         """The sum of squared distances of the point(s) to their leaf centers."""
-        if _is_rdd(x):
+        if is_rdd(x):
             return float(map_rows(x, lambda rows: iter([self._root.predict_rows(rows)[1].sum()]))
                          .sum())
         return float(self._root.predict_rows(_single_row(x))[1][0])
@@ -161,8 +144,8 @@ class BisectingKMeans:
         """Train on an RDD of vectors. ``minDivisibleClusterSize`` is a count
         (>= 1) or a share of the points (< 1) below which a cluster is not
         split."""
-        _check_int("k", k, 1)
-        _check_int("maxIterations", maxIterations, 1)
+        _glm.check_positive_int("k", k, 1)
+        _glm.check_positive_int("maxIterations", maxIterations, 1)
         if not minDivisibleClusterSize > 0:
             raise ValueError(f"minDivisibleClusterSize must be positive, got "
                              f"{minDivisibleClusterSize!r}")
@@ -212,7 +195,7 @@ class KMeansModel(Saveable, Loader["KMeansModel"]):
 
     def predict(self, x: Any) -> Any:
         """The closest center of a point, or an RDD of them for an RDD."""
-        if _is_rdd(x):
+        if is_rdd(x):
             centers = _center_arrays(self.centers)
             return map_rows(x, lambda rows: iter(_kmeans.closest(rows, centers)[0].tolist()),
                             centers.shape[1])
@@ -274,9 +257,9 @@ class KMeans:
             ...
         ValueError: Invalid initialization mode: 'kmeans++'; the modes are 'random' and 'k-means||'
         """
-        _check_int("k", k, 1)
-        _check_int("maxIterations", maxIterations, 0)
-        _check_int("initializationSteps", initializationSteps, 1)
+        _glm.check_positive_int("k", k, 1)
+        _glm.check_positive_int("maxIterations", maxIterations, 0)
+        _glm.check_positive_int("initializationSteps", initializationSteps, 1)
         if initializationMode not in ("random", "k-means||"):
             raise ValueError(f"Invalid initialization mode: {initializationMode!r}; the modes "
                              f"are 'random' and 'k-means||'")
@@ -356,7 +339,7 @@ class GaussianMixtureModel(Saveable, Loader["GaussianMixtureModel"]):
 
     def predict(self, x: Any) -> Any:
         """The most likely component of a point, or an RDD of them for an RDD."""
-        if _is_rdd(x):
+        if is_rdd(x):
             return self.predictSoft(x).map(lambda z: z.index(max(z)))
         return self.predictSoft(x).argmax()
 
@@ -364,7 +347,7 @@ class GaussianMixtureModel(Saveable, Loader["GaussianMixtureModel"]):
         """The membership of a point in every component (a numpy array), or
         an RDD of them (``array.array``) for an RDD."""
         weights, means, covariances = self._weights, self._means, self._covariances
-        if _is_rdd(x):
+        if is_rdd(x):
             return map_rows(x, lambda rows: (pyarray.array("d", row) for row in
                                              _gmm.soft_predict(rows.dense(), weights, means,
                                                                covariances)), means.shape[1])
@@ -403,8 +386,8 @@ class GaussianMixture:
               initialModel: GaussianMixtureModel | None = None) -> GaussianMixtureModel:
         """Train on an RDD of vectors; stop when the log-likelihood changes by
         less than ``convergenceTol`` or after ``maxIterations``."""
-        _check_int("k", k, 1)
-        _check_int("maxIterations", maxIterations, 0)
+        _glm.check_positive_int("k", k, 1)
+        _glm.check_positive_int("maxIterations", maxIterations, 0)
         if not isinstance(convergenceTol, (int, float)) or convergenceTol < 0:
             raise ValueError(f"convergenceTol must be a number >= 0, got {convergenceTol!r}")
         if initialModel is not None and initialModel.k != k:
@@ -426,7 +409,7 @@ class GaussianMixture:
                                               for mu, sigma in zip(means, covariances)])
 
 
-class PowerIterationClusteringModel(_DetachedContext, Saveable,
+class PowerIterationClusteringModel(DetachedContext, Saveable,
                                     Loader["PowerIterationClusteringModel"]):
     """The clusters found by power iteration clustering.
 
@@ -486,8 +469,8 @@ class PowerIterationClustering:
               initMode: str = "random") -> PowerIterationClusteringModel:
         """Train on an RDD of ``(i, j, similarity)``; ``initMode`` is
         ``"random"`` or ``"degree"``."""
-        _check_int("k", k, 1)
-        _check_int("maxIterations", maxIterations, 1)
+        _glm.check_positive_int("k", k, 1)
+        _glm.check_positive_int("maxIterations", maxIterations, 1)
         if initMode not in ("random", "degree"):
             raise ValueError(f"Invalid initialization mode: {initMode!r}; the modes are "
                              f"'random' and 'degree'")
@@ -533,7 +516,7 @@ class StreamingKMeansModel(KMeansModel):
 
     def update(self, data: Any, decayFactor: float, timeUnit: str) -> "StreamingKMeansModel":
         """Move the centers towards a batch of points (an RDD)."""
-        if not _is_rdd(data):
+        if not is_rdd(data):
             raise TypeError(f"Data should be of an RDD, got {type(data)}.")
         if timeUnit not in ("batches", "points"):
             raise ValueError(f"timeUnit should be 'batches' or 'points', got {timeUnit}.")
@@ -727,8 +710,8 @@ class LDA:
               optimizer: str = "em") -> LDAModel:
         """Train on an RDD of ``[id, term count vector]`` documents (ids
         unique and >= 0, vectors the size of the vocabulary)."""
-        _check_int("k", k, 2)
-        _check_int("maxIterations", maxIterations, 0)
+        _glm.check_positive_int("k", k, 2)
+        _glm.check_positive_int("maxIterations", maxIterations, 0)
         if optimizer not in ("em", "online"):
             raise ValueError(f"Only em, online are supported but got {optimizer}.")
         if optimizer == "em":

@@ -34,9 +34,9 @@ from ember.engine.api.storage import StorageLevel
 from ember.engine.data.hashing import portable_hash
 from ember.engine.errors import InvalidDataError
 from ember.mllib import _persist
-from ember.mllib._blocks import map_rows, vector_data
+from ember.mllib._blocks import is_rdd, map_rows, vector_data
 from ember.mllib.linalg import DenseVector, SparseVector, Vector, Vectors, _convert_to_vector
-from ember.mllib.regression import LabeledPoint, _is_rdd
+from ember.mllib.regression import LabeledPoint  # noqa: F401 - the examples use it
 from ember.mllib.util import Loader, Saveable
 
 __all__ = [
@@ -62,7 +62,7 @@ class VectorTransformer:
         raise NotImplementedError
 
     def _apply(self, vector: Any) -> Any:
-        if _is_rdd(vector):
+        if is_rdd(vector):
             return vector.map(lambda v: self._one(_convert_to_vector(v)))
         return self._one(_convert_to_vector(vector))
 
@@ -341,7 +341,7 @@ class PCAModel(JavaVectorTransformer):
     def transform(self, vector: Any) -> Any:
         """The projection of a vector, or an RDD of them for an RDD."""
         components = self._pc.toArray()
-        if _is_rdd(vector):
+        if is_rdd(vector):
             return map_rows(vector, lambda rows: (DenseVector(row)
                                                   for row in rows.matvec(components)),
                             components.shape[0])
@@ -403,7 +403,7 @@ class HashingTF:
     def transform(self, document: Any) -> Any:
         """The term frequency vector of a document (an iterable of terms), or
         an RDD of them for an RDD of documents."""
-        if _is_rdd(document):
+        if is_rdd(document):
             return document.map(self.transform)
         frequencies: dict[int, float] = {}
         for term in document:
@@ -468,7 +468,7 @@ class IDF:
 
     def fit(self, dataset: Any) -> IDFModel:
         """Count the documents containing each term."""
-        if not _is_rdd(dataset):
+        if not is_rdd(dataset):
             raise TypeError("dataset should be an RDD of term frequency vectors")
         data = vector_data(dataset, "term frequency vectors")
         try:
@@ -650,7 +650,7 @@ class Word2Vec:
 
     def fit(self, data: Any) -> Word2VecModel:
         """Learn word vectors from an RDD of sentences (lists of words)."""
-        if not _is_rdd(data):
+        if not is_rdd(data):
             raise TypeError("data should be an RDD of list of string")
         for name in ("vectorSize", "numPartitions", "numIterations", "windowSize"):
             if getattr(self, name) <= 0:

@@ -37,14 +37,7 @@ from ember.mllib.util import Loader, Saveable
 __all__ = ["FPGrowth", "FPGrowthModel", "PrefixSpan", "PrefixSpanModel"]
 
 
-class _DetachedContext:
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_sc", None)
-        return state
-
-
-class FPGrowthModel(_DetachedContext, Saveable, Loader["FPGrowthModel"]):
+class FPGrowthModel(Saveable, Loader["FPGrowthModel"]):
     """The frequent itemsets found by ``FPGrowth``.
 
     >>> data = [["a", "b", "c"], ["a", "b", "d", "e"], ["a", "c", "e"], ["a", "c", "f"]]

@@ -40,7 +40,7 @@ import numpy as np
 from ember.engine.api.storage import StorageLevel
 from ember.engine.errors import InvalidDataError
 from ember.mllib import _persist
-from ember.mllib.util import Loader, Saveable
+from ember.mllib.util import DetachedContext, Loader, Saveable
 
 __all__ = ["MatrixFactorizationModel", "ALS", "Rating"]
 
@@ -61,7 +61,7 @@ class Rating(NamedTuple):
         return Rating, (int(self.user), int(self.product), float(self.rating))
 
 
-class MatrixFactorizationModel(Saveable, Loader["MatrixFactorizationModel"]):
+class MatrixFactorizationModel(DetachedContext, Saveable, Loader["MatrixFactorizationModel"]):
     """User and product factors whose dot products predict ratings.
 
     >>> ratings = sc.parallelize([(1, 1, 1.0), (1, 2, 2.0), (2, 1, 2.0)])
@@ -98,11 +98,6 @@ class MatrixFactorizationModel(Saveable, Loader["MatrixFactorizationModel"]):
         self._products = np.asarray(products, dtype=np.int64)
         self._product_factors = np.asarray(product_factors, dtype=np.float64)
         self._sc = sc
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_sc", None)
-        return state
 
     def _row(self, ids: np.ndarray, value: int, what: str) -> int:
         position = int(np.searchsorted(ids, value))

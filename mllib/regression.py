@@ -26,8 +26,8 @@ import numpy as np
 
 from ember.engine.errors import InvalidDataError
 from ember.mllib import _glm, _persist
-from ember.mllib._blocks import map_rows
-from ember.mllib.linalg import SparseVector, Vector, _convert_to_vector
+from ember.mllib._blocks import is_rdd, map_rows
+from ember.mllib.linalg import SparseVector, Vector, _convert_to_vector  # noqa: F401 - examples
 from ember.mllib.util import Loader, Saveable, inherit_doc
 
 __all__ = [
@@ -45,9 +45,6 @@ __all__ = [
     "StreamingLinearRegressionWithSGD",
 ]
 
-
-def _is_rdd(value: Any) -> bool:
-    return hasattr(value, "mapPartitions") and hasattr(value, "collect")
 
 
 class LabeledPoint:
@@ -119,7 +116,7 @@ class LinearRegressionModelBase(LinearModel):
 
     def predict(self, x: Any) -> Any:
         """The prediction for a vector, or an RDD of predictions for an RDD of vectors."""
-        if _is_rdd(x):
+        if is_rdd(x):
             return map_rows(x, lambda rows: iter(self._margins(rows)), len(self._coeff))
         return self._coeff.dot(_convert_to_vector(x)) + self._intercept
 
@@ -367,7 +364,7 @@ class IsotonicRegressionModel(Saveable, Loader["IsotonicRegressionModel"]):
         """The prediction for a feature value (or each value of a vector, or
         of an RDD): the prediction at an equal boundary, interpolated
         between boundaries, the first or last one outside them."""
-        if _is_rdd(x):
+        if is_rdd(x):
             return x.map(lambda v: self.predict(v))
         return np.interp(x, self.boundaries, self.predictions)
 
@@ -401,7 +398,7 @@ class IsotonicRegression:
         >>> model.predictions.tolist(), model.boundaries.tolist()
         ([3.0, 2.0, 1.0], [1.0, 2.0, 3.0])
         """
-        if not _is_rdd(data):
+        if not is_rdd(data):
             raise TypeError(f"data should be an RDD of (label, feature, weight), got "
                             f"{type(data).__name__}")
         sign = 1.0 if isotonic else -1.0
@@ -450,6 +447,18 @@ class StreamingLinearAlgorithm:
         self._validate(dstream)
         return dstream.mapValues(lambda x: self._model.predict(x))
 
+    def _train_on(self, dstream: Any, retrain) -> None:
+        """Replace the model by ``retrain(rdd)`` for every non-empty batch."""
+        self._validate(dstream)
+
+        def update(rdd: Any) -> None:
+            if not rdd.isEmpty():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)  # the SGD trainers
+                    self._model = retrain(rdd)
+
+        dstream.foreachRDD(update)
+
 
 @inherit_doc
 class StreamingLinearRegressionWithSGD(StreamingLinearAlgorithm):
@@ -484,15 +493,7 @@ class StreamingLinearRegressionWithSGD(StreamingLinearAlgorithm):
 
     def trainOn(self, dstream: Any) -> None:
         """Refine the model with every (non-empty) batch of the stream."""
-        self._validate(dstream)
-
-        def update(rdd: Any) -> None:
-            if not rdd.isEmpty():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FutureWarning)
-                    self._model = LinearRegressionWithSGD.train(
-                        rdd, self.numIterations, self.stepSize, self.miniBatchFraction,
-                        self._model.weights, intercept=self._model.intercept,
-                        convergenceTol=self.convergenceTol)
-
-        dstream.foreachRDD(update)
+        # the previous intercept goes in as the intercept flag, as PySpark passes it
+        self._train_on(dstream, lambda rdd: LinearRegressionWithSGD.train(
+            rdd, self.numIterations, self.stepSize, self.miniBatchFraction, self._model.weights,
+            intercept=self._model.intercept, convergenceTol=self.convergenceTol))

@@ -26,11 +26,10 @@ from typing import Any
 import numpy as np
 
 from ember.engine.api.storage import StorageLevel
-from ember.engine.errors import InvalidDataError
 from ember.mllib import _glm, _persist, _tree
-from ember.mllib._blocks import labeled_data, map_rows
+from ember.mllib._blocks import is_rdd, labeled_data, map_rows
 from ember.mllib.linalg import _convert_to_vector
-from ember.mllib.regression import LabeledPoint, _is_rdd
+from ember.mllib.regression import LabeledPoint
 from ember.mllib.util import Loader, Saveable
 
 __all__ = [
@@ -74,7 +73,7 @@ class TreeEnsembleModel(Saveable):
 
     def predict(self, x: Any) -> Any:
         """The prediction for a vector, or an RDD of them for an RDD."""
-        if _is_rdd(x):
+        if is_rdd(x):
             return map_rows(x, lambda rows: iter(self._predict_matrix(rows.dense()).tolist()))
         return float(self._predict_matrix(_dense_rows(x))[0])
 
@@ -145,7 +144,7 @@ class DecisionTreeModel(Saveable, Loader["DecisionTreeModel"]):
 
     def predict(self, x: Any) -> Any:
         """The prediction for a vector, or an RDD of them for an RDD."""
-        if _is_rdd(x):
+        if is_rdd(x):
             return map_rows(x, lambda rows: iter(self._root.predict(rows.dense()).tolist()))
         return float(self._root.predict(_dense_rows(x))[0])
 
@@ -451,8 +450,7 @@ def _boost(binned: Any, metadata: Any, strategy: Any, algo: str, loss: str, iter
 
             def advance(item, tree=tree, weight=weight):
                 block, labels, predictions = item
-                return block, labels, predictions + weight * _predict_binned(tree, block.bins,
-                                                                             metadata)
+                return block, labels, predictions + weight * tree.predict_binned(block.bins)
 
             state = previous.map(advance)
             state.persist(StorageLevel.MEMORY_AND_DISK)
@@ -464,10 +462,3 @@ def _boost(binned: Any, metadata: Any, strategy: Any, algo: str, loss: str, iter
         state.unpersist()
     return trees
 
-
-def _predict_binned(tree: Any, bins: np.ndarray, metadata: Any) -> np.ndarray:
-    reached = tree.route_binned(bins)
-    values = np.empty(len(reached))
-    for node_id in np.unique(reached):
-        values[reached == node_id] = tree.find(int(node_id)).prediction
-    return values

@@ -220,6 +220,16 @@ class MLUtils:
         return folds
 
 
+class DetachedContext:
+    """Mixin of models that make RDDs: they keep the Context they were made
+    with (``_sc``), which never travels with the model to a worker."""
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_sc", None)
+        return state
+
+
 class Saveable:
     """Mixin of models that can be saved: ``save(sc, path)`` writes JSON
     metadata to ``path/metadata`` and the model's data to ``path/data``."""

@@ -41,8 +41,8 @@ import numpy as np
 
 from ember.engine.api.storage import StorageLevel
 from ember.engine.errors import InvalidDataError
-from ember.mllib._blocks import BlockedData, DenseRows, map_rows, vector_data
-from ember.mllib.linalg import (DenseMatrix, DenseVector, Matrices, Matrix,  # noqa: F401
+from ember.mllib._blocks import BlockedData, is_rdd, map_rows, vector_data
+from ember.mllib.linalg import (DenseMatrix, DenseVector, Matrices, Matrix,  # noqa: F401 - examples
                                 QRDecomposition, SparseMatrix, SparseVector, Vector,
                                 _convert_to_vector)
 
@@ -57,9 +57,6 @@ __all__ = [
     "SingularValueDecomposition",
 ]
 
-
-def _is_rdd(value: Any) -> bool:
-    return hasattr(value, "mapPartitions") and hasattr(value, "collect")
 
 
 def _local(array: np.ndarray) -> DenseMatrix:
@@ -154,7 +151,7 @@ class RowMatrix(DistributedMatrix):
     """
 
     def __init__(self, rows: Any, numRows: int = 0, numCols: int = 0):
-        if not _is_rdd(rows):
+        if not is_rdd(rows):
             raise TypeError(f"rows should be an RDD of vectors, got {type(rows)}")
         self._rows = rows.map(_convert_to_vector)
         self._num_rows = int(numRows)
@@ -428,7 +425,7 @@ class IndexedRowMatrix(DistributedMatrix):
     """
 
     def __init__(self, rows: Any, numRows: int = 0, numCols: int = 0):
-        if not _is_rdd(rows):
+        if not is_rdd(rows):
             raise TypeError(f"rows should be an RDD of IndexedRows or (int, vector) tuples, "
                             f"got {type(rows)}")
         self._rows = rows.map(_convert_to_indexed_row)
@@ -559,7 +556,7 @@ class CoordinateMatrix(DistributedMatrix):
     """
 
     def __init__(self, entries: Any, numRows: int = 0, numCols: int = 0):
-        if not _is_rdd(entries):
+        if not is_rdd(entries):
             raise TypeError(f"entries should be an RDD of MatrixEntry entries or (int, int, "
                             f"float) tuples, got {type(entries)}")
         self._entries = entries.map(_convert_to_matrix_entry)
@@ -703,7 +700,7 @@ class BlockMatrix(DistributedMatrix):
 
     def __init__(self, blocks: Any, rowsPerBlock: int, colsPerBlock: int, numRows: int = 0,
                  numCols: int = 0):
-        if not _is_rdd(blocks):
+        if not is_rdd(blocks):
             raise TypeError(f"blocks should be an RDD of sub-matrix blocks as ((int, int), "
                             f"matrix) tuples, got {type(blocks)}")
         if int(rowsPerBlock) <= 0 or int(colsPerBlock) <= 0:

@@ -21,7 +21,6 @@ Owns ``Statistics`` and ``MultivariateStatisticalSummary``.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterator
 
 import numpy as np
@@ -29,7 +28,7 @@ import numpy as np
 from ember.engine.errors import InvalidDataError
 from ember.mllib import _special
 from ember.mllib._blocks import BlockedData, vector_data
-from ember.mllib.linalg import DenseMatrix, Matrix, Vector, _convert_to_vector
+from ember.mllib.linalg import Matrix, _convert_to_vector
 from ember.mllib.regression import LabeledPoint
 from ember.mllib.stat.test import ChiSqTestResult, KolmogorovSmirnovTestResult
 

@@ -102,6 +102,16 @@ NOT_APPLICABLE = {
     "StatCounter.asDict":
         "fails on PySpark itself: it expects Python 2 output (4L, one key a line); ember's "
         "dict prints exactly as PySpark's",
+    # --mllib
+    "clustering.GaussianMixtureModel":
+        "its labels depend on the initial components the seed draws in the JVM "
+        "(XORShiftRandom samples); fails on PySpark itself (labels[0] == labels[1])",
+    "stat.KernelDensity.KernelDensity":
+        "fails on PySpark itself: the docstring's densities (0.129) are not the mean of the "
+        "Gaussian kernels (0.3205, what PySpark and ember both return)",
+    "stat.distribution.MultivariateGaussian":
+        "fails on PySpark itself: the module has no test run and its examples use Vectors "
+        "and DenseMatrix without importing them",
 }
 
 

@@ -20,7 +20,7 @@ from sklearn.metrics import adjusted_rand_score  # noqa: E402
 from sklearn.mixture import GaussianMixture as SkGaussianMixture  # noqa: E402
 
 from ember.mllib.clustering import (  # noqa: E402
-    LDA, BisectingKMeans, GaussianMixture, KMeans, PowerIterationClustering,
+    LDA, BisectingKMeans, GaussianMixture, KMeans, PowerIterationClustering, StreamingKMeans,
     StreamingKMeansModel)
 from ember.mllib.linalg import SparseVector, Vectors  # noqa: E402
 from mllib_data import blobs  # noqa: E402
@@ -148,3 +148,40 @@ def test_streaming_kmeans_applies_the_decayed_update_rule(sc):
     assert model.clusterWeights == [4.0, 2.0]
     model.update(sc.parallelize([[0.0, 0.0]], 1), 0.5, "points")
     assert np.allclose(model.clusterWeights, [4.0 * 0.5 + 1, 2.0 * 0.5])
+
+
+class Batches:
+    """A stand-in for a DStream: the foreachRDD/map/mapValues interface over
+    a list of batches (ember.streaming offers the same)."""
+
+    def __init__(self, rdds):
+        self.rdds = rdds
+
+    def foreachRDD(self, f):
+        for rdd in self.rdds:
+            f(rdd)
+
+    def map(self, f):
+        return Batches([rdd.map(f) for rdd in self.rdds])
+
+    def mapValues(self, f):
+        return Batches([rdd.mapValues(f) for rdd in self.rdds])
+
+
+def test_streaming_kmeans_trains_on_a_stream_with_a_half_life(sc):
+    first = sc.parallelize([[0.0, 0.0]] * 10 + [[10.0, 10.0]] * 10, 2)
+    moved = sc.parallelize([[2.0, 2.0]] * 10 + [[12.0, 12.0]] * 10, 2)
+    streaming = StreamingKMeans(k=2).setHalfLife(1.0, "batches") \
+        .setInitialCenters([[1.0, 1.0], [9.0, 9.0]], [0.0, 0.0])
+    assert streaming._decayFactor == pytest.approx(0.5)
+    streaming.trainOn(Batches([first, moved]))
+    # weights: 10 after the first batch, then 10 * 0.5 + 10: the newer batch counts twice
+    model = streaming.latestModel()
+    assert model.clusterWeights == [15.0, 15.0]
+    assert np.allclose(model.centers, [[4 / 3, 4 / 3], [34 / 3, 34 / 3]])
+    keyed = sc.parallelize([("a", [0.0, 1.0]), ("b", [11.0, 11.0])], 1)
+    assert streaming.predictOnValues(Batches([keyed])).rdds[0].collect() == [("a", 0), ("b", 1)]
+    random = StreamingKMeans(k=3).setRandomCenters(2, 1.0, seed=4)
+    assert random.latestModel().centers.shape == (3, 2)
+    with pytest.raises(ValueError, match="Initial centers should be set"):
+        StreamingKMeans().trainOn(Batches([]))

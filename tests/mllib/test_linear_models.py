@@ -23,7 +23,7 @@ from ember.mllib.classification import (  # noqa: E402
     StreamingLogisticRegressionWithSGD)
 from ember.mllib.evaluation import BinaryClassificationMetrics  # noqa: E402
 from ember.mllib.regression import (  # noqa: E402
-    IsotonicRegression, LabeledPoint, LassoWithSGD, LinearRegressionWithSGD,
+    IsotonicRegression, LassoWithSGD, LinearRegressionWithSGD,
     RidgeRegressionWithSGD, StreamingLinearRegressionWithSGD)
 from mllib_data import binary, linear, points, sgd_oracle, sparse_points  # noqa: E402
 

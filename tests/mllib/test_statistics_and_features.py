@@ -23,7 +23,7 @@ from ember.mllib.evaluation import (  # noqa: E402
 from ember.mllib.feature import (  # noqa: E402
     IDF, PCA, ChiSqSelector, ElementwiseProduct, HashingTF, Normalizer, StandardScaler, Word2Vec)
 from ember.mllib.fpm import FPGrowth, PrefixSpan  # noqa: E402
-from ember.mllib.linalg import DenseMatrix, Matrices, SparseVector, Vectors  # noqa: E402
+from ember.mllib.linalg import Matrices, SparseVector, Vectors  # noqa: E402
 from ember.mllib.linalg.distributed import (  # noqa: E402
     BlockMatrix, CoordinateMatrix, IndexedRowMatrix, RowMatrix)
 from ember.mllib.random import RandomRDDs  # noqa: E402
