@@ -1,4 +1,4 @@
-"""``python -m benchmarks run|recovery|report|list``: the suite's command line."""
+"""``python -m benchmarks run|recovery|scheduler-scale|controller|report|list``: the suite's command line."""
 
 from __future__ import annotations
 
@@ -62,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
                           help="seconds per run (default: the scale's)")
     recovery.add_argument("--out", type=Path, default=None,
                           help="results folder (as for run)")
+    from benchmarks.scheduler_scale import add_arguments as scale_arguments
+
+    scale_arguments(commands.add_parser(
+        "scheduler-scale", help="the real scheduler on simulated clusters of 10 to 1,000 "
+                                "workers: CPU and scheduling delay per task"))
+    from benchmarks.controller_quorum import add_arguments as controller_arguments
+
+    controller_arguments(commands.add_parser(
+        "controller", help="the controller quorum: election time after SIGKILL of its "
+                           "leader (p50/p99) and commit latency, ember beside pysyncobj"))
     report = commands.add_parser(
         "report", help="summarise a results file again from its runs and rewrite its tables")
     report.add_argument("results", type=Path, nargs="+", help="a results .json file")
@@ -102,6 +112,14 @@ def main(argv=None) -> int:
                 return 2
             print(*rebuild(path), sep="\n")
         return 0
+    if args.command == "controller":
+        from benchmarks.controller_quorum import run as run_controller
+
+        return run_controller(args)
+    if args.command == "scheduler-scale":
+        from benchmarks.scheduler_scale import run as run_scheduler_scale
+
+        return run_scheduler_scale(args)
     if args.repeat < 1:
         print("--repeat must be at least 1", file=sys.stderr)
         return 2

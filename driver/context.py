@@ -224,7 +224,7 @@ class Context:
         self._progress = ConsoleProgress(self._scheduler.job_progress,
                                          conf.value("spark.ui.showConsoleProgress"))
         if conf.value("spark.ui.enabled"):
-            self._ui = StatusPage(lambda: report(self)).start()
+            self._ui = StatusPage(lambda **selection: report(self, **selection)).start()
         self._scheduler.start()
         self._backend.start()
         if remote:
@@ -547,6 +547,21 @@ class Context:
             minPartitions = self.defaultMinPartitions
         # named after the path it reads, as PySpark names it (rdd.name(), repr)
         return TextFileRDD(self, name, minPartitions, use_unicode, user_callsite(2)).setName(name)
+
+    @property
+    def read(self) -> Any:
+        """Spark's DataFrameReader vocabulary returning RDDs of dicts
+        (``sc.read.json/csv/xml/text/sql``: ``ember.etl.reader``)."""
+        from ember.etl.reader import DataReader
+
+        return DataReader(self)
+
+    def _data_writer(self, rdd: RDD) -> Any:
+        """``rdd.write``'s writer (``ember.etl.writer``): the engine reaches the
+        packages above it only through its Context."""
+        from ember.etl.writer import DataWriter
+
+        return DataWriter(rdd)
 
     def wholeTextFiles(self, path: str, minPartitions: int | None = None,
                        use_unicode: bool = True) -> RDD:

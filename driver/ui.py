@@ -1,22 +1,28 @@
-"""The status page: a small live HTML page and a JSON API served by the driver.
+"""The status page: live HTML pages and a JSON API served by the driver.
 
 ``Context.uiWebUrl`` is the page's address while the Context runs (None with
 ``spark.ui.enabled=false``). ``StatusPage`` serves, from a
 ``ThreadingHTTPServer`` bound to 127.0.0.1 on an ephemeral port, in daemon
-threads, stopped by ``Context.stop()``:
+threads, stopped by ``Context.stop()``, the pages of ``driver.ui_html``:
 
-* ``/``: the application, its jobs (id, description or call site, status,
-  stages, duration), stages (id, name, attempt, status, tasks done, running,
-  failed and total), workers (id, host, pid, cores, busy slots, state),
-  cached RDDs (partitions cached, where) and the log stores the Context read
-  topics from (address, state, topics; asked with a 2 s timeout). Plain HTML
-  that reloads itself every ``REFRESH`` seconds.
-* ``/api/status``: the same report as JSON (``report()``).
+* ``/``: the application, the latest job's stage graph, jobs, stages,
+  workers (memory in use against budget), cached RDDs, and the sections
+  other packages contributed (``driver.ui_sections``; the log stores the
+  Context read topics from are one, registered here);
+* ``/job/N``: a job's stage graph and its stages;
+* ``/stage/N``: a stage's RDDs, summary metrics, task timeline per worker
+  slot, and task table (every attempt, with the metrics its worker measured);
+* ``/worker/ID``: a worker's memory and cached blocks;
+* ``/api/status``, ``/api/job/N``, ``/api/stage/N``: the report behind each
+  page, as JSON.
 
-Everything a user named (job descriptions, RDD names, call sites) is
-escaped with ``html.escape``. The page is read-only: no request changes
-anything, and a request only ever reads snapshots taken on the scheduler's
-loop thread (``DAGScheduler.status_snapshot``/``cluster_snapshot``).
+Everything a page shows comes from one snapshot function, ``report``: it
+asks the scheduler's loop for copies of its records
+(``DAGScheduler.status_snapshot``/``cluster_snapshot``), the backend for
+what workers last reported, and each registered section for its data, and
+returns plain data. Pages only render that data; no request changes
+anything. Everything a user named (job descriptions, RDD names, call sites,
+errors) is escaped.
 
 Also here: the HTML of ``Context._repr_html_`` (a notebook's rich display),
 drawn from the same report.
@@ -27,56 +33,59 @@ the wire protocol.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
+import math
 import selectors
 import socket
 import threading
 import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any, Callable
+
+from ember.driver.ui_sections import Raw, escape, register_section, sections, table
 
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler
 
 log = logging.getLogger("ember.ui")
 
-REFRESH = 2  # seconds between two reloads of the page
-SHOWN_JOBS = 100  # newest jobs and stages listed on the page (the API lists all retained)
-
 
 # --- the report ----------------------------------------------------------------------
 
 
-def report(context: Any) -> dict:
-    """Everything the page shows, as plain data (the JSON API's answer)."""
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def report(context: Any, *, job: int | None = None, stage: int | None = None) -> dict:
+    """Everything the pages show, as plain data (the JSON API's answer).
+    ``job`` selects the job whose stage graph is included (by default the
+    latest); ``stage`` a stage whose task attempts are included."""
     scheduler = context._scheduler
-    records = scheduler.status_snapshot(timeout=5.0)
+    records = scheduler.status_snapshot(timeout=5.0, tasks_of=() if stage is None else (stage,))
     workers, cached = scheduler.cluster_snapshot(timeout=5.0)
     registered = context._backend.registered()
+    states = context._backend.worker_states()
     now = time.time()
     jobs = [{
-        "id": job.job_id, "description": job.description, "group": job.group,
-        "tags": sorted(job.tags), "status": job.status, "stageIds": list(job.stage_ids),
-        "submitted": job.submitted, "completed": job.completed,
-        "duration": (job.completed or now) - job.submitted,
-    } for job in reversed(records.jobs.values())]
-    stages = [{
-        "id": stage.stage_id, "attempt": stage.attempt, "name": stage.name,
-        "status": stage.status, "numTasks": stage.num_tasks, "numActiveTasks": stage.active,
-        "numCompletedTasks": stage.completed, "numFailedTasks": stage.failed,
-        "submitted": stage.submitted, "duration": (stage.finished or now) - stage.submitted,
-    } for stage in reversed(records.stages.values())]
+        "id": record.job_id, "description": record.description, "group": record.group,
+        "tags": sorted(record.tags), "status": record.status, "stageIds": list(record.stage_ids),
+        "submitted": record.submitted, "completed": record.completed,
+        "duration": (record.completed or now) - record.submitted,
+    } for record in reversed(records.jobs.values())]
+    stages = [_stage_row(record, now) for record in reversed(records.stages.values())]
     worker_rows = []
     for worker in sorted(workers, key=lambda w: _worker_order(w["id"])):
         registration = registered.get(worker["id"])
-        worker_rows.append({**worker, "pid": getattr(registration, "pid", None),
-                            "state": "ALIVE"})
+        worker_rows.append({**worker, "pid": getattr(registration, "pid", None), "state": "ALIVE",
+                            **_worker_state(states.get(worker["id"]))})
     exited = getattr(context._cluster, "exited", None)
     for worker_id, reason in sorted((exited() if exited else {}).items(),
                                     key=lambda item: _worker_order(item[0])):
         worker_rows.append({"id": worker_id, "host": None, "cores": None, "busy": 0,
-                            "pid": None, "state": f"EXITED ({reason})"})
+                            "pid": None, "state": f"EXITED ({reason})", **_worker_state(None)})
     storage = []
     for rdd_id, rdd in _persisted(context):
         partitions = cached.get(rdd_id, {})
@@ -85,18 +94,105 @@ def report(context: Any) -> dict:
             "numPartitions": rdd.getNumPartitions(), "numCachedPartitions": len(partitions),
             "workers": sorted({w for holders in partitions.values() for w in holders}),
         })
-    return {
+    data = {
         "application": {
             "name": context.appName, "id": context.applicationId, "master": context.master,
             "version": context.version, "startTime": context.startTime / 1000.0,
             "defaultParallelism": _or_none(lambda: context.defaultParallelism),
         },
+        "generated": now,
+        "running": any(j["status"] == "RUNNING" for j in jobs),
         "jobs": jobs, "stages": stages, "workers": worker_rows, "storage": storage,
-        "logStores": _log_stores(context),
+        "graph": _graph(records, job if job is not None else next(reversed(records.jobs), None)),
+        "stage": None, "tasks": [],
+    }
+    if stage is not None and stage in records.stages:
+        record = records.stages[stage]
+        data["stage"] = {**_stage_row(record, now),
+                         "shape": record.shape.to_dict() if record.shape is not None else None}
+        data["tasks"] = [_task_row(task, now) for task in record.tasks.values()]
+    data["sections"] = []
+    data["sectionErrors"] = {}
+    for section in sections():
+        try:
+            value = section.collect(context)
+        except Exception as error:  # noqa: BLE001 - one section's failure is shown, not fatal
+            data["sectionErrors"][section.key] = f"{type(error).__name__}: {error}"
+            value = None
+        if value is not None or section.key in data["sectionErrors"]:
+            data[section.key] = value
+            data["sections"].append({"key": section.key, "title": section.title})
+    return data
+
+
+def _stage_row(record: Any, now: float) -> dict:
+    shape = record.shape
+    return {
+        "id": record.stage_id, "attempt": record.attempt, "name": record.name,
+        "status": record.status, "numTasks": record.num_tasks, "numActiveTasks": record.active,
+        "numCompletedTasks": record.completed, "numFailedTasks": record.failed,
+        "submitted": record.submitted, "completed": record.finished,
+        "duration": (record.finished or now) - record.submitted,
+        "kind": shape.kind if shape is not None else None,
+        "parents": list(shape.parents) if shape is not None else [],
+        "metrics": {_camel(name): value for name, value in record.totals.items()},
     }
 
 
-def _log_stores(context: Any) -> list:
+def _task_row(task: Any, now: float) -> dict:
+    metrics = task.metrics
+    return {
+        "tid": task.tid, "stageId": task.stage_id, "stageAttempt": task.stage_attempt,
+        "partition": task.partition, "attempt": task.attempt, "worker": task.worker_id,
+        "status": task.status, "launched": task.launched, "finished": task.finished,
+        "duration": (task.finished or now) - task.launched, "error": task.error,
+        "slot": metrics.slot if metrics is not None else None,
+        "metrics": ({_camel(name): value for name, value in metrics.to_dict().items()}
+                    if metrics is not None else None),
+    }
+
+
+def _graph(records: Any, job_id: int | None) -> dict | None:
+    """A job's stages with their shapes and statuses, for its picture. A
+    stage that an earlier job computed, and this one did not run, is
+    SKIPPED; one not submitted yet is PENDING."""
+    job = records.jobs.get(job_id) if job_id is not None else None
+    if job is None:
+        return None
+    stages = []
+    for sid in sorted(job.shapes):
+        record = records.stages.get(sid)
+        if record is None:
+            status = "PENDING" if job.status == "RUNNING" else "SKIPPED"
+        elif record.status == "ACTIVE":
+            status = "ACTIVE"
+        elif record.submitted < job.submitted:
+            status = "SKIPPED"
+        else:
+            status = record.status
+        stages.append({**job.shapes[sid].to_dict(), "status": status,
+                       "hasPage": record is not None})
+    return {"jobId": job.job_id, "description": job.description, "status": job.status,
+            "stages": stages}
+
+
+def _worker_state(state: dict | None) -> dict:
+    """What a worker last reported of its memory and blocks (None: nothing yet)."""
+    if not state:
+        return {"memoryUsed": None, "memoryBudget": None, "storageUsed": None,
+                "storageCapacity": None, "diskUsed": None, "numBlocks": None, "blocks": []}
+    capacity = state.get("storageCapacity")
+    return {
+        "memoryUsed": state.get("memoryUsed"), "memoryBudget": state.get("memoryBudget"),
+        "storageUsed": state.get("storageUsed"),
+        "storageCapacity": None if capacity is None or math.isinf(capacity) else int(capacity),
+        "diskUsed": state.get("diskUsed"), "numBlocks": state.get("numBlocks"),
+        "blocks": [{"rdd": rdd, "partition": partition, "size": size, "where": where}
+                   for rdd, partition, size, where in state.get("blocks", ())],
+    }
+
+
+def _log_stores(context: Any) -> list | None:
     """The log stores the Context read topics from (sc.topicRDD), while their
     handles live: address, state, and each topic's partition count."""
     stores = []
@@ -106,6 +202,18 @@ def _log_stores(context: Any) -> list:
                        "topics": [{"name": name, "partitions": meta["partitions"]}
                                   for name, meta in sorted(topics.items())]})
     return stores
+
+
+def _render_log_stores(stores: list) -> str:
+    return table(["address", "state", "topics (partitions)"],
+                 [[store["address"], store["state"],
+                   ", ".join(f"{t['name']} ({t['partitions']})" for t in store["topics"])]
+                  for store in stores],
+                 empty="This Context has read no topic.")
+
+
+# The log stores' section is contributed through the same hook as any other.
+register_section("logStores", "Log stores", _log_stores, _render_log_stores)
 
 
 def _or_none(read: Callable[[], Any]) -> Any:
@@ -131,116 +239,37 @@ def _worker_order(worker_id: str) -> tuple:
     return (prefix, int(number)) if number.isdigit() else (worker_id, -1)
 
 
-# --- HTML ------------------------------------------------------------------------------
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; margin-bottom: 1.5em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
-th { background: #f3f3f3; }
-.bar { width: 10em; height: 0.8em; background: #eee; display: inline-block; }
-.done { height: 100%; background: #5a9; display: inline-block; }
-.RUNNING, .ACTIVE { color: #06c; } .FAILED { color: #c00; } .SUCCEEDED, .COMPLETE { color: #080; }
-"""
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, _Raw):
-        return value.text
-    return html.escape("" if value is None else str(value))
-
-
-class _Raw:
-    """HTML made here, from escaped parts."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-def _table(headers: list[str], rows: list[list]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _status(status: str) -> _Raw:
-    return _Raw(f'<span class="{html.escape(status)}">{html.escape(status)}</span>')
-
-
-def _progress(done: int, total: int) -> _Raw:
-    width = 100 * done // total if total else 100
-    return _Raw(f'<span class="bar"><span class="done" style="width:{width}%"></span></span> '
-                f"{done}/{total}")
-
-
-def _seconds(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f} s"
-
-
 def render_page(data: dict) -> str:
-    app = data["application"]
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<meta http-equiv='refresh' content='{REFRESH}'>",
-        f"<title>{html.escape(app['name'])} - ember</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(app['name'])}</h1>",
-        _table(["application id", "master", "ember", "default parallelism"],
-               [[app["id"], app["master"], app["version"], app["defaultParallelism"]]]),
-        "<h2>Jobs</h2>",
-        _table(["id", "description", "group", "status", "stages", "duration"],
-               [[j["id"], j["description"], j["group"], _status(j["status"]),
-                 ", ".join(map(str, j["stageIds"])), _seconds(j["duration"])]
-                for j in data["jobs"][:SHOWN_JOBS]]),
-        "<h2>Stages</h2>",
-        _table(["id", "name", "attempt", "status", "tasks done", "running", "failed", "total",
-                "duration"],
-               [[s["id"], s["name"], s["attempt"], _status(s["status"]),
-                 _progress(s["numCompletedTasks"], s["numTasks"]), s["numActiveTasks"],
-                 s["numFailedTasks"], s["numTasks"], _seconds(s["duration"])]
-                for s in data["stages"][:SHOWN_JOBS]]),
-        "<h2>Workers</h2>",
-        _table(["id", "host", "pid", "cores", "busy", "state"],
-               [[w["id"], w["host"], w["pid"], w["cores"], w["busy"], w["state"]]
-                for w in data["workers"]]),
-        "<h2>Storage</h2>",
-        _table(["id", "RDD", "storage level", "cached partitions", "workers"],
-               [[r["id"], r["name"], r["storageLevel"],
-                 f"{r['numCachedPartitions']}/{r['numPartitions']}", ", ".join(r["workers"])]
-                for r in data["storage"]]),
-        "<h2>Log stores</h2>",
-        _table(["address", "state", "topics (partitions)"],
-               [[store["address"], store["state"],
-                 ", ".join(f"{t['name']} ({t['partitions']})" for t in store["topics"])]
-                for store in data["logStores"]]),
-    ]
-    parts.append("</body></html>")
-    return "".join(parts)
+    """The overview page of a report."""
+    from ember.driver import ui_html  # the pages' code loads with the first page served
+
+    return ui_html.overview(data)
 
 
 def context_html(context: Any) -> str:
     """The rich display of a Context: where it runs, its workers and active jobs."""
     if context._stopped:
-        return (f"<div><b>Context</b> (stopped): master {html.escape(str(context.master))}, "
-                f"app {html.escape(str(context.appName))}</div>")
+        return (f"<div><b>Context</b> (stopped): master {escape(context.master)}, "
+                f"app {escape(context.appName)}</div>")
     data = report(context)
     app = data["application"]
     url = context.uiWebUrl
-    link = (f"<a href='{html.escape(url)}' target='_blank'>{html.escape(url)}</a>"
+    link = (f"<a href='{escape(url)}' target='_blank'>{escape(url)}</a>"
             if url else "off (spark.ui.enabled=false)")
     active = [j for j in data["jobs"] if j["status"] == "RUNNING"]
     cores = sum(w["cores"] or 0 for w in data["workers"] if w["state"] == "ALIVE")
     return "".join([
         "<div><p><b>Context</b></p>",
-        _table(["master", "app", "application id", "version", "cores", "status page"],
-               [[app["master"], app["name"], app["id"], app["version"], cores, _Raw(link)]]),
+        table(["master", "app", "application id", "version", "cores", "status page"],
+              [[app["master"], app["name"], app["id"], app["version"], cores, Raw(link)]]),
         "<p><b>Workers</b></p>",
-        _table(["id", "host", "pid", "cores", "busy", "state"],
-               [[w["id"], w["host"], w["pid"], w["cores"], w["busy"], w["state"]]
-                for w in data["workers"]]),
+        table(["id", "host", "pid", "cores", "busy", "state"],
+              [[w["id"], w["host"], w["pid"], w["cores"], w["busy"], w["state"]]
+               for w in data["workers"]], empty="No workers."),
         f"<p><b>Active jobs</b>: {len(active)}</p>",
-        _table(["id", "description", "stages", "duration"],
-               [[j["id"], j["description"], ", ".join(map(str, j["stageIds"])),
-                 _seconds(j["duration"])] for j in active]) if active else "",
+        table(["id", "description", "stages", "duration"],
+              [[j["id"], j["description"], ", ".join(map(str, j["stageIds"])),
+                f"{j['duration']:.1f} s"] for j in active]) if active else "",
         "</div>",
     ])
 
@@ -255,7 +284,8 @@ class StatusPage:
     True
     """
 
-    def __init__(self, source: Callable[[], dict]):
+    def __init__(self, source: Callable[..., dict]):
+        """``source(job=None, stage=None)`` answers with a report (``report``)."""
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # ~25 ms: when used
 
         self._source = source
@@ -300,22 +330,60 @@ class StatusPage:
         self._wake_read.close()
         self._wake_write.close()
 
+    @staticmethod
+    def _route(path: str) -> tuple[str, dict] | None:
+        """(page, selection) of a path, or None: "overview", "job" or
+        "stage" (selection: the id), "worker" (page only), or "api"."""
+        parts = path.strip("/").split("/")
+        api = parts[0] == "api"
+        if api:
+            parts = parts[1:]
+            if parts == ["status"]:
+                return "api", {}
+        elif parts == [""]:
+            return "overview", {}
+        if len(parts) == 2 and parts[0] in ("job", "stage") and parts[1].isdigit() \
+                and len(parts[1]) < 10:
+            return ("api" if api else parts[0]), {parts[0]: int(parts[1])}
+        if not api and len(parts) == 2 and parts[0] == "worker" and parts[1]:
+            return "worker", {}
+        return None
+
     def _answer(self, request: BaseHTTPRequestHandler) -> None:
-        path = request.path.split("?", 1)[0]
-        if path not in ("/", "/api/status"):
-            self._send(request, 404, "text/plain; charset=utf-8",
-                       f"no page {path!r}: try / or /api/status")
+        from ember.driver import ui_html  # the pages' code loads with the first page served
+
+        path = urllib.parse.unquote(request.path.split("?", 1)[0])
+        if path == "/favicon.ico":  # browsers ask for it, even for the JSON pages
+            self._send(request, 200, "image/svg+xml", ui_html.ICON)
             return
+        route = self._route(path)
+        if route is None:
+            self._send(request, 404, "text/plain; charset=utf-8",
+                       f"no page {path!r}: try /, /job/N, /stage/N, /worker/ID, /api/status, "
+                       f"/api/job/N or /api/stage/N")
+            return
+        kind, selection = route
         try:
-            data = self._source()
+            data = self._source(**selection)
         except Exception as error:  # noqa: BLE001 - a stopping Context: say so
             self._send(request, 503, "text/plain; charset=utf-8",
                        f"status unavailable: {type(error).__name__}: {error}")
             return
-        if path == "/":
-            self._send(request, 200, "text/html; charset=utf-8", render_page(data))
+        if kind == "api":
+            self._send(request, 200, "application/json", json.dumps(data, default=str))
+            return
+        if kind == "job":
+            page = ui_html.job_page(data, selection["job"])
+        elif kind == "stage":
+            page = ui_html.stage_page(data, selection["stage"])
+        elif kind == "worker":
+            page = ui_html.worker_page(data, path.strip("/").split("/", 1)[1])
         else:
-            self._send(request, 200, "application/json", json.dumps(data))
+            page = ui_html.overview(data)
+        if page is None:
+            self._send(request, 404, "text/html; charset=utf-8", ui_html.not_found(data, path))
+            return
+        self._send(request, 200, "text/html; charset=utf-8", page)
 
     @staticmethod
     def _send(request: BaseHTTPRequestHandler, code: int, content_type: str, body: str) -> None:

@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_logstore_client_commands(logstore_commands)
     add_submit_command(commands)
     add_cluster_commands(commands)
+    from ember.etl.cli import add_connect_commands
+    add_connect_commands(commands)
     return parser
 
 
@@ -107,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_submit(args, fail)
         elif args.command in ("worker", "secret"):
             return run_cluster_command(args)
+        elif args.command == "connect":
+            from ember.etl.cli import run_connect
+            return run_connect(args, fail)
         elif args.command == "logstore" and args.logstore_command != "serve":
             return run_logstore_client(args, fail)
         elif args.command == "logstore":

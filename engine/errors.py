@@ -200,6 +200,90 @@ class CommitFailedError(LogStoreError, RuntimeError):
     its partitions may belong to another member now). Nothing was stored."""
 
 
+# --- the cluster controller (names follow Kafka's error codes) ------------------
+
+
+class NotControllerError(LogStoreError, ConnectionError):
+    """The request reached a controller that is not the active one (or lost
+    leadership before the request committed: its outcome is then unknown).
+    ``leader_id`` names the active controller when known."""
+
+
+class InvalidReplicationFactorError(LogStoreError, ValueError):
+    """A replication factor below 1 or above the number of live brokers."""
+
+
+class InvalidConfigurationError(LogStoreError, ValueError):
+    """A topic config that contradicts itself, such as min.insync.replicas
+    above the replication factor."""
+
+
+class LeaderNotAvailableError(LogStoreError, LookupError):
+    """A partition has no leader: no in-sync replica is alive and unclean
+    leader election is off."""
+
+
+class FencedLeaderEpochError(LogStoreError, ValueError):
+    """A request carried a leader epoch older than the partition's: it comes
+    from a leader that has been replaced."""
+
+
+class InvalidUpdateVersionError(LogStoreError, ValueError):
+    """An ISR change was based on a partition epoch that is no longer current."""
+
+
+class StaleBrokerEpochError(LogStoreError, ValueError):
+    """A broker spoke with the epoch of an earlier registration."""
+
+
+class BrokerNotAvailableError(LogStoreError, LookupError):
+    """A broker id that is not registered (or not alive) where one is required."""
+
+
+class IneligibleReplicaError(LogStoreError, ValueError):
+    """An ISR change would add a replica that is fenced, shutting down, or not
+    a replica of the partition."""
+
+
+class NotLeaderOrFollowerError(LogStoreError, ValueError):
+    """A partition request reached a broker that is not its current leader."""
+
+
+class NoReassignmentInProgressError(LogStoreError, ValueError):
+    """A reassignment was cancelled for a partition that is not being moved."""
+
+
+class ElectionNotNeededError(LogStoreError, ValueError):
+    """A preferred leader election for a partition already led by its
+    preferred replica."""
+
+
+class PreferredLeaderNotAvailableError(LogStoreError, LookupError):
+    """The preferred replica of a partition is not alive or not in sync."""
+
+
+class InvalidPartitionsError(LogStoreError, ValueError):
+    """A topic's partition count below 1."""
+
+
+# --- records read from files and databases (ember.etl) ------------------------------
+
+
+class MalformedRecordError(EmberError, ValueError):
+    """A record a reader could not parse, in parse mode FAILFAST. Names the
+    file, where the record starts (line and byte offset) and its first bytes;
+    fields ``path``, ``line``, ``offset``, ``snippet``, ``reason``."""
+
+    def __init__(self, message: str, *, path: str = "", line: int | None = None,
+                 offset: int | None = None, snippet: bytes = b"", reason: str = ""):
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.offset = offset
+        self.snippet = snippet
+        self.reason = reason
+
+
 # --- machine learning (ember.mllib) ---------------------------------------------
 
 

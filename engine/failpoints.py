@@ -34,6 +34,9 @@ POINTS = {
     "shuffle.serve": "a shuffle service is about to answer a fetch request",
     "shuffle.read": "a shuffle block is about to be read from disk (locally or to serve it)",
     "output.mid_write": "a task wrote half of a saveAsTextFile part file",
+    "sql.mid_write": "a task inserted half of its partition's rows, not committed yet",
+    "connect.source.after_send": "a source connector's records are in the topic, its position not stored",
+    "connect.sink.mid_batch": "a sink connector inserted half a batch's rows, not committed yet",
 }
 
 _ENV = "EMBER_FAILPOINTS"

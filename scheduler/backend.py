@@ -84,6 +84,7 @@ class ZmqBackend:
         self._workers: dict[str, Register] = {}
         self._lost: set[str] = set()
         self._last_seen: dict[str, float] = {}
+        self._states: dict[str, dict] = {}  # each worker's last Heartbeat.state (status page)
         self._changed = threading.Condition()
         self.heartbeat_timeout = heartbeat_timeout
         self._ever: set[str] = set()
@@ -149,6 +150,8 @@ class ZmqBackend:
             return
         self._last_seen[identity] = time.monotonic()
         if isinstance(message, Heartbeat):
+            if message.state is not None:
+                self._states[identity] = message.state
             self._send(identity, HeartbeatAck())
         elif isinstance(message, CommitRequest):
             self._post(AskCommit(identity, message.tid, message.stage_id, message.partition))
@@ -165,7 +168,8 @@ class ZmqBackend:
         elif isinstance(message, StatusUpdate):
             self._post(CompletionEvent(
                 worker_id=identity, tid=message.tid, outcome=message.outcome,
-                payload=payloads[0] if payloads else None, duration=message.duration))
+                payload=payloads[0] if payloads else None, duration=message.duration,
+                metrics=message.metrics))
 
     def _register(self, identity: str, message: Register) -> None:
         problem = None
@@ -221,6 +225,7 @@ class ZmqBackend:
         with self._changed:
             self._lost.add(worker_id)
             self._last_seen.pop(worker_id, None)
+            self._states.pop(worker_id, None)
             known = self._workers.pop(worker_id, None) is not None
             self._changed.notify_all()
         if known:
@@ -236,6 +241,11 @@ class ZmqBackend:
     def registered(self) -> dict[str, Register]:
         with self._changed:
             return dict(self._workers)
+
+    def worker_states(self) -> dict[str, dict]:
+        """The memory and cached blocks each live worker last reported."""
+        live = self.registered()
+        return {w: state for w, state in list(self._states.items()) if w in live}
 
     def wait_for(self, worker_ids: set[str], timeout: float,
                  check: Callable[[], None] | None = None) -> None:

@@ -86,7 +86,15 @@ from ember.engine.errors import (
 from ember.engine.wire.protocol import PeerLost, RemoveRdd, RemoveShuffle
 from ember.engine.wire.serializer import dumps, loads
 from ember.engine.api.storage import StorageLevel
-from ember.engine.wire.task import RESULT, SHUFFLE_MAP, ExceptionFailure, FetchFailure, TaskSuccess, make_binary
+from ember.engine.wire.task import (
+    RESULT,
+    SHUFFLE_MAP,
+    ExceptionFailure,
+    FetchFailure,
+    TaskKilled,
+    TaskSuccess,
+    make_binary,
+)
 from ember.scheduler.cache_tracker import CacheTracker
 from ember.scheduler.events import (
     AskCommit,
@@ -109,6 +117,7 @@ from ember.scheduler.events import (
 from ember.scheduler.job import ActiveJob, JobWaiter
 from ember.scheduler.map_output_tracker import MapOutputTracker
 from ember.scheduler.stage import ResultStage, ShuffleMapStage, Stage
+from ember.scheduler.stage_graph import shape_of
 from ember.scheduler.status import JobRecord, StageProgress, StatusRecords, job_progress
 from ember.scheduler.task_scheduler import TaskScheduler
 from ember.scheduler.task_set_manager import Speculation, TaskSetManager, TaskSpec
@@ -141,7 +150,7 @@ class DAGScheduler:
         self.status = StatusRecords()
         self.map_outputs = MapOutputTracker()
         self.cache = CacheTracker()
-        self.tasks = TaskScheduler(backend)
+        self.tasks = TaskScheduler(backend, on_launch=self.status.task_launched)
         self.jobs: dict[int, ActiveJob] = {}
         self.stages: dict[int, Stage] = {}
         self.shuffle_stages: dict[int, ShuffleMapStage] = {}
@@ -212,9 +221,13 @@ class DAGScheduler:
                 log.exception("scheduler error while handling %r", event)
 
     def process(self, event: Any) -> None:
-        """Handle one event, then offer free slots (the loop's unit of work)."""
+        """Handle one event, then offer free slots (the loop's unit of work).
+        A task's success or a new worker can only have freed slots: only
+        those are offered (see ``TaskScheduler.revive``)."""
         self._handlers[type(event)](event)
-        self._offer_slots()
+        targeted = isinstance(event, ExecutorAdded) or (
+            isinstance(event, CompletionEvent) and isinstance(event.outcome, TaskSuccess))
+        self._offer_slots(full=not targeted)
 
     def fire_timers(self) -> None:
         now = self.clock.monotonic()
@@ -227,10 +240,10 @@ class DAGScheduler:
     def _schedule(self, delay: float, event: Any) -> None:
         heapq.heappush(self._timers, (self.clock.monotonic() + delay, next(self._timer_seq), event))
 
-    def _offer_slots(self) -> None:
+    def _offer_slots(self, full: bool = True) -> None:
         now = self.clock.monotonic()
-        self.tasks.revive(now)
-        if any(slots.free for slots in self.tasks.workers.values()):
+        self.tasks.revive(now, full)
+        if self.tasks.has_free_slots():
             deadline = self.tasks.next_deadline()
             if deadline is not None and deadline > now and (
                     self._revive_at is None or deadline < self._revive_at):
@@ -264,9 +277,10 @@ class DAGScheduler:
         return {stage.id: (len(ts.running), ts.num_succeeded, sum(ts.failures))
                 for stage, ts in self.task_sets.items()}
 
-    def status_snapshot(self, timeout: float = 10.0) -> StatusRecords:
-        """A copy of the job and stage records, with live task counts."""
-        return self.query(lambda: self.status.snapshot(self._live_counts()), timeout)
+    def status_snapshot(self, timeout: float = 10.0, tasks_of: tuple = ()) -> StatusRecords:
+        """A copy of the job and stage records, with live task counts (and the
+        task records of the stages in ``tasks_of``)."""
+        return self.query(lambda: self.status.snapshot(self._live_counts(), tasks_of), timeout)
 
     def job_progress(self, job_ids: list[int],
                      timeout: float = 10.0) -> tuple[dict[int, str], list[StageProgress]]:
@@ -368,7 +382,8 @@ class DAGScheduler:
             partitions = [p for p, done in zip(job.partitions, job.finished) if not done]
         stage.attempt += 1
         stage.pending = set(partitions)
-        self.status.stage_submitted(stage.id, stage.attempt, stage.name, len(partitions))
+        self.status.stage_submitted(stage.id, stage.attempt, stage.name, len(partitions),
+                                    shape_of(stage))
         if not partitions:
             self._stage_completed(stage)
             return
@@ -456,7 +471,8 @@ class DAGScheduler:
         self.status.job_started(JobRecord(
             job.id, job.properties.get("spark.job.description") or job.callsite,
             job.properties.get("spark.jobGroup.id"),
-            frozenset(filter(None, job.properties.get("spark.job.tags", "").split(","))), ancestry))
+            frozenset(filter(None, job.properties.get("spark.job.tags", "").split(","))), ancestry,
+            shapes={sid: shape_of(self.stages[sid]) for sid in ancestry}))
         self._submit_stage(stage)
 
     def _on_job_cancelled(self, event: JobCancelled) -> None:
@@ -475,6 +491,7 @@ class DAGScheduler:
 
     def _on_completion(self, event: CompletionEvent) -> None:
         task_set = self.tasks.task_ended(event.tid, event.worker_id)
+        self._record_task_end(event)
         if task_set is None:
             return  # stale: from a lost worker or an attempt no longer tracked
         outcome = event.outcome
@@ -516,12 +533,26 @@ class DAGScheduler:
         else:
             task_set.abandon(event.tid)
 
+    def _record_task_end(self, event: CompletionEvent) -> None:
+        outcome = event.outcome
+        if isinstance(outcome, TaskSuccess):
+            status, error = "SUCCESS", None
+        elif isinstance(outcome, ExceptionFailure):
+            status, error = "FAILED", f"{outcome.exc_type}: {outcome.message}"
+        elif isinstance(outcome, FetchFailure):
+            status, error = "FETCH_FAILED", outcome.message
+        elif isinstance(outcome, TaskKilled):
+            status, error = "KILLED", outcome.reason
+        else:
+            status, error = "FAILED", repr(outcome)
+        self.status.task_ended(event.tid, status, error, event.metrics)
+
     def _result_ready(self, stage: ResultStage, partition: int, payload: bytes,
                       accumulator_updates: dict) -> None:
         job = stage.job
         if job.id not in self.jobs:
             return
-        output_index = job.partitions.index(partition)
+        output_index = job.output_index[partition]
         if job.finished[output_index]:
             return
         job.result_bytes += len(payload)
@@ -707,6 +738,8 @@ class DAGScheduler:
                 task_set.worker_died_elsewhere(set())
             return
         lost_attempts = self.tasks.remove_worker(event.worker_id)
+        for _, tid in lost_attempts:
+            self.status.task_ended(tid, "LOST", f"worker {event.worker_id} lost: {event.reason}")
         for task_set in self.tasks.task_sets:
             task_set.worker_died_elsewhere({task_set.running_index(tid) for ts, tid in lost_attempts
                                             if ts is task_set})

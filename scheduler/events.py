@@ -36,6 +36,7 @@ class CompletionEvent:
     outcome: Any  # TaskSuccess | ExceptionFailure | FetchFailure | TaskKilled
     payload: bytes | None = None
     duration: float = 0.0
+    metrics: Any = None  # the attempt's TaskMetrics, measured on the worker
 
 
 @dataclass(frozen=True)

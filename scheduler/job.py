@@ -52,6 +52,7 @@ class ActiveJob:
         self.rdd = rdd
         self.func = func
         self.partitions = partitions
+        self.output_index = {partition: index for index, partition in enumerate(partitions)}
         self.waiter = waiter
         self.properties = properties
         self.callsite = callsite  # "collect at job.py:12"

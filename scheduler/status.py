@@ -1,26 +1,45 @@
-"""Records of jobs and stages, for status reports (statusTracker, progress).
+"""Records of jobs, stages and task attempts, for status reports
+(statusTracker, progress bars, the status page).
 
 Kept by the DAGScheduler's loop: a job's record is made when it is submitted
-and closed when it ends; a stage's when an attempt is submitted, with its task
-counts copied from the task set when the attempt ends. Live counts of running
-stages are read from their task sets when a snapshot is taken. Only the latest
-``RETAINED`` jobs and stages are kept (Spark's spark.ui.retainedJobs default).
+(with the shape of each of its stages, ``stage_graph``) and closed when it
+ends; a stage's when an attempt is submitted, with its task counts copied
+from the task set when the attempt ends. Live counts of running stages are
+read from their task sets when a snapshot is taken. Each task attempt has a
+record from its launch (worker, attempt, launch time) to its end (status,
+error, and the metrics the worker measured), kept with its stage across
+the stage's attempts; a stage also keeps the sums of its successful tasks'
+metrics. Only the latest ``RETAINED`` jobs and stages (Spark's
+spark.ui.retainedJobs default) and ``RETAINED_TASKS`` task attempts (Spark's
+spark.ui.retainedTasks) are kept.
 
 Owned by the DAGScheduler's loop thread; other threads read snapshots taken on
 that thread (``DAGScheduler.query``): a full copy for statusTracker and the
-status page, or ``job_progress`` (the few records of the jobs one action
-waits for) for progress bars, which poll several times a second and must not
-cost the loop a copy of every record each time.
+status page (task records only of the stages asked for), or ``job_progress``
+(the few records of the jobs one action waits for) for progress bars, which
+poll several times a second and must not cost the loop a copy of every
+record each time.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from operator import add, attrgetter
+from typing import Any, Iterable, NamedTuple
+
+from ember.engine.api.task_metrics import TaskMetrics
 
 RETAINED = 1000
+RETAINED_TASKS = 100_000
+
+# Task metrics summed per stage (the rest, such as the slot, are per task only).
+SUMMED = ("input_records", "input_bytes", "output_records", "output_bytes",
+          "shuffle_read_records", "shuffle_read_bytes", "shuffle_remote_bytes",
+          "shuffle_fetch_wait", "shuffle_write_records", "shuffle_write_bytes",
+          "memory_spilled", "disk_spilled", "result_size", "run_time", "cpu_time")
+_summed = attrgetter(*SUMMED)
 
 
 class SparkJobInfo(NamedTuple):
@@ -49,6 +68,25 @@ class JobRecord:
     status: str = "RUNNING"
     submitted: float = field(default_factory=time.time)
     completed: float | None = None
+    shapes: dict = field(default_factory=dict)  # stage id -> StageShape (immutable)
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """One task attempt. ``launched``/``finished`` are the driver's wall clock;
+    ``metrics`` the worker's measurements, once the attempt reported."""
+
+    tid: int
+    stage_id: int
+    stage_attempt: int
+    partition: int
+    attempt: int
+    worker_id: str
+    launched: float
+    status: str = "RUNNING"  # RUNNING, SUCCESS, FAILED, FETCH_FAILED, KILLED, LOST
+    finished: float | None = None
+    error: str | None = None
+    metrics: TaskMetrics | None = None
 
 
 @dataclass
@@ -63,18 +101,31 @@ class StageRecord:
     status: str = "ACTIVE"  # ACTIVE, COMPLETE, FAILED, SKIPPED
     submitted: float = field(default_factory=time.time)
     finished: float | None = None
+    shape: Any = None  # its StageShape
+    tasks: dict = field(default_factory=dict)  # tid -> TaskRecord, every attempt of the stage
+    # The sums of SUMMED over successful tasks: a list in SUMMED's order while
+    # recorded (added in C, once per task), a dict by name in a snapshot.
+    totals: Any = None
 
 
 class StatusRecords:
     def __init__(self):
         self.jobs: OrderedDict[int, JobRecord] = OrderedDict()
         self.stages: OrderedDict[int, StageRecord] = OrderedDict()
+        self._task_order: deque = deque()  # (stage id, tid) by launch, for trimming
+        self._running: dict[int, TaskRecord] = {}  # tid -> record of attempts not ended
 
     def _trim(self) -> None:
         while len(self.jobs) > RETAINED:
             self.jobs.popitem(last=False)
         while len(self.stages) > RETAINED:
             self.stages.popitem(last=False)
+        while len(self._task_order) > RETAINED_TASKS:
+            stage_id, tid = self._task_order.popleft()
+            stage = self.stages.get(stage_id)
+            if stage is not None:
+                stage.tasks.pop(tid, None)
+            self._running.pop(tid, None)
 
     def job_started(self, record: JobRecord) -> None:
         self.jobs[record.job_id] = record
@@ -86,10 +137,45 @@ class StatusRecords:
             record.status = status
             record.completed = time.time()
 
-    def stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None:
-        self.stages[stage_id] = StageRecord(stage_id, attempt, name, num_tasks)
+    def stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int,
+                        shape: Any = None) -> None:
+        record = StageRecord(stage_id, attempt, name, num_tasks, shape=shape)
+        earlier = self.stages.get(stage_id)
+        if earlier is not None:  # a new attempt: the earlier attempts' tasks stay listed
+            record.tasks, record.totals = earlier.tasks, earlier.totals
+        self.stages[stage_id] = record
         self.stages.move_to_end(stage_id)
         self._trim()
+
+    def task_launched(self, tid: int, stage_id: int, stage_attempt: int, partition: int,
+                      attempt: int, worker_id: str) -> None:
+        stage = self.stages.get(stage_id)
+        if stage is None:
+            return
+        record = TaskRecord(tid, stage_id, stage_attempt, partition, attempt, worker_id,
+                            time.time())
+        stage.tasks[tid] = record
+        self._running[tid] = record
+        self._task_order.append((stage_id, tid))
+        if len(self._task_order) > RETAINED_TASKS:
+            self._trim()
+
+    def task_ended(self, tid: int, status: str, error: str | None = None,
+                   metrics: TaskMetrics | None = None) -> None:
+        """The first end reported for an attempt counts (a report that
+        arrives after the attempt was declared lost is dropped)."""
+        record = self._running.pop(tid, None)
+        if record is None:
+            return
+        record.status, record.error, record.finished = status, error, time.time()
+        if isinstance(metrics, TaskMetrics):
+            record.metrics = metrics
+            if status == "SUCCESS":
+                stage = self.stages.get(record.stage_id)
+                if stage is not None:
+                    values = _summed(metrics)
+                    stage.totals = values if stage.totals is None else list(map(add, stage.totals,
+                                                                               values))
 
     def stage_ended(self, stage_id: int, status: str, active: int, completed: int, failed: int) -> None:
         record = self.stages.get(stage_id)
@@ -98,12 +184,19 @@ class StatusRecords:
             record.completed, record.failed = completed, failed
             record.finished = time.time()
 
-    def snapshot(self, live: dict[int, tuple[int, int, int]]) -> "StatusRecords":
+    def snapshot(self, live: dict[int, tuple[int, int, int]],
+                 tasks_of: Iterable[int] = ()) -> "StatusRecords":
         """A copy for another thread; ``live`` gives (active, completed,
-        failed) of running stages."""
+        failed) of running stages. Task records are copied only for the
+        stages in ``tasks_of`` (the others' are left empty)."""
         copy = StatusRecords()
-        copy.jobs = OrderedDict((k, replace(v, stage_ids=list(v.stage_ids))) for k, v in self.jobs.items())
-        copy.stages = OrderedDict((k, replace(v)) for k, v in self.stages.items())
+        copy.jobs = OrderedDict((k, replace(v, stage_ids=list(v.stage_ids), shapes=dict(v.shapes)))
+                                for k, v in self.jobs.items())
+        wanted = set(tasks_of)
+        copy.stages = OrderedDict(
+            (k, replace(v, totals=dict(zip(SUMMED, v.totals)) if v.totals is not None else {},
+                        tasks={tid: replace(t) for tid, t in v.tasks.items()} if k in wanted else {}))
+            for k, v in self.stages.items())
         for stage_id, (active, completed, failed) in live.items():
             if stage_id in copy.stages:
                 record = copy.stages[stage_id]

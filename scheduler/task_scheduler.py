@@ -6,6 +6,16 @@ earlier stage); and, for every running task id, its task set and worker. A
 worker is sent a stage binary with its first task of that stage attempt only,
 and told to drop it when the task set ends.
 
+Offers, and why they stay cheap with many workers: a full offer goes to every
+worker with a free slot. It is needed only when tasks may have become
+runnable on slots that were already free (a task set was submitted, an
+attempt failed or was lost, a locality wait ended): the caller asks for it
+with ``revive(now, full=True)``. Otherwise, after a task's success, only the
+slots freed since the last offer are offered (as Spark's backend offers the
+one executor that sent the status update): a slot that was offered before
+and got nothing can get nothing new from a success. So the cost of an event
+depends on what it changed, never on the number of workers.
+
 Owned by the DAGScheduler's loop thread (not thread-safe). It asks the backend
 to launch tasks and never talks to sockets itself.
 """
@@ -14,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from ember.engine.wire.task import TaskDescription
 from ember.scheduler.stage import ResultStage
@@ -42,27 +52,46 @@ class WorkerSlots:
     binaries: set[int] = field(default_factory=set)
     running: set[int] = field(default_factory=set)
 
+    def __hash__(self) -> int:
+        return id(self)
+
 
 class TaskScheduler:
-    def __init__(self, backend: Any):
+    def __init__(self, backend: Any, on_launch: Callable[..., None] | None = None):
         self.backend = backend
+        # Told of each launch: (tid, stage id, stage attempt, partition, attempt, worker).
+        self.on_launch = on_launch
         self.workers: dict[str, WorkerSlots] = {}
         self.task_sets: list[TaskSetManager] = []
         self._by_tid: dict[int, tuple[TaskSetManager, str]] = {}
         self._next_tid = 0
         self.launches = 0  # total task attempts launched
         self.history: deque[Launch] = deque(maxlen=100_000)
+        # Workers with a free slot, in the order they got it; and those freed
+        # since the last offer (the only ones a success needs to offer).
+        self._free: dict[str, WorkerSlots] = {}
+        self._freed: dict[str, WorkerSlots] = {}
+        self._full_offer = False
+        self._total_cores = 0
 
     # --- workers --------------------------------------------------------------
 
     def add_worker(self, worker_id: str, host: str, cores: int, address: str) -> None:
-        self.workers[worker_id] = WorkerSlots(worker_id, host, cores, address, cores)
+        slots = WorkerSlots(worker_id, host, cores, address, cores)
+        self.workers[worker_id] = slots
+        self._total_cores += cores
+        if cores > 0:
+            self._free[worker_id] = self._freed[worker_id] = slots
 
     def remove_worker(self, worker_id: str) -> list[tuple[TaskSetManager, int]]:
         """Forget a worker; returns the (task set, tid) attempts it was running."""
         slots = self.workers.pop(worker_id, None)
         if slots is None:
             return []
+        self._total_cores -= slots.cores
+        self._free.pop(worker_id, None)
+        self._freed.pop(worker_id, None)
+        self._full_offer = True  # its attempts run again elsewhere
         lost = []
         for tid in sorted(slots.running):
             entry = self._by_tid.pop(tid, None)
@@ -81,6 +110,7 @@ class TaskScheduler:
     def submit(self, task_set: TaskSetManager) -> None:
         self.task_sets.append(task_set)
         self.task_sets.sort(key=lambda ts: ts.priority)
+        self._full_offer = True
 
     def remove_task_set(self, task_set: TaskSetManager) -> None:
         if task_set in self.task_sets:
@@ -100,6 +130,7 @@ class TaskScheduler:
         slots = self.workers[worker_id]
         slots.running.discard(tid)
         slots.free += 1
+        self._free[worker_id] = self._freed[worker_id] = slots
         return entry[0]
 
     def task_set_of(self, tid: int) -> TaskSetManager | None:
@@ -119,15 +150,29 @@ class TaskScheduler:
     # --- placement ------------------------------------------------------------
 
     def total_slots(self) -> int:
-        return sum(slots.cores for slots in self.workers.values())
+        return self._total_cores
 
-    def revive(self, now: float) -> int:
-        """Offer every free slot; returns the number of tasks launched."""
+    def has_free_slots(self) -> bool:
+        return bool(self._free)
+
+    def revive(self, now: float, full: bool = True) -> int:
+        """Offer free slots: every one when ``full`` (or when a task set was
+        submitted or a worker lost since the last offer), else only those
+        freed since the last offer. Returns the number of tasks launched."""
+        # A barrier task set waits for enough free slots at once: it must see them all.
+        full = full or self._full_offer or any(
+            ts.barrier and not ts.zombie and ts.launched_none for ts in self.task_sets)
+        self._full_offer = False
+        offered = self._free if full else self._freed
+        self._freed = {}
+        if not offered or not any(ts.has_offers_to_take for ts in self.task_sets):
+            return 0
         launched = 0
-        for task_set in self.task_sets:
-            if task_set.barrier and not task_set.zombie and task_set.attempts == [0] * len(task_set.tasks):
-                launched += self._launch_barrier(task_set, now)
-        for slots in list(self.workers.values()):
+        if full:
+            for task_set in self.task_sets:
+                if task_set.barrier and not task_set.zombie and task_set.launched_none:
+                    launched += self._launch_barrier(task_set, now)
+        for slots in list(offered.values()):
             while slots.free > 0:
                 for task_set in self.task_sets:
                     if task_set.barrier:
@@ -143,7 +188,7 @@ class TaskScheduler:
 
     def _launch_barrier(self, task_set: TaskSetManager, now: float) -> int:
         """All of a barrier task set's tasks at once, or none yet."""
-        free = [slots for slots in self.workers.values() for _ in range(slots.free)]
+        free = [slots for slots in self._free.values() for _ in range(slots.free)]
         if len(free) < len(task_set.tasks):
             return 0
         placement = list(zip(range(len(task_set.tasks)), free))
@@ -160,6 +205,8 @@ class TaskScheduler:
         self._by_tid[tid] = (task_set, slots.worker_id)
         slots.running.add(tid)
         slots.free -= 1
+        if slots.free == 0:
+            self._free.pop(slots.worker_id, None)
         spec = task_set.tasks[index]
         stage = task_set.stage
         description = TaskDescription(
@@ -171,6 +218,9 @@ class TaskScheduler:
         self.launches += 1
         self.history.append(Launch(stage.id, task_set.stage_attempt, spec.partition, attempt,
                                    slots.worker_id, "result" if isinstance(stage, ResultStage) else "shuffle_map"))
+        if self.on_launch is not None:
+            self.on_launch(tid, stage.id, task_set.stage_attempt, spec.partition, attempt,
+                           slots.worker_id)
         self.backend.launch(slots.worker_id, description, spec.split,
                             task_set.binary if with_binary else None)
 

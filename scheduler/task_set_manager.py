@@ -2,9 +2,11 @@
 
 State per task (index = position in the task set): attempts launched, failures
 charged, deaths of the workers it ran on, whether it succeeded; plus the
-running attempts by task id. Pending tasks sit in lazy queues (an index may be
-queued several times; ``_is_pending`` filters): per preferred worker, without
-preference, and all. A slot offered on worker W takes, in order: a task that
+running attempts by task id and by index, and the set of pending indexes
+(neither succeeded nor running), so that every question the scheduler asks
+per event costs the same whatever the size of the task set. Pending tasks sit
+in lazy queues (an index may be queued several times; ``_is_pending``
+filters): per preferred worker, without preference, and all. A slot offered on worker W takes, in order: a task that
 prefers W; a task with no preference; once the locality wait has passed since
 the last local launch, any task (delay scheduling).
 
@@ -81,6 +83,10 @@ class TaskSetManager:
         self._copies: deque = deque()  # indexes waiting for a speculative copy
         self._speculated: set[int] = set()
         self._running_count = [0] * count
+        self._tids_of: dict[int, set[int]] = defaultdict(set)  # index -> running attempts
+        self._pending: set[int] = set(range(count))
+        self._started_any = False
+        self._index_of = {task.partition: index for index, task in enumerate(tasks)}
         self.zombie = False
         self.last_failure: Any = None
         self._for_worker: dict[str, deque] = defaultdict(deque)
@@ -106,6 +112,13 @@ class TaskSetManager:
     def _is_pending(self, index: int) -> bool:
         return not self.succeeded[index] and self._running_count[index] == 0
 
+    def _refresh(self, index: int) -> None:
+        """Keep ``_pending`` true to ``_is_pending`` after ``index`` changed."""
+        if self._is_pending(index):
+            self._pending.add(index)
+        else:
+            self._pending.discard(index)
+
     def _pop(self, queue: deque) -> int | None:
         while queue:
             index = queue.popleft()
@@ -114,8 +127,18 @@ class TaskSetManager:
         return None
 
     @property
+    def launched_none(self) -> bool:
+        """No attempt of any task was launched yet (a barrier set starts whole)."""
+        return not self._started_any
+
+    @property
     def has_pending(self) -> bool:
-        return not self.zombie and any(self._is_pending(i) for i in range(len(self.tasks)))
+        return not self.zombie and bool(self._pending)
+
+    @property
+    def has_offers_to_take(self) -> bool:
+        """A pending task or a queued speculative copy could use a slot."""
+        return not self.zombie and bool(self._pending or self._copies)
 
     def offer(self, worker_id: str, now: float) -> int | None:
         """The index of a task to launch on a free slot of ``worker_id``."""
@@ -137,7 +160,7 @@ class TaskSetManager:
             index = self._copies.popleft()
             if self.succeeded[index]:
                 continue
-            if any(i == index and w == worker_id for i, w in self.running.values()):
+            if any(self.running[tid][1] == worker_id for tid in self._tids_of[index]):
                 self._copies.append(index)  # a copy must run elsewhere
                 continue
             return index
@@ -166,7 +189,7 @@ class TaskSetManager:
 
     def other_attempts(self, index: int) -> list[tuple[int, str]]:
         """(tid, worker) of the attempts of task ``index`` still running."""
-        return [(tid, worker) for tid, (i, worker) in self.running.items() if i == index]
+        return [(tid, self.running[tid][1]) for tid in sorted(self._tids_of[index])]
 
     def locality_deadline(self) -> float | None:
         """When a waiting task with a preference may run anywhere."""
@@ -187,7 +210,10 @@ class TaskSetManager:
         """Record a launch; returns the attempt number."""
         self.running[tid] = (index, worker_id)
         self._started[tid] = now
+        self._started_any = True
         self._running_count[index] += 1
+        self._tids_of[index].add(tid)
+        self._pending.discard(index)
         attempt = self.attempts[index]
         self.attempts[index] += 1
         return attempt
@@ -199,6 +225,11 @@ class TaskSetManager:
         self._started.pop(tid, None)
         index = entry[0]
         self._running_count[index] -= 1
+        tids = self._tids_of[index]
+        tids.discard(tid)
+        if not tids:
+            del self._tids_of[index]
+        self._refresh(index)
         return index
 
     def succeeded_attempt(self, tid: int, now: float = 0.0) -> int | None:
@@ -208,6 +239,7 @@ class TaskSetManager:
         if index is None or self.succeeded[index]:
             return None
         self.succeeded[index] = True
+        self._pending.discard(index)
         self.num_succeeded += 1
         if started is not None:
             self._durations.append(now - started)
@@ -249,6 +281,7 @@ class TaskSetManager:
         if self.succeeded[index]:
             self.succeeded[index] = False
             self.num_succeeded -= 1
+            self._refresh(index)
         if self._is_pending(index):
             self._enqueue(index)
 
@@ -261,7 +294,4 @@ class TaskSetManager:
         return self.num_succeeded == len(self.tasks)
 
     def index_of(self, partition: int) -> int | None:
-        for index, task in enumerate(self.tasks):
-            if task.partition == partition:
-                return index
-        return None
+        return self._index_of.get(partition)

@@ -17,13 +17,15 @@ ALLOWED = {
     "scheduler": {"engine"},
     "worker": {"engine"},
     "ingest": {"engine"},
-    "driver": {"engine", "scheduler", "ingest"},
+    "driver": {"engine", "scheduler", "ingest", "etl"},  # etl: sc.read, rdd.write's writer
+    # etl: formats and SQL over the engine's files and tasks; connectors over the log store
+    "etl": {"engine", "ingest"},
     # machine learning reaches the cluster only through the RDDs and the
     # Context it is handed: nothing of the driver, scheduler or worker
     "mllib": {"engine"},
-    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "mllib"},
+    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "etl", "mllib"},
 }
-FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "mllib"}
+FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "etl", "mllib"}
 
 
 def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:

@@ -54,7 +54,7 @@ class BlockManager:
         self.directory = directory
         self.capacity = capacity
         self._memory: OrderedDict[tuple[int, int], _MemoryBlock] = OrderedDict()  # LRU first
-        self._on_disk: set[tuple[int, int]] = set()
+        self._on_disk: dict[tuple[int, int], int] = {}  # key -> file size
         self._used = 0  # bytes of stored blocks plus reservations of unrolling ones
         self._lock = threading.Lock()
 
@@ -66,23 +66,27 @@ class BlockManager:
     def _path(self, key: tuple[int, int]) -> str:
         return os.path.join(self.directory, f"rdd_{key[0]}_{key[1]}")
 
-    def get(self, key: tuple[int, int]) -> Iterator | None:
-        """The block's records, or None when this worker does not hold it."""
+    def get(self, key: tuple[int, int], metrics: Any = None) -> Iterator | None:
+        """The block's records, or None when this worker does not hold it.
+        ``metrics`` (the reading task's), when given, counts them as input."""
         with self._lock:
             block = self._memory.get(key)
             if block is not None:
                 self._memory.move_to_end(key)
+                if metrics is not None:
+                    metrics.input_records += len(block.values)
+                    metrics.input_bytes += block.size
                 return iter(block.values)
             on_disk = key in self._on_disk
         if on_disk and os.path.exists(self._path(key)):
-            return load_chunks(self._path(key))
+            return load_chunks(self._path(key), metrics)
         with self._lock:
-            self._on_disk.discard(key)
+            self._on_disk.pop(key, None)
         return None
 
     def get_or_compute(self, rdd: Any, split: Any, context: Any) -> Iterator:
         key = (rdd.id(), split.index)
-        cached = self.get(key)
+        cached = self.get(key, context._metrics)
         if cached is not None:
             return cached
         level = rdd._storage_level
@@ -167,17 +171,32 @@ class BlockManager:
         os.makedirs(self.directory, exist_ok=True)
         with atomic_writer(self._path(key), durable=False) as handle:
             dump_chunks(handle, records)
+            size = handle.tell()
         with self._lock:
-            self._on_disk.add(key)
+            self._on_disk[key] = size
 
     def remove_rdd(self, rdd_id: int) -> None:
         with self._lock:
             for key in [k for k in self._memory if k[0] == rdd_id]:
                 self._used -= self._memory.pop(key).size
             doomed = [k for k in self._on_disk if k[0] == rdd_id]
-            self._on_disk.difference_update(doomed)
+            for key in doomed:
+                del self._on_disk[key]
         for key in doomed:
             try:
                 os.unlink(self._path(key))
             except FileNotFoundError:
                 pass
+
+    def status(self, limit: int = 1000) -> dict:
+        """For the status page: bytes held in memory and the store's capacity,
+        bytes on disk, and the blocks (at most ``limit``, by RDD and
+        partition) as (rdd id, partition, bytes, "memory" or "disk")."""
+        with self._lock:
+            blocks = [(k[0], k[1], b.size, "memory") for k, b in self._memory.items()]
+            blocks += [(k[0], k[1], size, "disk") for k, size in self._on_disk.items()]
+            used = self._used
+        blocks.sort()
+        return {"storageUsed": used, "storageCapacity": self.capacity,
+                "diskUsed": sum(b[2] for b in blocks if b[3] == "disk"),
+                "numBlocks": len(blocks), "blocks": blocks[:limit]}

@@ -3,7 +3,9 @@
 One thread per slot takes launched tasks from a queue and runs them with
 ``engine.wire.task.run_task``; the outcome (result or map status, a failure with the
 worker's traceback, a fetch failure, or "killed") goes back to the driver as a
-``StatusUpdate``, the result bytes as a separate frame. Stage binaries arrive
+``StatusUpdate`` with the attempt's ``TaskMetrics`` (measured while it ran,
+whatever its outcome; its slot is the slot's number), the result bytes as a
+separate frame. Stage binaries arrive
 once per stage attempt and are kept until the driver says the attempt ended.
 
 Slot 0 runs on the process's main thread (``serve()``); others get threads.
@@ -39,6 +41,7 @@ import time
 from typing import Any, Callable
 
 from ember.engine import failpoints
+from ember.engine.api.task_metrics import TaskMetrics
 from ember.engine.errors import TaskKilledError
 from ember.engine.wire.protocol import LaunchTask, StatusUpdate, encode
 from ember.engine.wire.task import TaskKilled, TaskSuccess, describe_exception, run_task
@@ -67,7 +70,8 @@ class Executor:
         self._lock = threading.Lock()
         self._main = threading.main_thread().ident
         self._main_task: int | None = None  # tid running on the main thread
-        self._threads = [threading.Thread(target=self._work, name=f"ember-task-slot-{i}", daemon=True)
+        self._threads = [threading.Thread(target=self._work, args=(i,), name=f"ember-task-slot-{i}",
+                                          daemon=True)
                          for i in range(1, slots)]
         self.output = TaskOutput(send)
 
@@ -119,15 +123,16 @@ class Executor:
                       "to free its slot", tid, self.kill_timeout, extra={"ember_local": True})
             os._exit(1)
 
-    def _work(self) -> None:
+    def _work(self, slot: int = 0) -> None:
         while True:
             try:
-                self._run_one(*self._queue.get())
+                self._run_one(*self._queue.get(), slot)
             except TaskKilledError:
                 pass  # a kill that arrived just as its task was reported
 
-    def _run_one(self, task: Any, split: bytes, binary: bytes | None) -> None:
+    def _run_one(self, task: Any, split: bytes, binary: bytes | None, slot: int = 0) -> None:
         started = time.monotonic()
+        metrics = TaskMetrics(slot=slot, started=time.time())
         with self._lock:
             killed_early = task.tid in self._killed
             if not killed_early:
@@ -144,7 +149,7 @@ class Executor:
                         f"attempt {task.stage_attempt}"))
                 else:
                     self.output.begin(f"task {task.partition}.{task.attempt} in stage {task.stage_id}")
-                    outcome = run_task(task, binary, split, self.env)
+                    outcome = run_task(task, binary, split, self.env, metrics)
             except TaskKilledError:
                 outcome = TaskKilled("killed")
             finally:
@@ -154,8 +159,10 @@ class Executor:
         if isinstance(outcome, TaskSuccess):
             payloads = [outcome.payload]
             outcome = dataclasses.replace(outcome, payload=b"")  # the payload goes as a frame
+        if not metrics.finished:  # it never ran (killed first, or no binary)
+            metrics.finished = time.time()
         status = encode(StatusUpdate(self.env.worker_id, task.tid, outcome,
-                                     time.monotonic() - started), *payloads)
+                                     time.monotonic() - started, metrics), *payloads)
         failpoints.point("worker.before_result_send")
         if in_order:  # its earlier output left through the output thread: so must this
             self.output.send_in_order([output, status] if output else [status])

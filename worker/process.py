@@ -303,7 +303,9 @@ class Worker:
         os._exit(code)
 
     def _heartbeat(self) -> None:
-        beat = encode(Heartbeat(self.worker_id))
+        import psutil  # here, not at start-up: registration waits for nothing it needs
+
+        process = psutil.Process()
         while not self._done.wait(self.heartbeat_interval):
             silent = time.monotonic() - self._last_heard
             if silent > self.heartbeat_timeout:
@@ -311,7 +313,16 @@ class Worker:
                 self._refusal = f"no word from the driver for {silent:.1f} s; fencing myself"
                 self._done.set()
                 return
-            self.endpoint.send(beat)
+            self.endpoint.send(encode(Heartbeat(self.worker_id, self._state(process))))
+
+    def _state(self, process: Any) -> dict:
+        """What the status page shows of this worker: its memory in use
+        (resident set) against its budget, and its cached blocks."""
+        try:
+            rss = process.memory_info().rss
+        except Exception:  # noqa: BLE001 - psutil.Error: the page can do without it
+            rss = None
+        return {"memoryUsed": rss, "memoryBudget": self.memory, **self.env.blocks.status()}
 
     def _on_message(self, frames: list) -> None:
         self._last_heard = time.monotonic()

@@ -9,6 +9,10 @@ much fetched data. Every block is checked against its CRC. The records are
 yielded in map-index order, so a reduce partition's input order (and the
 output of every aggregation over it) is the same on every run.
 
+What the task read goes into its metrics as it is handed out: records per
+frame, bytes per block (and the remote share), and the time spent waiting
+for fetches.
+
 A missing map output, an unreadable or corrupt block, a peer declared lost by
 the driver (``lost`` is updated by the worker's I/O thread on PeerLost) or a
 peer silent past ``timeout`` raises ``FetchFailedError``: the scheduler reruns
@@ -69,7 +73,8 @@ class ShuffleReader:
         wanted = [(map_index, status) for map_index, status in enumerate(statuses)
                   if status.block_size(reduce_index)]
         # Records are pulled through chain in C: no Python step per record.
-        return itertools.chain.from_iterable(self._frames(shuffle_id, reduce_index, wanted))
+        return itertools.chain.from_iterable(
+            self._frames(shuffle_id, reduce_index, wanted, context._metrics))
 
     def _windows(self, reduce_index: int, wanted: list) -> Iterator[list]:
         """Consecutive runs of the wanted blocks whose remote blocks together
@@ -87,7 +92,8 @@ class ShuffleReader:
         if window:
             yield window
 
-    def _frames(self, shuffle_id: int, reduce_index: int, wanted: list) -> Iterator[list]:
+    def _frames(self, shuffle_id: int, reduce_index: int, wanted: list,
+                metrics: Any) -> Iterator[list]:
         for window in self._windows(reduce_index, wanted):
             remote: dict[str, tuple[str, list[tuple[int, int]]]] = {}
             for map_index, status in window:
@@ -96,14 +102,21 @@ class ShuffleReader:
                         (map_index, status.attempt_id))
             blocks: dict[int, Any] = {}
             if remote:
+                waited = time.perf_counter()
                 self._fetch(shuffle_id, reduce_index, remote, blocks)
+                metrics.shuffle_fetch_wait += time.perf_counter() - waited
             for map_index, status in window:
                 blob = blocks.pop(map_index, None)
                 if blob is None:  # written here: read from disk only when its turn comes
                     blob, crc = read_block(self.directory, shuffle_id, map_index,
                                            status.attempt_id, reduce_index)
                     verify_block(blob, crc, shuffle_id, map_index, reduce_index, self.worker_id)
-                yield from block_frames(blob)
+                else:
+                    metrics.shuffle_remote_bytes += len(blob)
+                metrics.shuffle_read_bytes += len(blob)
+                for frame in block_frames(blob):
+                    metrics.shuffle_read_records += len(frame)
+                    yield frame
                 del blob
 
     def _socket(self, address: str) -> zmq.Socket:

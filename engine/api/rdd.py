@@ -1626,6 +1626,12 @@ class RDD:
         parts = self._run(lambda it: heapq.nsmallest(num, it, key=key))
         return heapq.nsmallest(num, itertools.chain.from_iterable(parts), key=key)
 
+    @property
+    def write(self) -> Any:
+        """Spark's DataFrameWriter vocabulary for an RDD of dicts
+        (``rdd.write.json/csv/xml/text/sql``: ``ember.etl.writer``)."""
+        return self._require_driver()._data_writer(self)
+
     def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
         """Write each element's ``str`` as a line, one ``part-NNNNN`` file per
         partition, under the directory ``path`` (which must not exist), then
@@ -1639,12 +1645,13 @@ class RDD:
         """
         from ember.engine.io.textfile import TextOutput
 
-        self._write_output(TextOutput(os.path.abspath(path), compressionCodecClass))
+        self._write_output(TextOutput(path, compressionCodecClass))
 
     def _write_output(self, output: Any) -> None:
         """Run ``output``'s commit protocol (``TextOutput``): prepare the
         directory, write every partition, commit, or clean up on failure."""
-        output.prepare()
+        if not output.prepare():
+            return  # save mode 'ignore' and the path exists
         try:
             self._run(output.write_partition)
         except BaseException:
@@ -1687,7 +1694,7 @@ class RDD:
         if not isinstance(path, str) or not path.strip():
             raise ValueError(f"{method}: path must be a non-empty string, got {path!r}")
         batch = 1024 if batch_size == 0 else sys.maxsize if batch_size < 0 else batch_size
-        self._write_output(PickleOutput(os.path.abspath(path), batch,
+        self._write_output(PickleOutput(path, batch,
                                         codec_number(method, codec_class),
                                         _check_pair if pairs_only else None))
 

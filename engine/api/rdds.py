@@ -68,7 +68,11 @@ class ParallelCollectionRDD(RDD):
         return [ParallelCollectionPartition(i, data) for i, data in enumerate(self._slices)]
 
     def compute(self, split: ParallelCollectionPartition, context) -> Iterator:
-        return iter(loads(split.data))
+        records = loads(split.data)
+        if context is not None:
+            context._metrics.input_records += len(records)
+            context._metrics.input_bytes += len(split.data)
+        return iter(records)
 
 
 class TextFilePartition(Partition):

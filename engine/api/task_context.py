@@ -4,7 +4,8 @@ PySpark's ``TaskContext``: ``TaskContext.get()`` inside a task returns the
 context of the task running in the calling thread (``None`` on the driver).
 Besides the public fields it carries the worker's services for the RDDs being
 computed (``_env``: block manager, shuffle reader) and collects what the task
-reports home besides its result (``_cache_updates``, ``_cache_drops``). RDD code reaches worker
+reports home besides its result (``_cache_updates``, ``_cache_drops``, and the
+task's ``_metrics``, ``ember.engine.api.task_metrics``). RDD code reaches worker
 services only through it, so no RDD kind imports the worker package.
 
 A context that is pickled (a task may return its own, as in PySpark) keeps
@@ -17,6 +18,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ember.engine.api.task_metrics import TaskMetrics
+
 _current = threading.local()
 
 
@@ -24,7 +27,8 @@ class TaskContext:
     def __init__(self, *, stage_id: int, stage_attempt: int, partition_id: int,
                  attempt_number: int, task_attempt_id: int,
                  local_properties: dict | None = None, cpus: int = 1,
-                 env: Any = None, map_outputs: dict | None = None):
+                 env: Any = None, map_outputs: dict | None = None,
+                 metrics: TaskMetrics | None = None):
         self._stageId = stage_id
         self._stageAttemptNumber = stage_attempt
         self._partitionId = partition_id
@@ -38,11 +42,12 @@ class TaskContext:
         self._cache_updates: list = []
         self._cache_drops: list = []  # blocks this worker evicted while the task ran
         self._accumulators: list = []  # accumulators unpickled by this task
+        self._metrics = metrics if metrics is not None else TaskMetrics()
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.update(_env=None, _map_outputs={}, _cache_updates=[], _cache_drops=[],
-                     _accumulators=[])
+                     _accumulators=[], _metrics=TaskMetrics())
         return state
 
     def _commit_or_abort(self) -> None:

@@ -154,7 +154,7 @@ def block_records(blob: Any) -> Iterator:
 
 def write_map_output(directory: str, shuffle_id: int, map_index: int, attempt_id: int,
                      records: Iterable, partitioner: Partitioner,
-                     budget: int = DEFAULT_BUDGET) -> tuple[bytes, bytes]:
+                     budget: int = DEFAULT_BUDGET, metrics: Any = None) -> tuple[bytes, bytes]:
     """Write one map task's output; returns the block sizes (array('Q') bytes)
     and their CRC-32s (array('I') bytes).
 
@@ -163,18 +163,20 @@ def write_map_output(directory: str, shuffle_id: int, map_index: int, attempt_id
     frame to a spill file and emptied. The data file then takes, block by
     block, the block's spilled frames in order and the frame of what is left.
     Spill points depend on the input alone, so every attempt writes the same
-    bytes."""
+    bytes. ``metrics`` (a TaskMetrics), when given, gets the records and
+    bytes written and what was spilled, counted per chunk."""
     buckets: list[list] = [[] for _ in range(partitioner.numPartitions)]
     deal = _dealer(partitioner, buckets)
     spilled: list[list[tuple[int, int]]] = [[] for _ in buckets]  # (offset, length) per bucket
     spill = None
     estimate = SizeEstimate()
-    held = 0
+    held = written = 0
     records = iter(records)
     try:
         while True:
             chunk = list(islice(records, CHECK_EVERY))
             deal(chunk)
+            written += len(chunk)
             if len(chunk) < CHECK_EVERY:
                 break
             estimate.sample(chunk[-1])
@@ -182,6 +184,7 @@ def write_map_output(directory: str, shuffle_id: int, map_index: int, attempt_id
             if estimate.bytes_for(held) >= budget:
                 if spill is None:
                     spill = tempfile.TemporaryFile(dir=directory, prefix=".map-spill-")
+                before = spill.tell()
                 for index, bucket in enumerate(buckets):
                     if bucket:
                         for frame in _frames(bucket):
@@ -189,9 +192,17 @@ def write_map_output(directory: str, shuffle_id: int, map_index: int, attempt_id
                             spill.write(frame)
                         bucket.clear()
                 spill.flush()
+                if metrics is not None:
+                    metrics.memory_spilled += estimate.bytes_for(held)
+                    metrics.disk_spilled += spill.tell() - before
                 held = 0
         del chunk
-        return _write_blocks(directory, shuffle_id, map_index, attempt_id, buckets, spilled, spill)
+        sizes, checksums = _write_blocks(directory, shuffle_id, map_index, attempt_id, buckets,
+                                         spilled, spill)
+        if metrics is not None:
+            metrics.shuffle_write_records += written
+            metrics.shuffle_write_bytes += sum(memoryview(sizes).cast("Q"))
+        return sizes, checksums
     finally:
         if spill is not None:
             spill.close()

@@ -31,6 +31,9 @@ Spill files go to a directory under ``SPARK_LOCAL_DIRS`` (the worker sets it
 to its own work directory, removed when the worker exits however it ends)
 and are removed as soon as the output has been read or the task fails.
 
+Each spill adds what it moved out of memory (estimated) and the bytes it
+wrote to the running task's metrics (``task_metrics.current()``).
+
 Must not know: RDDs, the scheduler, the shuffle.
 """
 
@@ -45,6 +48,7 @@ import weakref
 from itertools import count, islice
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
+from ember.engine.api import task_metrics
 from ember.engine.data.hashing import portable_hash
 
 DEFAULT_BUDGET = 512 * 2**20
@@ -62,9 +66,14 @@ def spill_count() -> int:
     return _spills
 
 
-def _count_spill() -> None:
+def _count_spill(memory: int, disk: int) -> None:
+    """One spill of ``memory`` estimated bytes, ``disk`` bytes written."""
     global _spills
     _spills += 1
+    metrics = task_metrics.current()
+    if metrics is not None:
+        metrics.memory_spilled += memory
+        metrics.disk_spilled += disk
 
 
 def spill_directory() -> str:
@@ -108,14 +117,21 @@ def dump_chunks(out: BinaryIO, items: Iterable, chunk: int = 1024) -> None:
         pickle.dump(batch, out, _PROTOCOL)
 
 
-def load_chunks(path: str) -> Iterator:
-    """The items of a file written by ``dump_chunks``, in order."""
+def load_chunks(path: str, metrics: Any = None) -> Iterator:
+    """The items of a file written by ``dump_chunks``, in order; ``metrics``
+    (a TaskMetrics), when given, counts them as input, a chunk at a time."""
     with open(path, "rb") as source:
+        position = 0
         while True:
             try:
                 batch = pickle.load(source)
             except EOFError:
                 return
+            if metrics is not None:
+                end = source.tell()
+                metrics.input_records += len(batch)
+                metrics.input_bytes += end - position
+                position = end
             yield from batch
 
 
@@ -147,25 +163,32 @@ class ExternalMerger:
         """``units`` held now (keys, or values for groups); ``sample`` one
         unit just absorbed. Spills when the estimate passes the budget."""
         self.estimate.sample(sample)
-        if self.estimate.bytes_for(units) < self.budget or not self.data:
+        held = self.estimate.bytes_for(units)
+        if held < self.budget or not self.data:
             return False
-        self.spill()
+        self.spill(held)
         return True
 
-    def spill(self) -> None:
+    def spill(self, held: int | None = None) -> None:
+        """Write the dict to the bucket files; ``held`` is its estimated size."""
         if self.directory is None:
             self.directory = spill_directory()
+        if held is None:
+            held = self.estimate.bytes_for(len(self.data))
         buckets: list[list] = [[] for _ in range(BUCKETS)]
         appenders = [bucket.append for bucket in buckets]
         for item in self.data.items():
             appenders[portable_hash(item[0]) % BUCKETS](item)
+        written = 0
         for index, bucket in enumerate(buckets):
             if bucket:
                 with open(os.path.join(self.directory, f"bucket-{index}"), "ab") as out:
+                    start = out.tell()
                     pickle.dump(bucket, out, _PROTOCOL)
+                    written += out.tell() - start
         self.data = {}
         self.spills += 1
-        _count_spill()
+        _count_spill(held, written)
 
     def items(self) -> Iterator[tuple]:
         # Not spilled: the dict's own iterator, with no Python step per entry.
@@ -232,8 +255,8 @@ def external_sorted(records: Iterable, key: Callable[[Any], Any], reverse: bool,
                 run = os.path.join(directory, f"run-{next(serial)}")
                 _append_chunks(run, held)
                 runs.append(run)
+                _count_spill(estimate.bytes_for(len(held)), os.path.getsize(run))
                 held = []
-                _count_spill()
         held.sort(key=key, reverse=reverse)
     except BaseException:
         if directory is not None:

@@ -8,7 +8,9 @@ files, a glob, or a comma-separated list: ``textfile.list_input_files``).
   partitions of about ``total size / minPartitions`` bytes each (a file
   larger than that gets a partition of its own), as Hadoop's combined input
   format does. Records are ``(path, content)``, the path as a ``file:`` URI
-  like PySpark's.
+  like PySpark's (a remote file keeps its URL). ``wholeTextFiles``
+  decompresses by extension, as Hadoop's whole-file reader does;
+  ``binaryFiles`` gives the bytes as stored.
 * Fixed-length records: each file is cut into byte ranges like text
   (``textfile.compute_splits``) and a record belongs to the range its first
   byte falls in. A file whose size is not a multiple of ``recordLength``
@@ -17,15 +19,15 @@ files, a glob, or a comma-separated list: ``textfile.list_input_files``).
 
 from __future__ import annotations
 
-import os
 from typing import Iterator
 
+from ember.engine.io import filesystem
 from ember.engine.io.textfile import compute_splits, list_input_files
 
 
 def group_files(path: str, min_partitions: int) -> list[list[str]]:
     files = list_input_files(path)
-    sizes = [os.path.getsize(name) for name in files]
+    sizes = filesystem.file_sizes(files)
     goal = max(1, -(-sum(sizes) // max(min_partitions, 1)))  # ceiling division
     groups: list[list[str]] = []
     current: list[str] = []
@@ -43,16 +45,15 @@ def group_files(path: str, min_partitions: int) -> list[list[str]]:
 
 def read_whole_files(files: list[str], decode: bool) -> Iterator[tuple[str, object]]:
     for name in files:
-        with open(name, "rb") as stream:
+        with (filesystem.open_input if decode else filesystem.open_raw)(name) as stream:
             data = stream.read()
-        yield "file:" + name, data.decode("utf-8") if decode else data
+        yield filesystem.uri(name), data.decode("utf-8") if decode else data
 
 
 def record_splits(path: str, record_length: int) -> list[tuple[str, int, int]]:
     """(file, start, length) ranges, each holding whole records only."""
     files = list_input_files(path)
-    for name in files:
-        size = os.path.getsize(name)
+    for name, size in zip(files, filesystem.file_sizes(files)):
         if size % record_length:
             raise ValueError(f"binaryRecords: {name} is {size} bytes, not a multiple of "
                              f"recordLength {record_length}")
@@ -66,7 +67,7 @@ def record_splits(path: str, record_length: int) -> list[tuple[str, int, int]]:
 
 
 def read_records(path: str, start: int, length: int, record_length: int) -> Iterator[bytes]:
-    with open(path, "rb") as stream:
+    with filesystem.open_raw(path) as stream:
         stream.seek(start)
         remaining = length
         while remaining > 0:

@@ -26,10 +26,9 @@ Python values carry their own types.
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import os
 from typing import Any, Iterator
+
+from ember.engine.io import filesystem
 
 _OLD, _NEW = "org.apache.hadoop.mapred.", "org.apache.hadoop.mapreduce.lib."
 
@@ -150,16 +149,11 @@ def save(rdd: Any, method: str, path: str, format_class: str, api: str, conf: di
         rdd._save_pickled(path, 10, codec, pairs_only=True, method=method)
 
 
-def _open(path: str):
-    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(os.path.splitext(path)[1], open)
-    return opener(path, "rb")
-
-
 def read_offset_lines(path: str, start: int, length: int, whole_file: bool) -> Iterator[tuple[int, str]]:
     """(offset, line) for the lines starting in this split (``textFile``'s
     ownership rule: a line starting exactly at the split's end is this
     split's; the line in progress at its start is the previous split's)."""
-    with _open(path) as stream:
+    with filesystem.open_input(path) as stream:
         end = None if whole_file else start + length
         if start:
             stream.seek(start)

@@ -25,14 +25,13 @@ Not Hadoop's SequenceFile: these files are for ember (and Python) to read.
 from __future__ import annotations
 
 import bz2
-import os
 import struct
 import zlib
 from typing import IO, Iterator
 
-from ember.engine.io.fileio import atomic_writer
+from ember.engine.io import filesystem
 from ember.engine.wire.serializer import dumps, loads
-from ember.engine.api.task_context import TaskContext
+from ember.engine.api import task_metrics
 from ember.engine.io.textfile import TextOutput, compute_splits, list_input_files
 
 MAGIC = b"EMBERPKL"
@@ -67,20 +66,23 @@ class PickleOutput(TextOutput):
         self.check = check  # called on each record before writing (sequence files: pairs only)
 
     def write_partition(self, iterator: Iterator) -> None:
-        context = TaskContext.get()
-        name = f"part-{context.partitionId():05d}"
-        with atomic_writer(os.path.join(self.path, name)) as handle:
+        with self.open_part(compress=False) as handle:
             handle.write(MAGIC + bytes([self.codec]))
             batch: list = []
+            metrics = task_metrics.current()
             for item in iterator:
                 if self.check is not None:
                     self.check(item)
                 batch.append(item)
                 if len(batch) >= self.batch_size:
                     write_frame(handle, batch, self.codec)
+                    if metrics is not None:
+                        metrics.output_records += len(batch)
                     batch = []
             if batch:
                 write_frame(handle, batch, self.codec)
+                if metrics is not None:
+                    metrics.output_records += len(batch)
 
 
 def write_frame(handle: IO[bytes], batch: list, codec: int) -> None:
@@ -92,7 +94,7 @@ def write_frame(handle: IO[bytes], batch: list, codec: int) -> None:
 def read_header(path: str, method: str) -> int:
     """The codec byte of a pickle file; a file of another format is a
     ValueError naming it (checked on the driver, before any task runs)."""
-    with open(path, "rb") as stream:
+    with filesystem.open_raw(path) as stream:
         head = stream.read(HEADER_SIZE)
     if len(head) < HEADER_SIZE or not head.startswith(MAGIC) or head[-1] not in _DECOMPRESS:
         raise ValueError(f"{method}: {path} is not a file written by saveAsPickleFile or "
@@ -112,7 +114,8 @@ def pickle_splits(path: str, min_partitions: int, method: str) -> list[tuple[str
 def read_split(path: str, start: int, length: int, codec: int) -> Iterator:
     """The records of the frames whose headers start in [start, start + length)."""
     end = start + length
-    with open(path, "rb") as stream:
+    metrics = task_metrics.current()
+    with filesystem.open_raw(path) as stream:
         position = HEADER_SIZE
         while position < end:
             stream.seek(position)
@@ -129,5 +132,9 @@ def read_split(path: str, start: int, length: int, codec: int) -> Iterator:
             if len(payload) < size or zlib.crc32(payload) != crc:
                 raise ValueError(f"{path}: the frame at byte {position} is damaged "
                                  f"(truncated or failing its CRC-32)")
-            yield from loads(_DECOMPRESS[codec](payload))
+            records = loads(_DECOMPRESS[codec](payload))
+            if metrics is not None:
+                metrics.input_records += len(records)
+                metrics.input_bytes += _FRAME.size + size
+            yield from records
             position += _FRAME.size + size

@@ -62,9 +62,12 @@ class Registered:
 @dataclass(frozen=True)
 class Heartbeat:
     """Worker -> driver, every heartbeat interval; answered by HeartbeatAck
-    (or by Refused once the driver has declared the worker lost)."""
+    (or by Refused once the driver has declared the worker lost). ``state``:
+    the worker's memory and cached blocks, for the status page (a dict of
+    plain values: see ``Worker._state``)."""
 
     worker_id: str
+    state: Any = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class StatusUpdate:
     tid: int
     outcome: Any
     duration: float
+    metrics: Any = None  # the attempt's TaskMetrics
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ One of the two seams between scheduler and worker (with ``protocol``):
 * ``run_task``: the worker side: compute the partition, then either return
   the action's value (result task) or write map output and return its
   ``MapStatus`` (shuffle map task).
+* ``run_task`` fills the attempt's ``TaskMetrics`` (given by the executor,
+  sent home with the outcome): run and CPU time, result size, shuffle write.
 * Failures come home as data: ``ExceptionFailure`` carries the exception's
   type name, message and formatted traceback as text, plus the pickled
   exception when it survives a pickle round trip; ``FetchFailure`` names the
@@ -19,6 +21,7 @@ One of the two seams between scheduler and worker (with ``protocol``):
 
 from __future__ import annotations
 
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +35,7 @@ from ember.engine.errors import FetchFailedError, TaskKilledError
 from ember.engine.wire.serializer import dumps, loads
 from ember.engine.data.shuffle import MapStatus, write_map_output
 from ember.engine.api.task_context import TaskContext
+from ember.engine.api.task_metrics import TaskMetrics
 
 RESULT = "result"
 SHUFFLE_MAP = "shuffle_map"
@@ -122,17 +126,22 @@ def describe_exception(error: BaseException) -> ExceptionFailure:
 
 
 def run_task(description: TaskDescription, binary_bytes: bytes, split_bytes: bytes,
-             env: Any) -> TaskSuccess | ExceptionFailure | FetchFailure | TaskKilled:
+             env: Any, metrics: TaskMetrics | None = None
+             ) -> TaskSuccess | ExceptionFailure | FetchFailure | TaskKilled:
     """Run one task attempt; never raises: every outcome is returned as data.
     Unpickling happens here too (with this task's context current, so that
     accumulators in the closures register with it), so a module missing on the
-    worker is a task failure naming the module."""
+    worker is a task failure naming the module. ``metrics`` (when given) is
+    filled as the task runs, whatever its outcome."""
     kind = BarrierTaskContext if description.peers else TaskContext
     context = kind(
         stage_id=description.stage_id, stage_attempt=description.stage_attempt,
         partition_id=description.partition, attempt_number=description.attempt,
-        task_attempt_id=description.tid, env=env)
+        task_attempt_id=description.tid, env=env, metrics=metrics)
     context._peers = description.peers
+    metrics = context._metrics
+    metrics.started = time.time()
+    began, cpu = time.perf_counter(), time.thread_time()
     TaskContext._set(context)
     try:
         binary: StageBinary = loads(binary_bytes)
@@ -150,11 +159,13 @@ def run_task(description: TaskDescription, binary_bytes: bytes, split_bytes: byt
                     raise type(error)(
                         f"the result of partition {description.partition} could not be "
                         f"serialized: {error}") from error
+                metrics.result_size = len(payload)
             else:
                 dep = binary.dependency
                 sizes, checksums = write_map_output(env.shuffle_dir, dep.shuffle_id,
                                                     description.partition, description.tid,
-                                                    records, dep.partitioner, dep.memory_budget)
+                                                    records, dep.partitioner, dep.memory_budget,
+                                                    metrics)
                 payload = dumps(MapStatus(env.worker_id, env.shuffle_address, description.tid,
                                           sizes, checksums))
         return TaskSuccess(payload, context._cache_updates, context._accumulator_updates(),
@@ -168,3 +179,6 @@ def run_task(description: TaskDescription, binary_bytes: bytes, split_bytes: byt
         return describe_exception(error)
     finally:
         TaskContext._set(None)
+        metrics.run_time = time.perf_counter() - began
+        metrics.cpu_time = time.thread_time() - cpu
+        metrics.finished = time.time()

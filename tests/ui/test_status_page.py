@@ -64,7 +64,7 @@ def test_the_page_lists_a_running_job_and_its_stages_and_then_its_success(sc, tm
         stage_id = wait_until(lambda: tracker.getActiveStageIds(), "a stage running")[0]
         status, content_type, page = fetch(url + "/")
         assert status == 200 and content_type.startswith("text/html")
-        assert "<meta http-equiv='refresh'" in page
+        assert "<body data-refresh='2'>" in page, "the page refreshes itself while a job runs"
         assert "nightly &lt;report&gt; &amp; co" in page, "the description is shown, escaped"
         assert "nightly <report>" not in page
         assert "RUNNING" in page and "ACTIVE" in page
@@ -147,6 +147,49 @@ def test_the_page_lists_the_log_stores_read_from_and_their_topics(sc, tmp_path):
         assert listed == {"address": store.address, "state": "running",
                           "topics": [{"name": "clicks", "partitions": 3}]}
         _, _, page = fetch(sc.uiWebUrl)
-        assert "<h2>Log stores</h2>" in page and "clicks (3)" in page
+        assert ">Log stores</h2>" in page and "clicks (3)" in page
     _, _, body = fetch(sc.uiWebUrl + "/api/status")
     assert [s["state"] for s in json.loads(body)["logStores"]] in ([], ["stopped"])
+
+
+def test_another_package_adds_a_section_through_the_registry(sc):
+    import pytest
+
+    from ember.driver.ui_sections import register_section, table, unregister_section
+
+    def collect(context):
+        return {"batches": [[1, "first <batch>"], [2, "second"]]} if context is sc else None
+
+    register_section("demoStreaming", "Demo streaming",
+                     collect, lambda data: table(["batch", "note"], data["batches"]))
+    register_section("brokenSection", "Broken", lambda context: 1 / 0, lambda data: "")
+    try:
+        report = json.loads(fetch(sc.uiWebUrl + "/api/status")[2])
+        assert report["demoStreaming"] == {"batches": [[1, "first <batch>"], [2, "second"]]}
+        assert report["sectionErrors"] == {"brokenSection": "ZeroDivisionError: division by zero"}
+        _, _, page = fetch(sc.uiWebUrl + "/")
+        assert ">Demo streaming</h2>" in page and "<td>first &lt;batch&gt;</td>" in page
+        assert "This section is unavailable: ZeroDivisionError" in page
+        assert ">Workers</h2>" in page, "the rest of the page is unharmed"
+        with pytest.raises(ValueError, match="'jobs' is one of the page's own entries"):
+            register_section("jobs", "Jobs", collect, str)
+    finally:
+        unregister_section("demoStreaming")
+        unregister_section("brokenSection")
+    assert "Demo streaming" not in fetch(sc.uiWebUrl + "/")[2]
+
+
+def test_each_page_has_its_json_and_unknown_ids_are_404s(sc):
+    assert sc.parallelize(range(4), 2).map(lambda x: (x, x)).groupByKey().count() == 4
+    tracker = sc.statusTracker()
+    job = tracker.getJobInfo(max(tracker.getJobIdsForGroup()))
+    stage = max(job.stageIds)
+    report = json.loads(fetch(sc.uiWebUrl + f"/api/stage/{stage}")[2])
+    assert report["stage"]["id"] == stage and len(report["tasks"]) == 2
+    graph = json.loads(fetch(sc.uiWebUrl + f"/api/job/{job.jobId}")[2])["graph"]
+    assert [s["id"] for s in graph["stages"]] == sorted(job.stageIds)
+    for path in (f"/job/{job.jobId}", f"/stage/{stage}", "/worker/w-0"):
+        status, content_type, _ = fetch(sc.uiWebUrl + path)
+        assert (status, content_type) == (200, "text/html; charset=utf-8"), path
+    for path in ("/job/424242", "/stage/424242", "/worker/w-99"):
+        assert fetch(sc.uiWebUrl + path)[0] == 404, path
