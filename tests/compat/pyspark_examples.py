@@ -19,7 +19,7 @@ with only the context swapped, the way a PySpark program moves to ember:
 * a docstring's examples stop before the first one that reaches into the JVM
   (``_jvm``, ``_jsc``, ``_jrdd``, ``_jconf``, Py4J) or uses Spark SQL
   (DataFrames, UDFs: not part of ember), as later ones build on it; a
-  docstring left with no examples is skipped;
+  docstring left with no examples, or with imports only, is skipped;
 * an example expecting ``Py4JJavaError`` (an error raised inside the JVM)
   passes when ember raises any exception at that point;
 * PySpark's default repr of an object (``<pyspark.conf.SparkConf object at
@@ -214,6 +214,12 @@ def cut_out_of_scope(test: doctest.DocTest) -> str | None:
         del test.examples[index:]
         return reached
     return None
+
+
+def exercises_something(example: doctest.Example) -> bool:
+    """Whether an example does more than import: a docstring whose examples
+    left after the cut only import would pass without testing anything."""
+    return not example.source.lstrip().startswith(("import ", "from "))
 
 
 def ember_globals(globs: dict, sc, ember) -> dict:
@@ -480,7 +486,7 @@ def main() -> int:
         try:
             for test in tests:
                 reached = cut_out_of_scope(test)
-                if not test.examples:
+                if not any(exercises_something(e) for e in test.examples):
                     skipped += 1
                     print(f"SKIP {test.name} (reaches into {reached})")
                     continue
