@@ -99,6 +99,11 @@ def _list() -> None:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["streaming"]:  # its own options: see benchmarks/streaming.py
+        from benchmarks.streaming import main as streaming
+
+        return streaming(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "list":
         _list()

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable
 
 from ember.engine.errors import ConfigError
 from ember.engine.units import parse_size
+from ember.engine.wire.framing import MIN_FRAME_LIMIT
 
 log = logging.getLogger("ember.conf")
 
@@ -160,8 +161,11 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             "How long the driver waits for local workers to start and register."),
     Setting("ember.shuffle.fetchTimeout", parse_duration, "60s",
             "How long a reducer waits for a silent peer before reporting a fetch failure."),
-    Setting("ember.network.maxMessageSize", parse_size, "2047m",
-            "Largest ZeroMQ message accepted from a peer (ZMQ_MAXMSGSIZE)."),
+    Setting("ember.network.maxMessageSize", parse_size, "1m",
+            "Largest ZeroMQ frame an ember process accepts from a peer, before or after it "
+            "authenticated (ZMQ_MAXMSGSIZE): what a peer without the cluster secret can make "
+            "it buffer per connection. Larger payloads travel in 512 KiB frames, so this "
+            "bounds no job.", at_least(MIN_FRAME_LIMIT)),
     Setting("ember.driver.bindAddress", str, "127.0.0.1",
             "Address the driver's socket binds to; loopback unless set. With an ember://HOST:PORT "
             "master, HOST unless this is set."),
@@ -187,6 +191,35 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("spark.ui.showConsoleProgress", parse_bool, "true",
             "Show a progress bar per running stage while an action runs (on a terminal or "
             "in a notebook; never when stderr is redirected)."),
+    # ember.streaming (streaming/): micro-batches over topics
+    Setting("spark.streaming.concurrentJobs", parse_int, "1",
+            "Batches of a StreamingContext run at once; 1 runs them in order, one at a time.",
+            at_least(1)),
+    Setting("spark.streaming.kafka.maxRatePerPartition", parse_int, "0",
+            "Most records per second a topic stream reads from one partition (0: no limit).",
+            at_least(0)),
+    Setting("spark.streaming.kafka.minRatePerPartition", parse_int, "1",
+            "Fewest records per second backpressure lets a topic stream read from a partition.",
+            at_least(1)),
+    Setting("spark.streaming.backpressure.enabled", parse_bool, "false",
+            "Let topic streams read at the rate a PID estimator derives from the last "
+            "batches' processing and scheduling delays."),
+    Setting("spark.streaming.backpressure.initialRate", parse_int, None,
+            "Records per second a topic stream reads before backpressure has an estimate.",
+            at_least(1)),
+    Setting("spark.streaming.backpressure.pid.proportional", parse_float, "1.0",
+            "The PID rate estimator's weight of the current error.", at_least(0.0)),
+    Setting("spark.streaming.backpressure.pid.integral", parse_float, "0.2",
+            "The PID rate estimator's weight of the accumulated error (scheduling delay).",
+            at_least(0.0)),
+    Setting("spark.streaming.backpressure.pid.derived", parse_float, "0.0",
+            "The PID rate estimator's weight of the error's rate of change.", at_least(0.0)),
+    Setting("spark.streaming.backpressure.pid.minRate", parse_float, "100",
+            "The lowest rate (records per second) the PID rate estimator gives.",
+            at_least(1e-9)),
+    Setting("ember.streaming.topic.retryWindow", parse_duration, "60s",
+            "How long a topic stream keeps asking an unreachable broker for its latest "
+            "offsets (a warning per attempt) before the stream fails."),
 ]}
 
 

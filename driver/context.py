@@ -203,7 +203,8 @@ class Context:
         try:
             self._backend = ZmqBackend(self._zctx, keys, self._scheduler.post, host=bind_host(host),
                                        port=self._spec.port if remote else 0,
-                                       max_message_size=max_message_size, heartbeat_timeout=timeout)
+                                       max_message_size=max_message_size, heartbeat_timeout=timeout,
+                                       max_result_size=conf.value("spark.driver.maxResultSize") or None)
         except zmq.ZMQError as error:
             raise OSError(error.errno, f"cannot bind the driver to {host}:"
                                        f"{self._spec.port if remote else 0}: {error}") from None
@@ -621,10 +622,17 @@ class Context:
         """An RDD over a log store topic: one partition per topic partition,
         the offset range of each fixed now (never past what is durable), so a
         lost partition re-reads exactly the same records. Elements are
-        (key, value), decoded as UTF-8 unless decoders are given."""
-        from ember.ingest.log_rdd import topic_rdd, utf8_decoder
+        (key, value), decoded as UTF-8 unless decoders are given. ``store``
+        is a LogStore, a store address (with ``secret=``), or
+        ``"kafka://HOST:PORT[,HOST:PORT]"`` for any Kafka cluster
+        (``kafka_params={...}`` then passes client settings: TLS, SASL)."""
+        from ember.ingest.log_rdd import KeyValueDecoder, topic_rdd, utf8_decoder
         from ember.ingest.client.store import LogStore
 
+        if isinstance(store, str) and store.startswith("kafka://"):  # a Kafka cluster
+            from ember.ingest.kafka.client import kafka_topic_rdd
+            return kafka_topic_rdd(self, store, topic, start, end, KeyValueDecoder(
+                keyDecoder or utf8_decoder, valueDecoder or utf8_decoder), **options)
         if isinstance(store, LogStore):  # shown on the status page while it lives
             self._log_stores[store.address] = store
         return topic_rdd(self, store, topic, start, end, keyDecoder or utf8_decoder,

@@ -74,6 +74,21 @@ def console_visible(stream: Any = None) -> bool:
         return False
 
 
+_quiet = threading.local()
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Draw no bars for the actions this thread runs meanwhile (a streaming
+    batch's jobs: its own status line replaces them)."""
+    before = getattr(_quiet, "on", False)
+    _quiet.on = True
+    try:
+        yield
+    finally:
+        _quiet.on = before
+
+
 Poll = Callable[[list, float], tuple]  # (job ids, timeout) -> ({job id: status}, [StageProgress])
 
 
@@ -87,7 +102,7 @@ class ConsoleProgress:
     @contextlib.contextmanager
     def track(self, job_id: int) -> Iterator[None]:
         """Show the progress of ``job_id`` while the body (waiting for it) runs."""
-        if not self.enabled or not console_visible():
+        if not self.enabled or getattr(_quiet, "on", False) or not console_visible():
             yield
             return
         bars = _JobBars(self._poll, job_id)

@@ -29,6 +29,10 @@ import sys
 import textwrap
 import traceback
 
+from ember.ingest.kafka.cli import (
+    add_kafka_serve_arguments, add_users_command, kafka_serve_arguments, run_users,
+)
+
 
 class _Parser(argparse.ArgumentParser):
     """Usage errors are one line naming the problem, and exit code 2."""
@@ -75,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="port to listen on (default: any free)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--secret-file", help="the secret file (default: DIR/broker.secret)")
+    add_kafka_serve_arguments(serve)
     add_logstore_client_commands(logstore_commands)
+    add_users_command(logstore_commands)
     add_submit_command(commands)
     add_cluster_commands(commands)
     from ember.etl.cli import add_connect_commands
@@ -109,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_submit(args, fail)
         elif args.command in ("worker", "secret"):
             return run_cluster_command(args)
+        elif args.command == "logstore" and args.logstore_command == "users":
+            return run_users(args)
         elif args.command == "connect":
             from ember.etl.cli import run_connect
             return run_connect(args, fail)
@@ -118,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             from ember.ingest.server.broker import main as serve
 
             return serve(["--dir", args.dir, "--port", str(args.port), "--host", args.host]
-                         + (["--secret-file", args.secret_file] if args.secret_file else [])) or 0
+                         + (["--secret-file", args.secret_file] if args.secret_file else [])
+                         + kafka_serve_arguments(args)) or 0
         return 0
     except KeyboardInterrupt:
         print("ember: interrupted", file=sys.stderr)

@@ -29,6 +29,16 @@ class Clock:
     def time_ms(self) -> int:
         return int(self.time() * 1000)
 
+    def wait_until(self, when: float, stop: threading.Event) -> bool:
+        """Block until ``time()`` reaches ``when`` (True) or ``stop`` is set
+        (False): a timer's sleep that a stop interrupts at once."""
+        while True:
+            remaining = when - self.time()
+            if remaining <= 0:
+                return True
+            if stop.wait(min(remaining, 1.0)):
+                return False
+
 
 SYSTEM_CLOCK = Clock()
 
@@ -41,7 +51,7 @@ class ManualClock(Clock):
 
     def __init__(self, start: float = 1_700_000_000.0):
         self._now = float(start)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
     def time(self) -> float:
         with self._lock:
@@ -55,3 +65,14 @@ class ManualClock(Clock):
             raise ValueError(f"a clock cannot go backwards (advance by {seconds})")
         with self._lock:
             self._now += seconds
+            self._lock.notify_all()
+
+    def wait_until(self, when: float, stop: threading.Event) -> bool:
+        """Block until a test advanced the clock to ``when`` (True) or ``stop``
+        is set (False)."""
+        with self._lock:
+            while self._now < when:
+                if stop.is_set():
+                    return False
+                self._lock.wait(0.05)
+            return True

@@ -62,6 +62,16 @@ class ProtocolError(EmberError, ConnectionError):
     """A peer sent a message that does not follow ember's wire protocol."""
 
 
+class MessageTooLargeError(EmberError, ValueError):
+    """A message larger than its receiver accepts (``size`` and ``limit`` in
+    bytes; the message names the setting that sets the limit)."""
+
+    def __init__(self, message: str, *, size: int | None = None, limit: int | None = None):
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
 # --- jobs and tasks -------------------------------------------------------------
 
 
@@ -282,6 +292,25 @@ class MalformedRecordError(EmberError, ValueError):
         self.offset = offset
         self.snippet = snippet
         self.reason = reason
+
+
+# --- streaming ------------------------------------------------------------------
+
+
+class StreamingStateError(EmberError, RuntimeError):
+    """A StreamingContext used out of its lifecycle: started after it stopped,
+    a second one started, or DStreams added after start (Spark's
+    IllegalStateException)."""
+
+
+class CorruptCheckpointError(EmberError, OSError):
+    """A streaming checkpoint file is torn or damaged (short, bad checksum, not
+    a checkpoint); names the file and what is wrong."""
+
+
+class ForeignCheckpointError(EmberError, ValueError):
+    """A streaming checkpoint file was written by another application or by
+    another ember version than the directory's; names both."""
 
 
 # --- machine learning (ember.mllib) ---------------------------------------------

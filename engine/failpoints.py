@@ -34,7 +34,12 @@ POINTS = {
     "shuffle.serve": "a shuffle service is about to answer a fetch request",
     "shuffle.read": "a shuffle block is about to be read from disk (locally or to serve it)",
     "output.mid_write": "a task wrote half of a saveAsTextFile part file",
+    "streaming.before_log": "the driver is about to plan a batch and log its input to the checkpoint",
+    "streaming.after_log": "a batch's input is in the checkpoint; the batch has not run",
+    "streaming.after_output": "one output operation of a batch finished; the batch is not complete",
+    "streaming.before_offset_commit": "a batch's outputs are done; its group offsets are not committed",
     "sql.mid_write": "a task inserted half of its partition's rows, not committed yet",
+    "connect.source.mid_send": "a source connector's first half batch is in the topic, the rest not sent",
     "connect.source.after_send": "a source connector's records are in the topic, its position not stored",
     "connect.sink.mid_batch": "a sink connector inserted half a batch's rows, not committed yet",
 }

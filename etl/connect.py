@@ -5,13 +5,33 @@ until ``stop()`` or idle), and from the command line as ``ember connect
 source|sink``. Each restart resumes where the last run stopped, and a run
 killed at any point (SIGKILL included) neither loses nor repeats a row.
 
-Source (modes of Kafka Connect's JDBC source):
+Source (modes of Kafka Connect's JDBC source; the columns must not be
+NULL, a row with a NULL position is never sent):
 
 * ``incrementing``: rows whose ``incrementing_column`` is above the
-  position, in its order, ``batch_max_rows`` at a time;
-* ``timestamp``: rows whose ``timestamp_column`` is above the position;
-  ``timestamp+incrementing``: ordered by both, a row being new when its
-  (timestamp, id) pair is above the position's.
+  position, in its order, ``batch_max_rows`` at a time. New rows only: an
+  update of a row already sent is not seen.
+* ``timestamp``: rows whose ``timestamp_column`` is above the position, in
+  its order, ``batch_max_rows`` at a time except that a batch always takes
+  every row of its last timestamp. New and updated rows, if every write
+  sets the column to a time later than any row already read; timestamps need
+  not be unique.
+* ``timestamp+incrementing``: ordered by both, a row being new when its
+  (timestamp, id) pair is above the position's; the pair is unique, so rows
+  sharing a timestamp are told apart by their id.
+
+What the modes guarantee: every row that is committed and visible when a
+poll reads past its position is sent exactly once (a restart, even after a
+SIGKILL, neither repeats nor drops it). What they cannot: the position only
+moves forward, so a row that becomes visible after a row with a later
+position was read is never sent. That is a transaction committed late with
+a timestamp (or id) older than rows committed before it, and, in
+``timestamp`` mode, a row committed later with exactly the timestamp of the
+position (``timestamp+incrementing`` sends it if its id is higher). Kafka
+Connect narrows the first window with ``timestamp.delay.interval.ms`` (rows
+younger than the delay are left for a later poll); ember has no delay yet:
+write timestamps at commit time, or tail an id from a sequence assigned in
+commit order.
 
 Each row becomes one record: the row as a JSON object (dates and decimals
 as text), keyed by ``key_column`` if given, with its position in the header
@@ -20,9 +40,10 @@ a batch is acknowledged, one record on the state topic
 (``_ember_connect_offsets``, keyed by the connector's name) holds the
 position and the topic's end offsets. A restart reads the last state, then
 the records past those end offsets (what a killed run sent after storing
-it) and skips the rows whose positions it finds there: exactly once, with
-nothing kept outside the log store. The connector must be the topic's only
-writer.
+it) and skips the rows it finds there (by position, and in ``timestamp``
+mode by position and content, as rows may share a timestamp): exactly once,
+with nothing kept outside the log store. The connector must be the topic's
+only writer.
 
 Sink: records are JSON objects (one row each) written with
 ``ember.etl.sql.insert_rows`` (``append``, or ``upsert`` by ``key``), and in
@@ -43,6 +64,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from typing import Any, Callable
 
 from ember.engine import failpoints
@@ -94,6 +116,13 @@ def read_range(store: Any, topic: str, starts: dict[int, int], ends: dict[int, i
         consumer.close(autocommit=False)
 
 
+def _acknowledged(producer: Any, futures: list) -> None:
+    """Wait until every record sent so far is acknowledged (fsynced)."""
+    producer.flush()
+    for future in futures:
+        future.get(timeout=60)
+
+
 def _end_offsets(store: Any, topic: str) -> dict[int, int]:
     count = store.partitions_for(topic)
     ends = store.list_offsets([(topic, p, -1) for p in range(count)])
@@ -117,9 +146,9 @@ class _Runner:
         idle_since = time.monotonic()
         self._recover()
         while not self._stop.is_set():
-            count = self._step()
+            handled, count = self._step()  # rows read, and of those moved (not found moved)
             moved += count
-            if count:
+            if handled:
                 idle_since = time.monotonic()
                 continue
             if idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
@@ -149,13 +178,20 @@ class SourceConnector(_Runner):
         self.key_column = key_column
         self.batch_max_rows = batch_max_rows
         self.position: list | None = None
-        self.seen: set = set()
+        # Records a killed run sent past its last stored state, by identity:
+        # the position where it is unique (an incrementing column), else the
+        # position and the row (timestamp alone: rows may share a timestamp).
+        self.seen: Counter = Counter()
+        self.unique_positions = "incrementing" in mode
         existing = set(store.topics())
         if topic not in existing:
             store.create_topic(topic, partitions=partitions)
         if STATE_TOPIC not in existing:
             store.create_topic(STATE_TOPIC, partitions=1)
         self.producer = store.producer()
+
+    def _identity(self, tag: bytes, value: bytes) -> Any:
+        return tag if self.unique_positions else (tag, value)
 
     def _recover(self) -> None:
         states = [r for r in read_range(self.store, STATE_TOPIC, {},
@@ -170,60 +206,75 @@ class SourceConnector(_Runner):
         for record in read_range(self.store, self.topic, starts, _end_offsets(self.store, self.topic)):
             for name, value in record.headers or []:
                 if name == POSITION_HEADER:
-                    self.seen.add(bytes(value))
+                    self.seen[self._identity(bytes(value), bytes(record.value))] += 1
         log.info("source %s resumes after position %r (%d rows already sent past it)",
-                 self.name, self.position, len(self.seen))
+                 self.name, self.position, sum(self.seen.values()))
 
-    def _query(self, mark: str) -> tuple[str, list]:
-        order = ", ".join(sql.quote(c) for c in self.columns)
-        query = f"SELECT * FROM {self.table}"
+    def _query(self, cursor: Any, mark: str) -> list[dict]:
+        """The next batch: the rows past the position, in position order, at
+        most ``batch_max_rows`` of them, except that in timestamp mode a batch
+        ends after all the rows of its last timestamp (a row left behind with
+        that timestamp would never be found: the next query asks for later
+        ones)."""
+        columns = [sql.quote(c) for c in self.columns]
+        where = [f"{column} IS NOT NULL" for column in columns]
         params: list = []
         if self.position is not None:
-            if len(self.columns) == 1:
-                query += f" WHERE {sql.quote(self.columns[0])} > {mark}"
+            if len(columns) == 1:
+                where.append(f"{columns[0]} > {mark}")
                 params = [self.position[0]]
             else:
-                ts, inc = (sql.quote(c) for c in self.columns)
-                query += f" WHERE {ts} > {mark} OR ({ts} = {mark} AND {inc} > {mark})"
+                ts, inc = columns
+                where.append(f"({ts} > {mark} OR ({ts} = {mark} AND {inc} > {mark}))")
                 params = [self.position[0], self.position[0], self.position[1]]
-        query += f" ORDER BY {order}"
-        if self.mode != "timestamp":  # equal timestamps must not be cut by a limit
-            query += f" LIMIT {int(self.batch_max_rows)}"
-        return query, params
+        limit = int(self.batch_max_rows)
+        order = ", ".join(columns)
+        if self.mode == "timestamp":
+            cursor.execute(f"SELECT {columns[0]} FROM {self.table} WHERE {' AND '.join(where)} "
+                           f"ORDER BY {order} LIMIT 1 OFFSET {limit - 1}", params)
+            last = cursor.fetchone()
+            if last is not None:
+                where.append(f"{columns[0]} <= {mark}")
+                params.append(last[0])
+            tail = ""
+        else:
+            tail = f" LIMIT {limit}"
+        cursor.execute(f"SELECT * FROM {self.table} WHERE {' AND '.join(where)} ORDER BY "
+                       f"{order}{tail}", params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
 
-    def _step(self) -> int:
+    def _step(self) -> tuple[int, int]:
         connection = self.connect()
         try:
-            cursor = connection.cursor()
-            query, params = self._query(sql.placeholder(connection))
-            cursor.execute(query, params)
-            names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+            rows = self._query(connection.cursor(), sql.placeholder(connection))
             connection.rollback()
         finally:
             connection.close()
         if not rows:
-            return 0
+            return 0, 0
         futures = []
-        last = None
-        for row in rows:
+        half = (len(rows) + 1) // 2
+        for index, row in enumerate(rows):
+            if index == half:
+                _acknowledged(self.producer, futures)
+                failpoints.point("connect.source.mid_send")
             position = json.loads(_encode([row[c] for c in self.columns]))
-            tag = _encode(position)
-            last = position
-            if tag in self.seen:
+            tag, value = _encode(position), _encode(row)
+            identity = self._identity(tag, value)
+            if self.seen[identity] > 0:  # sent by a run that died before storing its state
+                self.seen[identity] -= 1
                 continue
             key = None if self.key_column is None else str(row[self.key_column]).encode()
-            futures.append(self.producer.send(self.topic, value=_encode(row), key=key,
+            futures.append(self.producer.send(self.topic, value=value, key=key,
                                               headers=[(POSITION_HEADER, tag)]))
-        self.producer.flush()
-        for future in futures:
-            future.get(timeout=60)
+        _acknowledged(self.producer, futures)
         failpoints.point("connect.source.after_send")
-        state = {"position": last, "offsets": _end_offsets(self.store, self.topic)}
+        state = {"position": position, "offsets": _end_offsets(self.store, self.topic)}
         self.producer.send(STATE_TOPIC, key=self.name.encode(), value=_encode(state)).get(timeout=60)
-        self.position = last
-        self.seen.clear()
-        return len(futures)
+        self.position = position
+        self.seen = +self.seen  # drop the identities used up
+        return len(rows), len(futures)
 
     def close(self) -> None:
         self.producer.close()
@@ -270,11 +321,11 @@ class SinkConnector(_Runner):
                 self.consumer.seek_to_beginning(tp)
         log.info("sink %s resumes at offsets %r", self.name, stored)
 
-    def _step(self) -> int:
+    def _step(self) -> tuple[int, int]:
         polled = self.consumer.poll(timeout_ms=200, max_records=self.max_records)
         records = [record for batch in polled.values() for record in batch]
         if not records:
-            return 0
+            return 0, 0
         rows = []
         for record in records:
             try:
@@ -304,7 +355,7 @@ class SinkConnector(_Runner):
         except BaseException:
             connection.rollback()
             raise
-        return len(rows)
+        return len(rows), len(rows)
 
     def close(self) -> None:
         if self.consumer is not None:

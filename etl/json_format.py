@@ -25,14 +25,16 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+from itertools import chain
 from typing import Any, Iterator
 
-from ember.etl.lines import line_chunks
+from ember.etl.lines import line_chunks, split_lines, split_text
 from ember.etl.parse_modes import FailureSafe
 from ember.etl.schema import Schema
 from ember.engine.io import filesystem
 
 _loads = json.loads
+BATCH = 1024  # lines loaded as one batch
 
 
 def _as_strings(value: Any) -> Any:
@@ -98,27 +100,60 @@ class JsonParser:
     def __call__(self, path: str, start: int, length: int, whole_file: bool) -> Iterator[dict]:
         safe = FailureSafe(self.mode, self.corrupt_column, path, self.format_name)
         if self.multi_line:
-            yield from self._whole(path, safe)
-            return
+            return self._whole(path, safe)
+        return chain.from_iterable(self._batches(path, start, length, whole_file, safe))
+
+    def _batches(self, path: str, start: int, length: int, whole_file: bool,
+                 safe: FailureSafe) -> Iterator[list]:
+        """Lists of records, a batch of lines at a time: the batch's lines
+        decoded together and loaded with ``map`` in C; a batch with a line
+        that does not load as a value, or a value other than an object, or a
+        schema to apply, goes through ``_lines`` one line at a time."""
+        plain = self.schema is None and not self.primitives_as_string
+        for base, data in line_chunks(path, start, length, whole_file):
+            decoded = split_text(data) if plain else None
+            lines = split_lines(data) if decoded is None else None
+            count = len(lines) if decoded is None else len(decoded[1])
+            for low in range(0, count, BATCH):
+                high = low + BATCH
+                batch = None
+                if decoded is not None:
+                    try:
+                        batch = list(map(_loads, decoded[1][low:high]))
+                    except ValueError:
+                        pass
+                    if batch and set(map(type, batch)) != {dict}:
+                        batch = None
+                if batch is None:
+                    if lines is None:
+                        lines = split_lines(data)
+                    batch = list(self._lines(lines, low, high, base, data, safe))
+                yield batch
+
+    def _lines(self, lines: list[bytes], low: int, high: int, base: int, data: bytes,
+               safe: FailureSafe) -> Iterator[dict]:
+        """The records of ``lines[low:high]``, one line at a time (a line loaded
+        from its bytes, as ``json.loads`` reads them), bad ones given to the
+        parse mode."""
         loads = _loads
         plain = self.schema is None and not self.primitives_as_string
-        for base, data, lines in line_chunks(path, start, length, whole_file):
-            for index, line in enumerate(lines):
-                try:
-                    value = loads(line)
-                except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
-                    if not line.strip():
-                        continue
-                    bad = safe.bad(line, (base, data, index), _reason(error))
-                    if bad is not None:
-                        yield bad
+        for index in range(low, min(high, len(lines))):
+            line = lines[index]
+            try:
+                value = loads(line)
+            except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+                if not line.strip():
                     continue
-                if plain and type(value) is dict:
-                    yield value
-                else:
-                    for record in self._records(value, line, (base, data, index), safe):
-                        if record is not None:
-                            yield record
+                bad = safe.bad(line, (base, data, index), _reason(error))
+                if bad is not None:
+                    yield bad
+                continue
+            if plain and type(value) is dict:
+                yield value
+            else:
+                for record in self._records(value, line, (base, data, index), safe):
+                    if record is not None:
+                        yield record
 
     def _whole(self, path: str, safe: FailureSafe) -> Iterator[dict]:
         with filesystem.open_input(path) as stream:

@@ -6,11 +6,13 @@ in progress at the split's start belongs to the split before; a line that
 starts exactly at its end belongs to it), so every line is read once.
 Whole files (compressed, or asked for whole) are read from the start.
 
-Chunks are ``(base, data, lines)``: ``data`` the raw bytes of whole lines
-starting at byte ``base`` of the (decompressed) file, ``lines`` those lines
-without their ``\\n`` or ``\\r\\n``. Offsets of single lines are computed only
-when asked (``offset_of``), which a reader does only for a bad record, so
-the common path pays one ``split`` per MiB.
+Chunks are ``(base, data)``: ``data`` the raw bytes of whole lines starting
+at byte ``base`` of the (decompressed) file. ``split_lines(data)`` gives
+those lines without their ``\\n`` or ``\\r\\n``, for a reader that wants
+them as bytes (a CSV reader decodes the chunk first and splits the text).
+Offsets of single lines are computed only when asked (``offset_of``), which
+a reader does only for a bad record, so the common path pays one ``split``
+per MiB.
 
 A UTF-8 byte-order mark at the start of a file is dropped.
 
@@ -27,7 +29,7 @@ READ_CHUNK = 2**20  # bounded: a chunk and its lines are a task's working set
 BOM = b"\xef\xbb\xbf"
 
 
-def _split(data: bytes) -> list[bytes]:
+def split_lines(data: bytes) -> list[bytes]:
     lines = data.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()
@@ -36,8 +38,26 @@ def _split(data: bytes) -> list[bytes]:
     return lines
 
 
+def split_text(data: bytes) -> tuple[str, list[str]] | None:
+    """A chunk decoded as UTF-8 (a CR before each LF dropped) and its lines, as
+    ``split_lines`` cuts them: line ``i`` is ``split_lines(data)[i]`` decoded.
+    None when the chunk is not valid UTF-8 (a reader then goes line by line)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if text.endswith("\r"):
+            text = text[:-1]
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return text, lines
+
+
 def line_chunks(path: str, start: int, length: int,
-                whole_file: bool) -> Iterator[tuple[int, bytes, list[bytes]]]:
+                whole_file: bool) -> Iterator[tuple[int, bytes]]:
     if whole_file:
         stream = filesystem.open_input(path)
         limit = None
@@ -81,7 +101,7 @@ def line_chunks(path: str, start: int, length: int,
                 if body.startswith(BOM):
                     body, base = body[3:], base + 3
             if body:
-                yield base, body, _split(body)
+                yield base, body
             base += len(body)
             if done:
                 return

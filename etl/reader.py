@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ember.engine.api.callsite import user_callsite
-from ember.etl import csv_format, json_format, parse_modes, xml_format
+from ember.etl import csv_dialect, csv_format, json_format, parse_modes, xml_format
 from ember.etl.options import Options
 from ember.etl.rdds import RecordFileRDD
 from ember.etl.schema import Schema, infer_value, merge_types, parse_schema
@@ -148,7 +148,7 @@ class DataReader:
         opts = Options("sc.read.csv", CSV_OPTIONS, self._merged(options))
         _utf8("sc.read.csv", opts, "encoding")
         sep = opts.get("delimiter") if opts.get("delimiter") is not None else opts.get("sep")
-        dialect = csv_format.Dialect(sep, opts.get("quote"), opts.get("escape"),
+        dialect = csv_dialect.Dialect(sep, opts.get("quote"), opts.get("escape"),
                                      opts.bool("ignoreLeadingWhiteSpace"),
                                      opts.bool("ignoreTrailingWhiteSpace"))
         header = opts.bool("header")

@@ -78,6 +78,28 @@ def _to_decimal(value: Any) -> decimal.Decimal:
         raise ValueError(f"{value!r} is not a decimal") from error
 
 
+# The exact texts the boolean type reads, looked up in C for a whole column;
+# anything else (" True", "tRuE") goes through _to_bool one value at a time.
+_BOOLEAN_TEXTS = {"true": True, "false": False, "True": True, "False": False,
+                  "TRUE": True, "FALSE": False}
+
+
+def convert_texts(kind: str, texts: list) -> list:
+    """A column of non-null texts converted at once to ``kind``: the same
+    values ``CONVERTERS[kind]`` gives one by one (ValueError on the first
+    refused value), with the loop in C for the common types."""
+    if kind == "string":
+        return texts
+    if kind == "int":
+        return list(map(int, texts))  # _to_int of a str is int()
+    if kind == "double":
+        return list(map(float, texts))  # _to_float of a str is float()
+    if kind == "boolean":
+        values = list(map(_BOOLEAN_TEXTS.get, texts))
+        return values if None not in values else list(map(_to_bool, texts))
+    return list(map(CONVERTERS[kind], texts))
+
+
 CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "string": _to_str, "int": _to_int, "double": _to_float, "boolean": _to_bool,
     "decimal": _to_decimal, "date": _to_date, "timestamp": _to_timestamp,
@@ -108,19 +130,16 @@ def _type_name(value: Any, column: str) -> str:
 class Schema:
     """Column names in order, with a type name and converter each."""
 
-    __slots__ = ("names", "types", "converters")
+    __slots__ = ("names", "types", "converters", "all_strings")
 
     def __init__(self, fields: Iterable[tuple[str, str]]):
         fields = list(fields)
         self.names = [name for name, _ in fields]
         self.types = [kind for _, kind in fields]
         self.converters = [CONVERTERS[kind] for kind in self.types]
+        self.all_strings = all(kind == "string" for kind in self.types)
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"schema: duplicate column names in {self.names}")
-
-    @property
-    def all_strings(self) -> bool:
-        return all(kind == "string" for kind in self.types)
 
     def simple_string(self) -> str:
         return ", ".join(f"{name} {kind.upper()}" for name, kind in zip(self.names, self.types))

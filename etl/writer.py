@@ -16,9 +16,12 @@ Spark's save mode (``error``/``errorifexists`` by default, ``overwrite``,
 Options by format (Spark's and spark-xml's names and defaults):
 
 * json: ``ignoreNullFields`` (true), ``compression``, ``encoding`` (UTF-8)
-* csv: ``header`` (false), ``sep``/``delimiter``, ``quote``, ``escape``,
-  ``nullValue`` (""), ``quoteAll`` (false), ``compression``, ``columns``
-  (ember's: the column order; default the first record's keys)
+* csv: ``header`` (false), ``sep``/``delimiter``, ``quote`` ("), ``escape``
+  (\\; ``escape='"'`` writes RFC 4180), ``escapeQuotes`` (true), ``quoteAll``
+  (false), ``nullValue`` (""), ``emptyValue`` (``""``),
+  ``ignoreLeadingWhiteSpace``/``ignoreTrailingWhiteSpace`` (true when
+  writing), ``compression``, ``columns`` (ember's: the column order; default
+  the first record's keys); the rules are ``ember.etl.csv_dialect``'s
 * xml: ``rowTag`` (ROW), ``rootTag`` (ROWS), ``attributePrefix`` (_),
   ``valueTag`` (_VALUE), ``arrayElementName`` (item), ``nullValue`` (None:
   null fields left out), ``declaration``, ``compression``
@@ -34,14 +37,15 @@ from typing import Any, Callable, Iterator
 
 from ember.engine.io import codecs
 from ember.engine.io.textfile import TextOutput
-from ember.etl import csv_format, json_format, xml_format
+from ember.etl import csv_dialect, csv_format, json_format, xml_format
 from ember.etl.options import Options
 
 _FILE = {"compression": None, "mode": None}
 JSON_OPTIONS = {**_FILE, "ignoreNullFields": True, "encoding": "utf-8", "lineSep": None}
 CSV_OPTIONS = {**_FILE, "header": False, "sep": ",", "delimiter": None, "quote": '"',
-               "escape": "\\", "nullValue": "", "quoteAll": False, "columns": None,
-               "encoding": "utf-8"}
+               "escape": "\\", "escapeQuotes": True, "nullValue": "", "emptyValue": '""',
+               "quoteAll": False, "ignoreLeadingWhiteSpace": True,
+               "ignoreTrailingWhiteSpace": True, "columns": None, "encoding": "utf-8"}
 XML_OPTIONS = {**_FILE, "rowTag": "ROW", "rootTag": "ROWS", "attributePrefix": "_",
                "valueTag": "_VALUE", "arrayElementName": "item", "nullValue": None,
                "declaration": 'version="1.0" encoding="UTF-8" standalone="yes"', "encoding": "utf-8"}
@@ -177,13 +181,15 @@ class DataWriter:
         opts = self._opts("rdd.write.csv", CSV_OPTIONS,
                           {"mode": mode, "compression": compression, **options})
         sep = opts.get("delimiter") if opts.get("delimiter") is not None else opts.get("sep")
-        dialect = csv_format.Dialect(sep, opts.get("quote"), opts.get("escape"))
+        fields = csv_dialect.FieldWriter(
+            sep, opts.get("quote"), opts.get("escape"), opts.bool("escapeQuotes"),
+            opts.bool("quoteAll"), opts.str("nullValue") or "", opts.str("emptyValue") or "",
+            opts.bool("ignoreLeadingWhiteSpace"), opts.bool("ignoreTrailingWhiteSpace"))
         columns = opts.get("columns")
         if columns is None:
             first = self._rdd.take(1)
             columns = list(json_format._as_record(first[0], "csv")) if first else []
-        formatter = csv_format.CsvFormatter(list(columns), dialect, opts.str("nullValue") or "",
-                                            opts.bool("quoteAll"))
+        formatter = csv_format.CsvFormatter(list(columns), fields)
         header = formatter.header_line() if opts.bool("header") and columns else b""
         self._write(path, opts, "csv", formatter.chunks, prologue=header, joined=True)
 

@@ -5,6 +5,8 @@
 - ``server``: the broker process (serving, group commit, consumer groups).
 - ``client``: one connection, the producer, the consumer, ``LogStore`` and
   ``connect``.
+- ``kafka``: Kafka's wire protocol both ways: the broker's Kafka listener,
+  and RDDs over offset ranges of any Kafka cluster.
 - here: ``protocol`` (the wire format both sides speak), ``structs`` (the
   client API's value types), ``secret_file``, and the bridge to the engine:
   ``log_rdd`` (``topic_rdd``, ``LogRDD``) and ``kafka_utils``.

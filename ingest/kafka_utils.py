@@ -7,12 +7,23 @@ durable, retained data (as Spark checks the ranges against the leaders).
 ``kafkaParams`` names the broker as ``"metadata.broker.list"`` or
 ``"bootstrap.servers"`` (``tcp://HOST:PORT`` or ``HOST:PORT``; the first
 entry of a comma-separated list) and the store's secret as ``"ember.secret"``
-(bytes or hex) or ``"ember.secret.file"``. ``leaders`` is accepted and
+(bytes or hex) or ``"ember.secret.file"``. Without a store secret the
+brokers are read over Kafka's protocol (any Kafka cluster, or this store's
+Kafka listener) with confluent-kafka, the other ``kafkaParams`` passed to
+it under its own names (``ingest.kafka.client``). ``leaders`` is accepted and
 ignored: a single broker leads every partition.
 
 Elements are ``(key, value)`` decoded with ``keyDecoder``/``valueDecoder``,
 or, with ``messageHandler``, whatever it returns for each
 :class:`KafkaMessageAndMetadata`.
+
+``createDirectStream(ssc, topics, kafkaParams, fromOffsets=None, ...)``
+(PySpark 2's direct stream) hands the same broker, secret and decoders to
+``ssc.topicStream`` (``ember.streaming``; called by duck typing, so this
+module does not import the streaming package): it starts at ``fromOffsets``,
+else at ``"auto.offset.reset"`` (``"smallest"``/``"earliest"`` or, by
+default, ``"largest"``/``"latest"``); a ``"group.id"`` starts from the
+group's committed offsets and commits after each batch.
 
 Thread-safety: as LogRDD.
 """
@@ -85,12 +96,38 @@ class KafkaUtils:
                   messageHandler: Callable | None = None) -> LogRDD:
         """An RDD over exactly ``offsetRanges`` (``OffsetRange(topic,
         partition, fromOffset, untilOffset)``), one partition per range."""
+        decode = (KeyValueDecoder(keyDecoder, valueDecoder) if messageHandler is None
+                  else MessageHandlerDecoder(keyDecoder, valueDecoder, messageHandler))
+        if "ember.secret" not in kafkaParams and "ember.secret.file" not in kafkaParams:
+            # No store secret: a broker that speaks Kafka's protocol.
+            from ember.ingest.kafka.client import kafka_offset_range_rdd
+            return kafka_offset_range_rdd(sc, kafkaParams, offsetRanges, decode)
         address = _broker_address(kafkaParams)
         secret = coerce_secret(kafkaParams.get("ember.secret"),
                                kafkaParams.get("ember.secret.file"))
         ranges = [OffsetRange(*r) for r in offsetRanges]
         with connect(address, secret) as store:
             check_ranges(store, ranges)
-        decode = (KeyValueDecoder(keyDecoder, valueDecoder) if messageHandler is None
-                  else MessageHandlerDecoder(keyDecoder, valueDecoder, messageHandler))
         return LogRDD(sc, BrokerAccess(address, secret), ranges, decode, op="createRDD")
+
+    @staticmethod
+    def createDirectStream(ssc: Any, topics: list, kafkaParams: Mapping[str, Any],
+                           fromOffsets: Mapping | None = None, keyDecoder: Callable = utf8_decoder,
+                           valueDecoder: Callable = utf8_decoder,
+                           messageHandler: Callable | None = None) -> Any:
+        """A direct stream over ``topics``: each batch a LogRDD of the offsets
+        from the last batch's end to the latest, ``offsetRanges()`` on it."""
+        address = _broker_address(kafkaParams)
+        secret = coerce_secret(kafkaParams.get("ember.secret"),
+                               kafkaParams.get("ember.secret.file"))
+        reset = str(kafkaParams.get("auto.offset.reset", "largest")).lower()
+        starts = {"smallest": "earliest", "earliest": "earliest", "largest": "latest",
+                  "latest": "latest"}
+        if reset not in starts:
+            raise ValueError(f"kafkaParams['auto.offset.reset']={reset!r}: expected 'smallest' "
+                             f"or 'largest' (or 'earliest'/'latest')")
+        start = dict(fromOffsets) if fromOffsets else starts[reset]
+        return ssc.topicStream(address, list(topics), start=start,
+                               group_id=kafkaParams.get("group.id"), keyDecoder=keyDecoder,
+                               valueDecoder=valueDecoder, messageHandler=messageHandler,
+                               secret=secret)

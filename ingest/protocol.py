@@ -8,6 +8,10 @@ peer's routing id in front of a request, and routes the reply by it)::
     frame 1..n  raw payloads: record batches exactly as stored
                 (``record_batch`` format), never re-encoded
 
+A message is at most MAX_MESSAGE_BYTES; one past it is refused with a
+MessageTooLargeError reply (a request) or error (a reply). The transport
+carries large frames in bounded pieces, as for the engine's messages.
+
     request header  {"v": 1, "id": <int>, "op": <name>, ...the op's fields}
     reply header    {"v": 1, "id": <same int>, ...the op's results}
                  or {"v": 1, "id": <same int>,
@@ -56,7 +60,10 @@ from ember.engine.errors import EmberError, LogStoreError, ProtocolError
 
 VERSION = 1
 MAX_HEADER_BYTES = 1 << 20
-MAX_MESSAGE_BYTES = 100 * 1024 * 1024  # ZMQ_MAXMSGSIZE of both ends (Kafka's socket.request.max.bytes)
+# The largest request or reply either end accepts (Kafka's
+# socket.request.max.bytes). Frames on the wire are bounded much lower
+# (``engine.wire.transport``): messages past a frame travel in pieces.
+MAX_MESSAGE_BYTES = 100 * 1024 * 1024
 INT64_MAX = (1 << 63) - 1
 
 OPS = frozenset({

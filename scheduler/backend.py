@@ -26,6 +26,12 @@ stopped process, or a network partition), exactly as if it had died. A
 worker stopped by its operator says so (``Leaving``): it is lost at once and
 told ``Shutdown``; ``shutdown_workers`` tells every worker the driver stops.
 
+Large messages: payloads of any size travel in bounded frames
+(``engine.wire.framing``). What a worker may send the driver is bounded by
+``spark.driver.maxResultSize`` (plus RESULT_HEADER_BYTES for the message
+around it): a larger message is dropped before its pieces are kept, and the
+jobs of the task whose result it carried fail with ResultTooLargeError.
+
 Thread-safety: the socket is used only by its I/O thread; every public
 method may be called from any thread.
 """
@@ -64,22 +70,32 @@ from ember.engine.wire.protocol import (
     decode,
     encode,
 )
+from ember.engine.errors import MessageTooLargeError, ProtocolError, ResultTooLargeError
 from ember.engine.wire.task import TaskDescription
-from ember.engine.wire.transport import ClusterKeys, Endpoint, server_socket
+from ember.engine.wire.transport import DEFAULT_MAX_MESSAGE_SIZE, ClusterKeys, Endpoint, server_socket
 from ember.engine.version import __version__
 from ember.scheduler.events import AskCommit, BarrierSync, CompletionEvent, ExecutorAdded, ExecutorLost
 
 log = logging.getLogger("ember.backend")
 
 PYTHON_VERSION = "%d.%d" % sys.version_info[:2]
+# Room for the message around a result (its StatusUpdate, with accumulator
+# updates) beyond spark.driver.maxResultSize.
+RESULT_HEADER_BYTES = 16 * 2**20
 
 
 class ZmqBackend:
     def __init__(self, zctx: zmq.Context, keys: ClusterKeys, post: Callable[[Any], None],
-                 host: str = "127.0.0.1", max_message_size: int = 2 * 1024 ** 3 - 1,
-                 heartbeat_timeout: float = 120.0, port: int = 0):
+                 host: str = "127.0.0.1", max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 heartbeat_timeout: float = 120.0, port: int = 0,
+                 max_result_size: int | None = None):
         sock, self.address = server_socket(zctx, zmq.ROUTER, keys, host, port, max_message_size)
-        self._endpoint = Endpoint(zctx, sock, self._on_message, "ember-driver-io")
+        self.max_result_size = max_result_size
+        self._endpoint = Endpoint(
+            zctx, sock, self._on_message, "ember-driver-io",
+            max_message_bytes=None if max_result_size is None else max_result_size + RESULT_HEADER_BYTES,
+            limit_name="spark.driver.maxResultSize plus room for its message",
+            on_refused=self._refused)
         self._post = post
         self._workers: dict[str, Register] = {}
         self._lost: set[str] = set()
@@ -170,6 +186,27 @@ class ZmqBackend:
                 worker_id=identity, tid=message.tid, outcome=message.outcome,
                 payload=payloads[0] if payloads else None, duration=message.duration,
                 metrics=message.metrics))
+
+    def _refused(self, frames: list, error: MessageTooLargeError) -> None:
+        """A message over the limit, dropped unread but for its first frame:
+        if it carried a task's outcome, that task's jobs fail with the limit
+        named (rerunning the task would make a message as large)."""
+        identity = frames[0].decode("utf-8", "replace")
+        message = None
+        if len(frames) > 1 and identity in self._workers:
+            try:
+                message, _ = decode(frames[1:])
+            except ProtocolError:
+                pass
+        log.warning("dropped a message from %s: %s", identity, error)
+        if isinstance(message, StatusUpdate):
+            self._last_seen[identity] = time.monotonic()
+            self._post(CompletionEvent(
+                worker_id=identity, tid=message.tid, outcome=message.outcome,
+                duration=message.duration, refused=ResultTooLargeError(
+                    f"the result of task {message.tid} on worker {identity} is {error.size} "
+                    f"bytes, bigger than spark.driver.maxResultSize ({self.max_result_size} "
+                    f"bytes)")))
 
     def _register(self, identity: str, message: Register) -> None:
         problem = None

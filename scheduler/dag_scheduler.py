@@ -496,6 +496,10 @@ class DAGScheduler:
             return  # stale: from a lost worker or an attempt no longer tracked
         outcome = event.outcome
         stage = task_set.stage
+        if event.refused is not None:
+            task_set.abandon(event.tid)
+            self._abort_stage(stage, event.refused)
+            return
         if isinstance(outcome, TaskSuccess):
             for rdd_id, partition in outcome.cache_updates:
                 self.cache.add(event.worker_id, rdd_id, partition)

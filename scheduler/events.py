@@ -37,6 +37,9 @@ class CompletionEvent:
     payload: bytes | None = None
     duration: float = 0.0
     metrics: Any = None  # the attempt's TaskMetrics, measured on the worker
+    # The driver refused the message carrying the outcome (ResultTooLargeError):
+    # the task's jobs fail with it; a retry would be as large.
+    refused: BaseException | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ MODULES = [
     "ember.engine.api.resultiterable", "ember.engine.data.hashing", "ember.driver.context",
     "ember.driver.conf", "ember.engine.api.approx", "ember.engine.io.inputs", "ember.engine.api.accumulators",
     "ember.engine.api.broadcast", "ember.engine.io.files", "ember.scheduler.status", "ember.engine.api.barrier",
-    "ember.driver.ui",
+    "ember.driver.ui", "ember.streaming.util", "ember.streaming.context",
     "ember.mllib.linalg", "ember.mllib.linalg.distributed", "ember.mllib.regression",
     "ember.mllib.classification", "ember.mllib.clustering", "ember.mllib.tree",
     "ember.mllib.recommendation", "ember.mllib.feature", "ember.mllib.fpm",

@@ -20,12 +20,15 @@ ALLOWED = {
     "driver": {"engine", "scheduler", "ingest", "etl"},  # etl: sc.read, rdd.write's writer
     # etl: formats and SQL over the engine's files and tasks; connectors over the log store
     "etl": {"engine", "ingest"},
+    # DStreams run on the Context (driver) over topic RDDs (ingest); the
+    # scheduler and workers are reached only through the Context's jobs
+    "streaming": {"engine", "ingest", "driver"},
     # machine learning reaches the cluster only through the RDDs and the
     # Context it is handed: nothing of the driver, scheduler or worker
     "mllib": {"engine"},
-    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "etl", "mllib"},
+    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming", "mllib"},
 }
-FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "etl", "mllib"}
+FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming", "mllib"}
 
 
 def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:

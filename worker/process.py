@@ -95,7 +95,9 @@ from ember.engine.wire.protocol import (
 from ember.engine.wire.secret_file import read_secret_file
 from ember.engine.data.shuffle import remove_shuffle_files
 from ember.engine.wire.spawn import child_environment
-from ember.engine.wire.transport import Authenticator, Endpoint, client_socket, connect_authenticated, derive_keys
+from ember.engine.wire.transport import (
+    DEFAULT_MAX_MESSAGE_SIZE, Authenticator, Endpoint, client_socket, connect_authenticated, derive_keys,
+)
 from ember.engine.version import __version__
 from ember.worker.block_manager import BlockManager
 from ember.worker.executor import Executor
@@ -160,8 +162,9 @@ class DriverRequests:
             slot[1], slot[2] = answer, payloads or []
             slot[0].set()
 
-    def fetch_broadcast(self, broadcast_id: int) -> bytes:
-        """The pickled value of a broadcast, from the driver."""
+    def fetch_broadcast(self, broadcast_id: int) -> bytes | bytearray:
+        """The pickled value of a broadcast, from the driver (a large one as
+        the bytearray it was put back together in: no second copy)."""
         request_id = next(self._request_ids)
         answer, payloads = self._ask(("broadcast", request_id),
                                      FetchBroadcast(request_id, broadcast_id), self.timeout)
@@ -170,7 +173,7 @@ class DriverRequests:
                                f"{self.timeout:.0f} s")
         if answer.error is not None or not payloads:
             raise RuntimeError(answer.error or f"broadcast {broadcast_id}: the driver sent no data")
-        return bytes(payloads[0])
+        return payloads[0]
 
     def ask_commit(self, context: Any) -> bool:
         answer, _ = self._ask(("task", context.taskAttemptId()),
@@ -195,7 +198,7 @@ class Worker:
         self.slots: int = int(bootstrap.get("cores", 1))
         self.connect_timeout: float = float(bootstrap.get("connect_timeout", 30))
         self.fetch_timeout: float = float(bootstrap.get("fetch_timeout", 60))
-        self.max_message_size: int = int(bootstrap.get("max_message_size", 2 * 1024 ** 3 - 1))
+        self.max_message_size: int = int(bootstrap.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE))
         self.heartbeat_interval: float = float(bootstrap.get("heartbeat_interval", 1.0))
         self.heartbeat_timeout: float = float(bootstrap.get("heartbeat_timeout", 120.0))
         self.kill_timeout: float = float(bootstrap.get("kill_timeout", 10.0))

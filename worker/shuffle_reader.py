@@ -32,10 +32,11 @@ from typing import Any, Iterator
 import zmq
 
 from ember.engine import failpoints
-from ember.engine.errors import FetchFailedError
+from ember.engine.errors import FetchFailedError, ProtocolError
 from ember.engine.wire.protocol import FetchRequest, FetchResponse, decode, encode
 from ember.engine.data.shuffle import block_frames, read_block, verify_block
-from ember.engine.wire.transport import ClusterKeys, client_socket
+from ember.engine.wire.framing import as_buffer
+from ember.engine.wire.transport import ClusterKeys, MessageReader, client_socket, send_message
 
 
 # spark.reducer.maxSizeInFlight's default: remote block bytes a reduce task
@@ -119,22 +120,22 @@ class ShuffleReader:
                     yield frame
                 del blob
 
-    def _socket(self, address: str) -> zmq.Socket:
+    def _socket(self, address: str) -> MessageReader:
         sockets = getattr(self._local, "sockets", None)
         if sockets is None:
             sockets = self._local.sockets = {}
-        sock = sockets.get(address)
-        if sock is None:
+        reader = sockets.get(address)
+        if reader is None:
             sock = client_socket(self._zctx, zmq.DEALER, self._keys, address,
                                  max_message_size=self._max_message_size)
             sock.connect(address)
-            sockets[address] = sock
-        return sock
+            reader = sockets[address] = MessageReader(sock)
+        return reader
 
     def _drop_socket(self, address: str) -> None:
-        sock = getattr(self._local, "sockets", {}).pop(address, None)
-        if sock is not None:
-            sock.close(linger=0)
+        reader = getattr(self._local, "sockets", {}).pop(address, None)
+        if reader is not None:
+            reader.sock.close(linger=0)
 
     def _fetch(self, shuffle_id: int, reduce_index: int,
                remote: dict[str, tuple[str, list[tuple[int, int]]]], blocks: dict[int, Any]) -> None:
@@ -143,21 +144,33 @@ class ShuffleReader:
                                     reduce_index=reduce_index, worker_id=worker_id)
 
         pending: dict[int, tuple[str, str, list[tuple[int, int]]]] = {}
+        readers: dict[zmq.Socket, tuple[MessageReader, int]] = {}
         poller = zmq.Poller()
         for address, (worker_id, wanted) in remote.items():
             if worker_id in self.lost:
                 raise failure(f"worker {worker_id} holding shuffle {shuffle_id} output is lost",
                               worker_id, wanted)
-            sock = self._socket(address)
+            reader = self._socket(address)
             request_id = next(self._request_ids)
-            sock.send_multipart(encode(FetchRequest(request_id, shuffle_id, reduce_index, tuple(wanted))))
+            send_message(reader.sock, encode(FetchRequest(request_id, shuffle_id, reduce_index,
+                                                          tuple(wanted))))
             pending[request_id] = (address, worker_id, wanted)
-            poller.register(sock, zmq.POLLIN)
+            readers[reader.sock] = (reader, request_id)
+            poller.register(reader.sock, zmq.POLLIN)
         deadline = time.monotonic() + self.timeout
         while pending:
             for sock, _ in poller.poll(100):
-                frames = sock.recv_multipart(copy=False)
-                response, payloads = decode([frames[0].bytes, *frames[1:]])
+                reader, request_id = readers[sock]
+                try:
+                    frames = reader.receive()
+                except ProtocolError as error:  # a response that lost a piece on the way
+                    address, worker_id, wanted = pending[request_id]
+                    self._drop_socket(address)
+                    raise failure(f"a broken response from worker {worker_id} ({address}) for "
+                                  f"shuffle {shuffle_id}: {error}", worker_id, wanted) from None
+                if frames is None:
+                    continue  # a response still arriving in pieces
+                response, payloads = decode(frames)
                 entry = pending.pop(getattr(response, "request_id", -1), None)
                 if not isinstance(response, FetchResponse) or entry is None:
                     continue  # the answer to an abandoned earlier request
@@ -167,7 +180,7 @@ class ShuffleReader:
                 for map_index, crc, error in response.entries:
                     if error is not None:
                         raise failure(error, worker_id, [(map_index, 0)])
-                    blob = next(blobs).buffer
+                    blob = as_buffer(next(blobs))
                     verify_block(blob, crc, shuffle_id, map_index, reduce_index, worker_id)
                     blocks[map_index] = blob
                 failpoints.point("shuffle.mid_fetch")

@@ -6,7 +6,8 @@ served by one ``Endpoint`` thread, which answers each request itself. A
 ``FetchRequest`` names blocks by (shuffle, map index, map attempt, reduce
 index); the reply carries each block's bytes and CRC, or the reason it could
 not be read (the reducer turns that into a FetchFailed). Block bytes are read
-with ``pread`` and sent without a copy.
+with ``pread`` and sent without a copy (in bounded frames: ``transport``).
+A request larger than MAX_REQUEST_BYTES is dropped unread.
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ from ember.engine import failpoints
 from ember.engine.errors import FetchFailedError
 from ember.engine.wire.protocol import FetchRequest, FetchResponse, decode, encode
 from ember.engine.data.shuffle import read_block
-from ember.engine.wire.transport import ClusterKeys, Endpoint, server_socket
+from ember.engine.wire.transport import DEFAULT_MAX_MESSAGE_SIZE, ClusterKeys, Endpoint, server_socket
 
+# A FetchRequest names a few bytes per block: this is millions of blocks.
+MAX_REQUEST_BYTES = 16 * 2**20
 
 class ShuffleService:
     def __init__(self, zctx: zmq.Context, keys: ClusterKeys, directory: str,
-                 host: str = "127.0.0.1", max_message_size: int = 2 * 1024 ** 3 - 1):
+                 host: str = "127.0.0.1", max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE):
         self.directory = directory
         sock, self.address = server_socket(zctx, zmq.ROUTER, keys, host, 0, max_message_size)
-        self._endpoint = Endpoint(zctx, sock, self._answer, "ember-shuffle-service")
+        self._endpoint = Endpoint(zctx, sock, self._answer, "ember-shuffle-service",
+                                  max_message_bytes=MAX_REQUEST_BYTES,
+                                  limit_name="a shuffle fetch request's limit")
 
     def start(self) -> "ShuffleService":
         self._endpoint.start()

@@ -19,7 +19,7 @@ def _internal_dirs() -> tuple[str, ...]:
         root = os.path.dirname(engine_dir)
         # Installed: every package sits under <site>/ember/. Source tree: the
         # packages are sibling folders of ember/ (see setup.cfg).
-        names = ("ember", "engine", "scheduler", "worker", "ingest", "driver")
+        names = ("ember", "engine", "scheduler", "worker", "ingest", "driver", "streaming")
         if os.path.basename(engine_dir) == "engine" and os.path.basename(root) == "ember":
             _ember_dirs = (root + os.sep,)
         else:

@@ -15,12 +15,20 @@ Owns every socket ember opens and how it is secured:
   reaches application code, so nothing unauthenticated is ever unpickled.
 * **Bounded frames.** ``ZMQ_MAXMSGSIZE`` on every socket: an oversized frame
   (or a forged 2 GiB length prefix) drops the connection without allocating.
+  libzmq applies it to each frame, the CURVE handshake's included, so it is
+  also all a peer that has not authenticated can make a process buffer per
+  connection: 1 MiB by default. Larger payloads cross in bounded pieces
+  (``framing``), sent and put back together by ``Endpoint`` and by
+  ``send_message``/``MessageReader`` for sockets served by hand; a receiver
+  may bound the whole message (``max_message_bytes``).
 * **Loopback by default.** Servers bind 127.0.0.1 on an ephemeral port unless
   a host is given.
 
 ``Endpoint`` runs one socket in one I/O thread: received messages go to a
 handler; any thread may ``send`` (through a per-thread inproc PUSH socket, so
-the ZeroMQ socket itself is only ever touched by its own thread).
+the ZeroMQ socket itself is only ever touched by its own thread). Messages
+of any size go in and come out whole; on the wire no frame is larger than
+``framing.CHUNK_BYTES``.
 
 The secret never appears in argv, logs or error messages.
 """
@@ -40,13 +48,16 @@ from typing import Callable
 import zmq
 from zmq.utils import z85
 
-from ember.engine.errors import AuthenticationError
+from ember.engine.errors import AuthenticationError, MessageTooLargeError, ProtocolError
+from ember.engine.wire import framing
 
 log = logging.getLogger("ember.transport")
 
 SECRET_BYTES = 32
 ZAP_DOMAIN = "ember"
-DEFAULT_MAX_MESSAGE_SIZE = 2 * 1024 ** 3 - 1
+# ZMQ_MAXMSGSIZE (per frame, handshake included): ``ember.network.maxMessageSize``.
+DEFAULT_MAX_MESSAGE_SIZE = 1024 ** 2
+RECEIVE_QUEUE = 64  # messages (ZMQ_RCVHWM): 32 MiB of pieces
 
 # Socket monitor events of interest (libzmq >= 4.3).
 _HANDSHAKE_OK = zmq.EVENT_HANDSHAKE_SUCCEEDED
@@ -120,10 +131,14 @@ class Authenticator:
 def _limit(sock: zmq.Socket, max_message_size: int) -> None:
     sock.setsockopt(zmq.MAXMSGSIZE, max_message_size)
     sock.setsockopt(zmq.LINGER, 0)
-    # ROUTER silently drops messages past the high-water mark; ember's own
-    # protocol bounds what is in flight, so no message may be dropped.
+    # ROUTER silently drops messages past the send high-water mark; ember's
+    # own protocol bounds what is in flight, so no message may be dropped.
     sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
+    # Past the receive high-water mark libzmq stops reading the connection
+    # (nothing is dropped: the sender queues): a large message's pieces wait
+    # on the sender's side, which references its buffer, rather than pile up
+    # decrypted here faster than they are put together.
+    sock.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
 
 
 def server_socket(zctx: zmq.Context, kind: int, keys: ClusterKeys, host: str = "127.0.0.1",
@@ -189,23 +204,68 @@ def connect_authenticated(sock: zmq.Socket, address: str, timeout: float) -> Non
 
 
 Handler = Callable[[list], None]
+# Called on the I/O thread with a refused message's routing frame (ROUTER
+# sockets) and first frame (when it came whole), and the error.
+Refusal = Callable[[list, MessageTooLargeError], None]
 
 _STOP = b""
+
+
+def send_message(sock: zmq.Socket, frames: list) -> None:
+    """Send one message of any size on a socket served by hand (not by an
+    Endpoint), in bounded frames. On a ROUTER socket frame 0 is the peer's
+    routing id."""
+    framing.send(sock, frames, sock.type == zmq.ROUTER)
+
+
+class MessageReader:
+    """Receives whole messages from one DEALER socket served by hand.
+    ``max_message_bytes``: see ``Endpoint``."""
+
+    def __init__(self, sock: zmq.Socket, max_message_bytes: int | None = None,
+                 limit_name: str = "its limit"):
+        self.sock = sock
+        self._inbox = framing.Reassembler(max_message_bytes, limit_name)
+
+    def receive(self) -> list | None:
+        """The next whole message if one has arrived (its frames as
+        zmq.Frame, bytes or bytearray: ``framing.as_buffer`` reads each
+        without a copy), else None. Never blocks. Raises
+        MessageTooLargeError or ProtocolError for a refused message."""
+        while True:
+            try:
+                frames = framing.recv(self.sock, copy=False)
+            except zmq.Again:
+                self._inbox.sweep()
+                return None
+            message = self._inbox.feed(None, frames)
+            if message is not None:
+                return message
 
 
 class Endpoint:
     """One ZeroMQ socket served by one I/O thread.
 
     Received multipart messages are passed to ``handler`` on the I/O thread
-    (it must be quick: hand work to other threads). ``send`` may be called from
-    any thread; ``reply`` only from the handler. Thread-safety: the socket is
-    touched only by the I/O thread.
+    (it must be quick: hand work to other threads), their frames as bytes (a
+    frame that crossed in pieces as a bytearray). ``send`` may be called from
+    any thread; ``reply`` only from the handler. Messages of any size may be
+    sent: ``framing`` cuts them into bounded frames and puts them back
+    together. ``max_message_bytes`` bounds a received message (all frames;
+    ``limit_name`` names the bound in the error): a larger one is dropped
+    before its pieces are kept, and ``on_refused`` hears of it (by default it
+    is logged). Thread-safety: the socket is touched only by the I/O thread.
     """
 
-    def __init__(self, zctx: zmq.Context, sock: zmq.Socket, handler: Handler, name: str):
+    def __init__(self, zctx: zmq.Context, sock: zmq.Socket, handler: Handler, name: str, *,
+                 max_message_bytes: int | None = None, limit_name: str = "its limit",
+                 on_refused: Refusal | None = None):
         self._zctx = zctx
         self._sock = sock
         self._handler = handler
+        self._routed = sock.type == zmq.ROUTER
+        self._inbox = framing.Reassembler(max_message_bytes, limit_name)
+        self._on_refused = on_refused
         self._outbox = f"inproc://ember-outbox-{next(_inproc_names)}-{os.getpid()}"
         self._pull = zctx.socket(zmq.PULL)
         self._pull.setsockopt(zmq.LINGER, 0)
@@ -237,7 +297,7 @@ class Endpoint:
 
     def reply(self, frames: list) -> None:
         """Send at once, from inside the handler (on the I/O thread only)."""
-        self._sock.send_multipart(frames, copy=False)
+        framing.send(self._sock, frames, self._routed)
 
     def _run(self) -> None:
         poller = zmq.Poller()
@@ -245,7 +305,9 @@ class Endpoint:
         poller.register(self._pull, zmq.POLLIN)
         while True:
             try:
-                ready = dict(poller.poll())
+                # While a message is arriving in pieces, wake now and then to
+                # drop it if its sender went silent.
+                ready = dict(poller.poll(1000 if self._inbox.pending else None))
             except zmq.ZMQError:
                 return
             if self._pull in ready:
@@ -257,19 +319,43 @@ class Endpoint:
                     if len(frames) == 1 and frames[0].bytes == _STOP:
                         return
                     try:
-                        self._sock.send_multipart(frames, copy=False)
+                        framing.send(self._sock, frames, self._routed)
                     except zmq.ZMQError as error:
                         log.debug("send failed: %s", error)
             if self._sock in ready:
                 while True:
                     try:
-                        frames = self._sock.recv_multipart(zmq.NOBLOCK)
+                        frames = framing.recv(self._sock, self._routed)
                     except zmq.Again:
                         break
-                    try:
-                        self._handler(frames)
-                    except Exception:  # noqa: BLE001 - one bad message must not stop the loop
-                        log.exception("error while handling a message")
+                    self._received(frames)
+            if self._inbox.pending:
+                self._inbox.sweep()
+
+    def _received(self, frames: list) -> None:
+        prefix = frames[:1] if self._routed else []
+        try:
+            message = self._inbox.feed(prefix[0] if prefix else None, frames[len(prefix):])
+        except MessageTooLargeError as error:
+            head = [error.head] if error.head is not None else []
+            if self._on_refused is None:
+                log.warning("dropped a message: %s", error)
+                return
+            try:
+                self._on_refused(prefix + head, error)
+            except Exception:  # noqa: BLE001 - as for the handler
+                log.exception("error while refusing a message")
+            return
+        except ProtocolError as error:
+            log.warning("dropped a malformed message: %s", error)
+            return
+        if message is None:
+            return
+        try:
+            # recv copied every frame that came whole: all are bytes already.
+            self._handler(prefix + message)
+        except Exception:  # noqa: BLE001 - one bad message must not stop the loop
+            log.exception("error while handling a message")
 
     def close(self, linger: float = 0.0) -> None:
         """Stop the I/O thread and close the sockets. ``linger``: seconds the

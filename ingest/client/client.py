@@ -30,7 +30,9 @@ from typing import Callable
 
 import zmq
 
-from ember.engine.errors import BrokerUnavailableError, KafkaTimeoutError, ProtocolError
+from ember.engine.errors import (
+    BrokerUnavailableError, KafkaTimeoutError, MessageTooLargeError, ProtocolError,
+)
 from ember.engine.wire.transport import Endpoint, client_socket, connect_authenticated, derive_keys
 from ember.ingest import protocol
 
@@ -90,8 +92,7 @@ class BrokerConnection:
         self.address = address
         self.request_timeout = request_timeout
         zctx = shared_context()
-        sock = client_socket(zctx, zmq.DEALER, derive_keys(secret), address,
-                             max_message_size=protocol.MAX_MESSAGE_BYTES)
+        sock = client_socket(zctx, zmq.DEALER, derive_keys(secret), address)
         try:
             connect_authenticated(sock, address, connect_timeout)
         except ConnectionError as error:  # nothing answered (a wrong secret raises at once)
@@ -105,7 +106,10 @@ class BrokerConnection:
         self._pending: dict[int, Call] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._endpoint = Endpoint(zctx, sock, self._on_reply, name).start()
+        self._endpoint = Endpoint(zctx, sock, self._on_reply, name,
+                                  max_message_bytes=protocol.MAX_MESSAGE_BYTES,
+                                  limit_name="socket.request.max.bytes",
+                                  on_refused=self._refused).start()
 
     def __repr__(self) -> str:
         return f"BrokerConnection({self.address})"
@@ -161,6 +165,22 @@ class BrokerConnection:
         else:
             call.header, call.frames = header, frames[1:]
         call._finish()
+
+    def _refused(self, frames: list, error: MessageTooLargeError) -> None:
+        """A reply over MAX_MESSAGE_BYTES, dropped unread: its call fails
+        with the error."""
+        try:
+            header = protocol.decode(frames[0]) if frames else None
+        except ProtocolError:
+            header = None
+        log.warning("dropped a reply from %s: %s", self.address, error)
+        if header is None:
+            return
+        with self._lock:
+            call = self._pending.pop(header["id"], None)
+        if call is not None:
+            call.error = error
+            call._finish()
 
     def close(self) -> None:
         with self._lock:

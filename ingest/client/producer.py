@@ -26,6 +26,9 @@ the producer takes a new id, so a later batch can never be mistaken for it.
 A batch the broker refused (record too large, unknown partition, sequence
 gap) fails its futures and is not retried; nothing of it was stored.
 
+Batches are Kafka's RecordBatch v2, compressed as a whole with
+``compression_type`` ('gzip', 'snappy', 'lz4' or 'zstd'; none by default).
+
 Errors raised by ``send`` itself: a non-bytes key or value without a
 serializer is a TypeError naming it; an unknown topic or partition,
 UnknownTopicOrPartitionError; a record over the limit, RecordTooLargeError
@@ -53,6 +56,7 @@ from ember.ingest import protocol
 from ember.ingest.client.client import BrokerConnection
 from ember.ingest.log.log_manager import validate_topic_name
 from ember.ingest.client.partitioner import StickyPartitions, partition_for_key
+from ember.ingest.log.compression import codec_for
 from ember.ingest.log.producer_state import sequence_after
 from ember.ingest.log.record_batch import (
     HEADER_SIZE, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, SimpleRecord, encode_batch,
@@ -79,6 +83,7 @@ DEFAULTS: dict[str, Any] = {
     "value_serializer": None,
     "client_id": None,
     "connect_timeout_ms": 10000,
+    "compression_type": None,  # 'gzip', 'snappy', 'lz4', 'zstd' (kafka-python's names)
 }
 _ACKS = {"all": -1, -1: -1, "-1": -1, 1: 1, "1": 1, 0: 0, "0": 0}
 # Errors after which the batch may have been lost on the way and is sent again.
@@ -229,6 +234,10 @@ class Producer:
             raise ConfigError(f"enable_idempotence=True needs acks='all', got "
                               f"acks={config['acks']!r}")
         self._idempotent = idempotent
+        try:
+            self._compression = codec_for(config["compression_type"])
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         for name in ("batch_size", "max_request_size", "buffer_memory"):
             if not isinstance(config[name], int) or config[name] < 1:
                 raise ConfigError(f"{name}={config[name]!r}: expected a whole number >= 1")
@@ -490,7 +499,7 @@ class Producer:
                     [SimpleRecord(r.key, r.value, r.headers, r.timestamp) for r in batch.records],
                     producer_id=batch.producer_id,
                     producer_epoch=0 if self._idempotent else NO_PRODUCER_EPOCH,
-                    base_sequence=batch.base_sequence)
+                    base_sequence=batch.base_sequence, compression_type=self._compression)
         fields = {"acks": self._acks, "partitions": [[b.topic, b.partition] for b in batches]}
         frames = [b.data for b in batches]
         if self._acks == 0:

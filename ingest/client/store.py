@@ -59,6 +59,7 @@ class LogStore:
                  request_timeout: float = 30.0):
         self.address = normalize_address(address)
         self.directory = directory
+        self.kafka_address: str | None = None  # HOST:PORT of the Kafka listener, if any
         self._secret = secret
         self._process = process
         self._request_timeout = request_timeout
@@ -77,7 +78,9 @@ class LogStore:
     def start(cls, directory: str | os.PathLike, *, port: int = 0, host: str = "127.0.0.1",
               secret: bytes | None = None, env: Mapping[str, str] | None = None,
               retention_check_ms: int | None = None,
-              startup_timeout: float = 30.0) -> "LogStore":
+              startup_timeout: float = 30.0, kafka_listener: str | None = None,
+              kafka_ssl_certfile: str | None = None,
+              kafka_ssl_keyfile: str | None = None) -> "LogStore":
         """Spawn a broker serving ``directory`` and return its handle.
 
         ``secret``: by default a fresh random one; pass a previous broker's
@@ -85,11 +88,20 @@ class LogStore:
         ``env``: extra environment variables for the broker process (tests arm
         ``EMBER_BROKER_FAULTS`` or ``EMBER_TRACK_FSYNC`` this way).
         ``retention_check_ms``: how often the broker enforces retention.
+        ``kafka_listener``: also serve Kafka's wire protocol at
+        ``[PROTOCOL://]HOST:PORT`` (e.g. ``"127.0.0.1:9092"``, port 0 for any;
+        ``SASL_SSL://0.0.0.0:9093`` with ``kafka_ssl_certfile`` and
+        ``kafka_ssl_keyfile``); its address is then ``kafka_address``.
         """
         directory = os.path.abspath(os.fspath(directory))
         args = ["--lifeline", "--dir", directory, "--host", host, "--port", str(port)]
         if retention_check_ms is not None:
             args += ["--retention-check-ms", str(int(retention_check_ms))]
+        for flag, value in (("--kafka-listener", kafka_listener),
+                            ("--kafka-ssl-certfile", kafka_ssl_certfile),
+                            ("--kafka-ssl-keyfile", kafka_ssl_keyfile)):
+            if value is not None:
+                args += [flag, os.fspath(value)]
         secret = new_secret() if secret is None else coerce_secret(secret, None)
         process = spawn("ember.ingest.server.broker", args, {"secret": secret.hex()},
                         env=child_environment(env), stdout=subprocess.PIPE)
@@ -99,7 +111,9 @@ class LogStore:
                 raise BrokerUnavailableError(
                     f"the log store broker for {directory} did not start: "
                     f"{ready.get('error', 'no reason given')}")
-            return cls(ready["address"], secret, process=process, directory=directory)
+            store = cls(ready["address"], secret, process=process, directory=directory)
+            store.kafka_address = ready.get("kafka_address")
+            return store
         except BaseException:
             end(process, kill=True)
             raise

@@ -24,7 +24,8 @@ import time
 import zmq
 
 from ember.engine.errors import KafkaTimeoutError, NotControllerError
-from ember.engine.wire.transport import client_socket, derive_keys
+from ember.engine.wire import framing
+from ember.engine.wire.transport import MessageReader, client_socket, derive_keys
 from ember.ingest import protocol
 
 
@@ -34,6 +35,7 @@ class ControllerClient:
         self._keys = derive_keys(secret)
         self._zctx = zmq.Context()
         self._sockets: dict[int, zmq.Socket] = {}
+        self._readers: dict[int, MessageReader] = {}
         self._addresses: dict[int, str] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -48,10 +50,11 @@ class ControllerClient:
                 continue
             if node in self._sockets:
                 self._sockets[node].close(linger=0)
-            sock = client_socket(self._zctx, zmq.DEALER, self._keys, address,
-                                 max_message_size=protocol.MAX_MESSAGE_BYTES)
+            sock = client_socket(self._zctx, zmq.DEALER, self._keys, address)
             sock.connect(address)
             self._sockets[node], self._addresses[node] = sock, address
+            self._readers[node] = MessageReader(sock, protocol.MAX_MESSAGE_BYTES,
+                                                "socket.request.max.bytes")
 
     def close(self) -> None:
         for sock in self._sockets.values():
@@ -120,6 +123,9 @@ class ControllerClient:
                 if time.monotonic() >= end:
                     return None
                 continue
-            reply = protocol.decode(sock.recv())
+            message = self._readers[node].receive()
+            if message is None:
+                continue  # a large reply in progress
+            reply = protocol.decode(framing.as_bytes(message[0]))
             if reply["id"] == request_id:
                 return reply

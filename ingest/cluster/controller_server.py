@@ -57,7 +57,10 @@ from typing import Any
 import zmq
 
 from ember.engine.clock import SYSTEM_CLOCK, Clock
-from ember.engine.errors import EmberError, LogStoreError, NotControllerError, ProtocolError
+from ember.engine.errors import (
+    EmberError, LogStoreError, MessageTooLargeError, NotControllerError, ProtocolError,
+)
+from ember.engine.wire import framing
 from ember.engine.wire.transport import Authenticator, client_socket, derive_keys, server_socket
 from ember.ingest import protocol
 from ember.ingest.cluster import raft_wire
@@ -71,6 +74,7 @@ from ember.ingest.secret_file import read_secret_file
 log = logging.getLogger(__name__)
 
 PEER_QUEUE = 1000  # messages to one peer before new ones are dropped
+PEER_SEND_TIMEOUT_MS = 200  # the longest a message in pieces may block the loop
 SNAPSHOT_EVERY = 1000  # applied entries between two snapshots
 _POLL_MS = 20
 WRITE_OPS = frozenset({"register_broker", "broker_heartbeat", "unregister_broker",
@@ -109,8 +113,12 @@ class ControllerServer:
     def bind(self) -> str:
         self._zctx = zmq.Context()
         self._auth = Authenticator(self._zctx, self._keys)
+        # Frames are bounded by transport's default (all a peer that has not
+        # authenticated can make this process hold); messages up to the log
+        # store's request limit arrive in pieces (engine.wire.framing).
         self._router, self.address = server_socket(self._zctx, zmq.ROUTER, self._keys, self._host,
-                                                   self._port, protocol.MAX_MESSAGE_BYTES)
+                                                   self._port)
+        self._inbox = framing.Reassembler(protocol.MAX_MESSAGE_BYTES, "socket.request.max.bytes")
         return self.address
 
     def set_peers(self, peers: dict[int, str]) -> None:
@@ -165,9 +173,11 @@ class ControllerServer:
                     continue
                 if old is not None:
                     old[1].close(linger=0)
-                sock = client_socket(self._zctx, zmq.DEALER, self._keys, address,
-                                     max_message_size=protocol.MAX_MESSAGE_BYTES)
+                sock = client_socket(self._zctx, zmq.DEALER, self._keys, address)
                 sock.setsockopt(zmq.SNDHWM, PEER_QUEUE)
+                # A message too large for one frame goes in pieces, which
+                # may block: never for longer than this (Raft resends).
+                sock.setsockopt(zmq.SNDTIMEO, PEER_SEND_TIMEOUT_MS)
                 sock.setsockopt(zmq.IMMEDIATE, 1)
                 sock.connect(address)
                 self._peers[node_id] = (address, sock)
@@ -179,9 +189,18 @@ class ControllerServer:
     def _drain(self) -> None:
         for _ in range(1000):
             try:
-                frames = self._router.recv_multipart(zmq.NOBLOCK)
+                received = framing.recv(self._router, routed=True)
             except zmq.Again:
+                self._inbox.sweep()
                 return
+            try:
+                message = self._inbox.feed(received[0], received[1:])
+            except (MessageTooLargeError, ProtocolError) as error:
+                log.warning("dropped a message: %s", error)
+                continue
+            if message is None:
+                continue  # a large message in progress
+            frames = [received[0], *(framing.as_bytes(frame) for frame in message)]
             if len(frames) == 3 and frames[1] == raft_wire.RAFT_MARK:
                 try:
                     message = raft_wire.decode(frames[2], self.cluster_id)
@@ -226,11 +245,12 @@ class ControllerServer:
 
     def _reply(self, identity: bytes | None, request_id: int, fields: dict) -> None:
         if identity is not None:
-            self._router.send_multipart([identity, protocol.reply(request_id, fields)])
+            framing.send(self._router, [identity, protocol.reply(request_id, fields)], routed=True)
 
     def _reply_error(self, identity: bytes | None, request_id: int, error: BaseException) -> None:
         if identity is not None:
-            self._router.send_multipart([identity, protocol.error_reply(request_id, error)])
+            framing.send(self._router, [identity, protocol.error_reply(request_id, error)],
+                         routed=True)
 
     def _pump(self) -> None:
         """Hand out what Raft produced until it produces nothing more (a
@@ -247,9 +267,12 @@ class ControllerServer:
             peer = self._peers.get(to)
             if peer is None:
                 continue
+            frames = [raft_wire.RAFT_MARK, raft_wire.encode(self.cluster_id, message)]
             try:
-                peer[1].send_multipart([raft_wire.RAFT_MARK, raft_wire.encode(self.cluster_id, message)],
-                                       zmq.NOBLOCK)
+                if len(frames[1]) <= framing.CHUNK_BYTES:
+                    peer[1].send_multipart(frames, zmq.NOBLOCK)
+                else:  # a snapshot or a long append, in pieces
+                    framing.send(peer[1], frames)
             except zmq.Again:
                 pass  # the peer is down or not keeping up: Raft resends
         if ready.snapshot is not None:

@@ -16,7 +16,9 @@ catalog last; ``delete_topic`` rewrites the catalog first and removes the
 directories after. A crash in between leaves partition directories that the
 catalog does not claim, which the next open removes.
 
-Open: leftover temporary files are removed; if the clean-shutdown marker is
+Open: leftover temporary files are removed; segments in ember's earlier
+batch format are converted to RecordBatch v2 (``format_upgrade``, one log
+line per converted partition); if the clean-shutdown marker is
 there, every partition loads cheaply; if not (crash, kill, power loss), every
 partition is recovered from its recovery point and :attr:`recovery_report`
 lists each file that lost bytes as ``(topic, partition, file, bytes_dropped)``;
@@ -47,6 +49,7 @@ from ember.engine.errors import (
     UnknownTopicOrPartitionError,
 )
 from ember.engine.io.fileio import atomic_write, fsync_dir, is_temp_name
+from ember.ingest.log.format_upgrade import upgrade_partition
 from ember.ingest.log.log_config import SETTINGS, LogConfig
 from ember.ingest.log.partition_log import PartitionLog, TruncatedFile
 
@@ -146,8 +149,11 @@ class LogManager:
         opened, reported = 0, time.monotonic()
         for metadata in self._topics.values():
             for partition in range(metadata.partitions):
+                directory = self._partition_dir(metadata.name, partition)
+                if os.path.isdir(directory):
+                    upgrade_partition(directory, f"topic {metadata.name!r} partition {partition}")
                 partition_log = PartitionLog(
-                    self._partition_dir(metadata.name, partition), metadata.name, partition,
+                    directory, metadata.name, partition,
                     metadata.config, clock=self._clock, clean_shutdown=clean)
                 self._logs[metadata.name, partition] = partition_log
                 self.recovery_report.extend(partition_log.recovery_report)
@@ -229,6 +235,39 @@ class LogManager:
             log.info("created topic %r with %d partitions, overrides %s", name,
                      partitions, overrides)
             return metadata
+
+    def create_partitions(self, name: str, count: int) -> TopicMetadata:
+        """Grow topic ``name`` to ``count`` partitions (Kafka's
+        CreatePartitions: partitions are only ever added). The new
+        directories are made first, the catalog is rewritten last."""
+        with self._lock:
+            self._check_open()
+            metadata = self.describe_topic(name)
+            if isinstance(count, bool) or not isinstance(count, int) or \
+                    count <= metadata.partitions:
+                raise ConfigError(f"topic {name!r} has {metadata.partitions} partitions; a new "
+                                  f"count must be larger, got {count!r}")
+            logs = []
+            try:
+                for partition in range(metadata.partitions, count):
+                    directory = self._partition_dir(name, partition)
+                    shutil.rmtree(directory, ignore_errors=True)
+                    logs.append(PartitionLog(directory, name, partition, metadata.config,
+                                             clock=self._clock, clean_shutdown=True))
+                for partition_log in logs:
+                    partition_log.flush()
+                fsync_dir(self.log_dir)
+                grown = metadata._replace(partitions=count)
+                self._write_catalog({**self._topics, name: grown})
+            except BaseException:
+                for partition_log in logs:
+                    partition_log.delete()
+                raise
+            for partition_log in logs:
+                self._logs[name, partition_log.partition] = partition_log
+            self._topics[name] = grown
+            log.info("topic %r grew from %d to %d partitions", name, metadata.partitions, count)
+            return grown
 
     def delete_topic(self, name: str) -> None:
         with self._lock:

@@ -9,8 +9,9 @@ On-disk format, in ``<log_dir>/<topic>-<partition>/``::
 Both JSON files are replaced atomically (``engine.io.fileio``); a leftover
 temporary file from an interrupted write is removed at load.
 
-Offsets: the log assigns them. ``append`` stamps the next offset on the
-producer's batch and writes it to the active segment, rolling a new segment
+Offsets: the log assigns them. ``append`` checks the producer's batch
+(``record_batch.validate_batch``: CRC, and records that parse), stamps the
+next offset and the partition's leader epoch on it and writes it to the active segment, rolling a new segment
 first when the active one would pass ``segment.bytes``, when its first append
 is ``segment.ms`` old (by the injected clock; the timer restarts when the log
 is reopened), or when relative offsets would overflow. Offsets are contiguous:
@@ -74,7 +75,7 @@ from ember.engine.errors import (
 from ember.engine.io.fileio import atomic_write, fsync_dir, is_temp_name
 from ember.ingest.log.log_config import LogConfig
 from ember.ingest.log.producer_state import ProducerStateManager
-from ember.ingest.log.record_batch import BatchHeader, check_batch, with_base_offset
+from ember.ingest.log.record_batch import BatchHeader, validate_batch, with_base_offset
 from ember.ingest.log.segment import (
     LOG_SUFFIX, MAX_RELATIVE_OFFSET, SEGMENT_SUFFIXES, LogSegment, file_name,
     parse_file_name,
@@ -123,6 +124,10 @@ class PartitionLog:
         self._dir_dirty = False
         self._active_since: float | None = None
         self._producers = ProducerStateManager(self.name)
+        # The leader epoch stamped on every appended batch (Kafka's partition
+        # leader epoch). A single broker leads every partition in epoch 0;
+        # replication raises it at each leader election.
+        self.leader_epoch = 0
         self.recovery_report: list[TruncatedFile] = []
         os.makedirs(self.directory, exist_ok=True)
         self._load(clean_shutdown)
@@ -330,7 +335,7 @@ class PartitionLog:
                     f"{self.name}: a batch of {size} bytes exceeds max.message.bytes="
                     f"{self.config.max_message_bytes}")
             try:
-                header = check_batch(batch)
+                header = validate_batch(batch)
             except CorruptRecordError as error:
                 raise CorruptRecordError(f"{self.name}: refused a produced batch: "
                                          f"{error}") from error
@@ -342,10 +347,12 @@ class PartitionLog:
             if original is not None:
                 return LogAppendInfo(original.first_offset, original.last_offset,
                                      header.max_timestamp, True)
-            stored = header._replace(base_offset=self._log_end_offset)
+            stored = header._replace(base_offset=self._log_end_offset,
+                                     partition_leader_epoch=self.leader_epoch)
             segment = self._maybe_roll(stored)
             try:
-                segment.append(with_base_offset(batch, stored.base_offset), stored)
+                segment.append(with_base_offset(batch, stored.base_offset, self.leader_epoch),
+                               stored)
             except OSError as error:
                 raise self._fail("write", error) from error
             if self._active_since is None:

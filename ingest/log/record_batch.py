@@ -1,42 +1,53 @@
 """RecordBatch: the unit the log store writes, checks, stores and ships.
 
-A producer encodes records into one batch; the log assigns its offsets by
-rewriting the base offset and appends the bytes unchanged; a reader gets the
-same bytes back and decodes them. The broker never re-encodes a batch.
+The format is Kafka's RecordBatch v2 (magic 2), the same bytes on disk, on
+ember's own wire and on Kafka's wire: a producer (ember's or any Kafka
+client) encodes records into one batch; the log assigns its offsets by
+rewriting the base offset (and stamps the partition leader epoch) and
+appends the bytes otherwise unchanged; a reader gets the same bytes back and
+decodes them. The broker never re-encodes or recompresses a batch.
 
-On-disk (and on-wire) format, big-endian, no padding::
+Layout, big-endian, no padding::
 
     byte  size  field
-       0     8  base_offset        int64   offset of the first record
-       8     4  length             int32   bytes after this field
-      12     4  crc                uint32  zlib.crc32 of bytes [16, 12 + length)
-      16     1  magic              int8    format version (1)
-      17     2  attributes         int16   reserved, written as 0
-      19     4  last_offset_delta  int32   last record's offset - base_offset
-      23     4  record_count       int32   >= 1
-      27     8  first_timestamp    int64   ms since the epoch
-      35     8  max_timestamp      int64   ms since the epoch
-      43     8  producer_id        int64   -1 when not idempotent
-      51     2  producer_epoch     int16
-      53     4  base_sequence      int32   first record's sequence number
-      57        records
+       0     8  base_offset             int64   offset of the first record
+       8     4  length                  int32   bytes after this field
+      12     4  partition_leader_epoch  int32   stamped by the leader at append
+      16     1  magic                   int8    2
+      17     4  crc                     uint32  CRC-32C of bytes [21, 12 + length)
+      21     2  attributes              int16   bits 0-2 codec (compression.py),
+                                                3 log-append time, 4 transactional,
+                                                5 control batch
+      23     4  last_offset_delta       int32
+      27     8  first_timestamp         int64   ms since the epoch (baseTimestamp)
+      35     8  max_timestamp           int64
+      43     8  producer_id             int64   -1 when not idempotent
+      51     2  producer_epoch          int16
+      53     4  base_sequence           int32   first record's sequence number
+      57     4  record_count            int32   >= 1
+      61        records (compressed as one block when the codec is not 0)
 
-    record: offset_delta int32, timestamp_delta int64 (from first_timestamp),
-            key_length int32, value_length int32 (-1 means None),
-            header_count uint16, key, value, then header_count times:
-            key_length uint16, key (UTF-8), value_length int32 (-1: None), value
+    record: length varint, attributes int8, timestamp_delta varlong,
+            offset_delta varint, key_length varint (-1: None), key,
+            value_length varint (-1: None), value, header_count varint, then
+            per header: key_length varint, key (UTF-8), value_length varint, value
+    (varints are zigzag-encoded, as protobuf's sint32/sint64)
 
-The base offset sits before the CRC, outside what it covers, so the log can
-stamp offsets on a producer's batch without recomputing the checksum.
+Base offset and leader epoch sit before the CRC, outside what it covers, so
+the log stamps them on a producer's batch without recomputing the checksum
+(for a compressed batch, without touching the compressed block at all).
 
 After a crash a stored batch is either whole or detectably broken: every
 reader checks the length against the bytes present and the CRC against the
 content, and reports a failure as :class:`CorruptRecordError` (never an
-``IndexError`` or ``struct.error``).
+``IndexError`` or ``struct.error``). What a producer sends is checked
+further before it is stored (:func:`validate_batch`): every record must
+parse (after decompression) and their count must be the header's.
 
-Invariants: record offset deltas strictly increase and the last one is at most
-``last_offset_delta``; ``max_timestamp`` is the largest record timestamp; the
-decoder consumes exactly ``length`` bytes.
+Invariants: record offset deltas are 0, 1, ..., ``record_count - 1`` for
+batches ember writes (Kafka's rule for magic 2; readers only require them to
+increase); ``max_timestamp`` is the largest record timestamp; the decoder
+consumes exactly ``length`` bytes.
 
 Thread-safety: pure functions over their arguments; safe from any thread.
 """
@@ -44,31 +55,36 @@ Thread-safety: pure functions over their arguments; safe from any thread.
 from __future__ import annotations
 
 import struct
-import zlib
 from typing import Iterator, NamedTuple, Sequence
+
+from crc32c import crc32c
 
 from ember.engine.clock import SYSTEM_CLOCK
 from ember.engine.errors import CorruptRecordError
+from ember.ingest.log import compression
 
-MAGIC = 1
+MAGIC = 2
 NO_PRODUCER_ID = -1
 NO_PRODUCER_EPOCH = -1
 NO_SEQUENCE = -1
 NO_TIMESTAMP = -1
+NO_PARTITION_LEADER_EPOCH = -1
 
-_PREFIX = struct.Struct(">qiI")           # base_offset, length, crc
-_TAIL = struct.Struct(">bhiiqqqhi")      # the CRC-covered rest of the header
-_HEADER = struct.Struct(">qiIbhiiqqqhi")  # _PREFIX + _TAIL, parsed in one call
+TIMESTAMP_TYPE_BIT = 0x08     # log-append time
+TRANSACTIONAL_BIT = 0x10
+CONTROL_BIT = 0x20
+
+_PREFIX = struct.Struct(">qiibI")                    # base_offset .. crc
+_TAIL = struct.Struct(">hiqqqhii")                   # the CRC-covered rest of the header
+_HEADER = struct.Struct(">qiibIhiqqqhii")             # _PREFIX + _TAIL, parsed in one call
 _BASE_OFFSET = struct.Struct(">q")
-_RECORD = struct.Struct(">iqiiH")
-_HEADER_KEY = struct.Struct(">H")
-_HEADER_VALUE = struct.Struct(">i")
+_LEADER_EPOCH = struct.Struct(">i")
 
-HEADER_SIZE = _HEADER.size                # 57
+HEADER_SIZE = _HEADER.size                # 61
 LOG_OVERHEAD = 12                         # base_offset + length: not counted in length
-CRC_START = 16
+MAGIC_OFFSET = 16
+CRC_START = 21
 _MIN_LENGTH = HEADER_SIZE - LOG_OVERHEAD
-_MAX_HEADERS = 0xFFFF
 _EMPTY = ()
 
 
@@ -92,16 +108,17 @@ class Record(NamedTuple):
 class BatchHeader(NamedTuple):
     base_offset: int
     length: int
-    crc: int
+    partition_leader_epoch: int
     magic: int
+    crc: int
     attributes: int
     last_offset_delta: int
-    record_count: int
     first_timestamp: int
     max_timestamp: int
     producer_id: int
     producer_epoch: int
     base_sequence: int
+    record_count: int
 
     @property
     def size(self) -> int:
@@ -116,6 +133,52 @@ class BatchHeader(NamedTuple):
     def next_offset(self) -> int:
         return self.base_offset + self.last_offset_delta + 1
 
+    @property
+    def compression(self) -> int:
+        return self.attributes & compression.CODEC_MASK
+
+    @property
+    def is_control(self) -> bool:
+        return bool(self.attributes & CONTROL_BIT)
+
+
+# --- varints --------------------------------------------------------------------
+
+def _zigzag_bytes(value: int) -> bytes:
+    zigzag = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while zigzag >= 0x80:
+        out.append((zigzag & 0x7F) | 0x80)
+        zigzag >>= 7
+    out.append(zigzag)
+    return bytes(out)
+
+
+_SMALL_FROM = -1
+_SMALL = [_zigzag_bytes(n) for n in range(_SMALL_FROM, 1 << 14)]
+
+
+def varint(value: int) -> bytes:
+    """Kafka's zigzag varint (varlong) encoding of ``value``."""
+    if -1 <= value < 16384:
+        return _SMALL[value + 1]
+    return _zigzag_bytes(value)
+
+
+def read_varint(buf, p: int) -> tuple[int, int]:
+    """``(value, next position)`` of the zigzag varint at ``p``; ValueError
+    when it is longer than 10 bytes, IndexError when cut short."""
+    shift = result = 0
+    while True:
+        b = buf[p]
+        p += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return (result >> 1) ^ -(result & 1), p
+        shift += 7
+        if shift > 63:
+            raise ValueError("a varint longer than 10 bytes")
+
 
 # --- encoding -------------------------------------------------------------------
 
@@ -123,11 +186,13 @@ class BatchHeader(NamedTuple):
 def encode_batch(records: Sequence[SimpleRecord], *, base_offset: int = 0,
                  timestamp: int | None = None, producer_id: int = NO_PRODUCER_ID,
                  producer_epoch: int = NO_PRODUCER_EPOCH,
-                 base_sequence: int = NO_SEQUENCE) -> bytes:
+                 base_sequence: int = NO_SEQUENCE, compression_type: int = compression.NONE,
+                 partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH) -> bytes:
     """Encode ``records`` (``SimpleRecord`` or 4-tuples of the same fields).
 
     ``timestamp`` (ms) stands in for records without one; if it is None too,
-    the system clock is read once.
+    the system clock is read once. ``compression_type``: a codec id of
+    ``compression`` (0: none).
     """
     if not records:
         raise ValueError("a record batch needs at least one record, got none")
@@ -135,7 +200,7 @@ def encode_batch(records: Sequence[SimpleRecord], *, base_offset: int = 0,
         timestamp = SYSTEM_CLOCK.time_ms()
     parts = []
     append = parts.append
-    pack = _RECORD.pack
+    small = _SMALL
     try:
         first_ts = records[0][3]
         if first_ts is None:
@@ -146,45 +211,67 @@ def encode_batch(records: Sequence[SimpleRecord], *, base_offset: int = 0,
                 ts = timestamp
             if ts > max_ts:
                 max_ts = ts
-            append(pack(delta, ts - first_ts, -1 if key is None else len(key),
-                        -1 if value is None else len(value), len(headers)))
-            if key is not None:
-                append(key)
-            if value is not None:
-                append(value)
+            ts_delta = ts - first_ts
+            # attributes (0), timestamp delta, offset delta
+            body = [b"\x00", small[ts_delta + 1] if -1 <= ts_delta < 16384 else varint(ts_delta),
+                    small[delta + 1] if delta < 16383 else varint(delta)]
+            if key is None:
+                body.append(b"\x01")
+            else:
+                n = len(key)
+                body.append(small[n + 1] if n < 16383 else varint(n))
+                body.append(key)
+            if value is None:
+                body.append(b"\x01")
+            else:
+                n = len(value)
+                body.append(small[n + 1] if n < 16383 else varint(n))
+                body.append(value)
             if headers:
-                append(_encode_headers(headers))
-        body = b"".join(parts)
-        tail = _TAIL.pack(MAGIC, 0, len(records) - 1, len(records), first_ts, max_ts,
-                          producer_id, producer_epoch, base_sequence)
-        crc = zlib.crc32(body, zlib.crc32(tail))
-        prefix = _PREFIX.pack(base_offset, len(tail) + len(body) + 4, crc)
+                body.append(_encode_headers(headers))
+            else:
+                body.append(b"\x00")
+            data = b"".join(body)
+            n = len(data)
+            append(small[n + 1] if n < 16383 else varint(n))
+            append(data)
+        block = b"".join(parts)
+        if compression_type:
+            block = compression.compress(compression_type, block)
+        count = len(records)
+        tail = _TAIL.pack(compression_type & compression.CODEC_MASK, count - 1, first_ts,
+                          max_ts, producer_id, producer_epoch, base_sequence, count)
+        crc = crc32c(block, crc32c(tail))
+        prefix = _PREFIX.pack(base_offset, len(tail) + len(block) + 9, partition_leader_epoch,
+                              MAGIC, crc)
     except (TypeError, ValueError, IndexError, struct.error, UnicodeEncodeError) as error:
         raise _explain(records, error) from error
-    return b"".join((prefix, tail, body))
+    return b"".join((prefix, tail, block))
 
 
 def record_size(key, value, headers=()) -> int:
-    """Bytes one record takes inside a batch (what ``encode_batch`` writes)."""
-    size = _RECORD.size + (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
+    """An upper bound of the bytes one record takes inside an uncompressed
+    batch (what ``encode_batch`` writes, with every varint counted at its
+    longest for the sizes involved)."""
+    size = 1 + 5 + 10 + 5 + 5 + 5 + 5  # length, attributes, deltas, lengths, header count
+    size += (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
     for name, header_value in headers:
-        size += _HEADER_KEY.size + len(name.encode()) + _HEADER_VALUE.size
-        size += len(header_value) if header_value is not None else 0
+        size += 10 + len(name.encode()) + (len(header_value) if header_value is not None else 0)
     return size
 
 
 def _encode_headers(headers) -> bytes:
-    if len(headers) > _MAX_HEADERS:
-        raise ValueError(f"at most {_MAX_HEADERS} headers per record, got {len(headers)}")
-    out = []
+    out = [varint(len(headers))]
     for name, value in headers:
         if not isinstance(name, str):
             raise TypeError(f"a header name must be str, got {type(name).__name__}")
         raw = name.encode()
-        out.append(_HEADER_KEY.pack(len(raw)))
+        out.append(varint(len(raw)))
         out.append(raw)
-        out.append(_HEADER_VALUE.pack(-1 if value is None else len(value)))
-        if value is not None:
+        if value is None:
+            out.append(b"\x01")
+        else:
+            out.append(varint(len(value)))
             out.append(value)
     return b"".join(out)
 
@@ -210,10 +297,14 @@ def _explain(records, error: Exception) -> Exception:
     return kind(f"cannot encode record batch: {error}")
 
 
-def with_base_offset(batch, base_offset: int) -> bytearray:
-    """A copy of ``batch`` with its base offset set (the CRC stays valid)."""
+def with_base_offset(batch, base_offset: int,
+                     partition_leader_epoch: int | None = None) -> bytearray:
+    """A copy of ``batch`` with its base offset (and leader epoch) set; the
+    CRC stays valid."""
     stamped = bytearray(batch)
     _BASE_OFFSET.pack_into(stamped, 0, base_offset)
+    if partition_leader_epoch is not None:
+        _LEADER_EPOCH.pack_into(stamped, 12, partition_leader_epoch)
     return stamped
 
 
@@ -260,17 +351,60 @@ def verify_crc(buf, pos: int, header: BatchHeader) -> None:
         raise corrupt(pos, f"truncated batch (offsets {header.base_offset}.."
                            f"{header.last_offset}): {len(buf) - pos} of {header.size} "
                            f"bytes present")
-    actual = zlib.crc32(memoryview(buf)[pos + CRC_START:end])
+    actual = crc32c(memoryview(buf)[pos + CRC_START:end])
     if actual != header.crc:
         raise corrupt(pos, f"CRC mismatch (offsets {header.base_offset}..{header.last_offset}): "
                            f"stored {header.crc:#010x}, computed {actual:#010x}")
 
 
 def check_batch(buf, pos: int = 0) -> BatchHeader:
-    """Header checks plus CRC: what the log requires before storing a batch."""
+    """Header checks plus CRC: what every read requires of a stored batch."""
     header = parse_header(buf, pos)
     verify_crc(buf, pos, header)
     return header
+
+
+def validate_batch(buf, *, limit: int = compression.DEFAULT_LIMIT) -> BatchHeader:
+    """What the log requires before storing a produced batch: header, CRC,
+    and records that parse (decompressed, at most ``limit`` bytes), exactly
+    ``record_count`` of them with offset deltas 0, 1, ... (Kafka's rule)."""
+    header = check_batch(buf)
+    if header.is_control or header.attributes & TRANSACTIONAL_BIT:
+        raise corrupt(0, "transactional and control batches are not supported by this store")
+    block = records_block(buf, 0, header, limit)
+    p, end, count = 0, len(block), 0
+    try:
+        while p < end:
+            length, p = read_varint(block, p)
+            if length < 1 or p + length > end:
+                raise ValueError(f"record length {length} runs past the batch end")
+            q = p + 1
+            _, q = read_varint(block, q)
+            delta, q = read_varint(block, q)
+            if delta != count:
+                raise ValueError(f"record {count} has offset delta {delta}")
+            p += length
+            count += 1
+    except (IndexError, ValueError) as error:
+        raise corrupt(0, f"malformed record {count}: {error}") from None
+    if count != header.record_count or header.last_offset_delta != count - 1:
+        raise corrupt(0, f"the batch holds {count} records, its header says "
+                         f"{header.record_count} with last offset delta "
+                         f"{header.last_offset_delta}")
+    return header
+
+
+def records_block(buf, pos: int, header: BatchHeader, limit: int = compression.DEFAULT_LIMIT):
+    """The records of the (CRC-checked) batch at ``pos``, decompressed."""
+    data = memoryview(buf)[pos + HEADER_SIZE:pos + header.size]
+    codec = header.attributes & compression.CODEC_MASK
+    if codec == compression.NONE:
+        return bytes(data)
+    try:
+        return compression.decompress(codec, data, limit)
+    except CorruptRecordError as error:
+        raise corrupt(pos, f"{error} (offsets {header.base_offset}..{header.last_offset})") \
+            from None
 
 
 def scan_batches(buf, pos: int = 0, *, verify: bool = True) -> Iterator[tuple[int, BatchHeader]]:
@@ -293,33 +427,76 @@ def scan_batches(buf, pos: int = 0, *, verify: bool = True) -> Iterator[tuple[in
 
 
 def decode_batch(buf, pos: int = 0) -> tuple[BatchHeader, list[Record]]:
-    """Decode the batch at ``pos``, verifying its CRC first."""
+    """Decode the batch at ``pos`` (CRC first; decompressing if need be)."""
     header = check_batch(buf, pos)
-    end = pos + header.size
+    if header.is_control:
+        return header, []
+    block = records_block(buf, pos, header)
     base, first_ts = header.base_offset, header.first_timestamp
-    unpack = _RECORD.unpack_from
-    step = _RECORD.size
+    log_append = header.attributes & TIMESTAMP_TYPE_BIT
     new = tuple.__new__
     records = []
     append = records.append
-    p = pos + HEADER_SIZE
+    p, end = 0, len(block)
     previous = -1
     try:
         for _ in range(header.record_count):
-            delta, ts_delta, key_len, value_len, header_count = unpack(buf, p)
-            p += step
-            key, p = _nullable_bytes(buf, p, key_len, "key")
-            value, p = _nullable_bytes(buf, p, value_len, "value")
-            if header_count:
-                headers, p = _decode_headers(buf, p, header_count)
+            # The common case of a one-byte varint is inlined: this loop is
+            # what every consumer and topic RDD spends its time in.
+            b = block[p]
+            if b < 0x80:
+                length, p = (b >> 1) ^ -(b & 1), p + 1
             else:
+                length, p = read_varint(block, p)
+            record_end = p + length
+            p += 1  # record attributes: unused by magic 2
+            b = block[p]
+            if b < 0x80:
+                ts_delta, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                ts_delta, p = read_varint(block, p)
+            b = block[p]
+            if b < 0x80:
+                delta, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                delta, p = read_varint(block, p)
+            b = block[p]
+            if b < 0x80:
+                n, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                n, p = read_varint(block, p)
+            if n >= 0:
+                key = block[p:p + n]
+                p += n
+            elif n == -1:
+                key = None
+            else:
+                raise ValueError(f"negative key length {n}")
+            b = block[p]
+            if b < 0x80:
+                n, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                n, p = read_varint(block, p)
+            if n >= 0:
+                value = block[p:p + n]
+                p += n
+            elif n == -1:
+                value = None
+            else:
+                raise ValueError(f"negative value length {n}")
+            b = block[p]
+            if b == 0:
                 headers = _EMPTY
-            if p > end or delta <= previous:
-                raise ValueError("record runs past the batch end" if p > end
-                                 else f"offset delta {delta} after {previous}")
+                p += 1
+            else:
+                headers, p = _decode_headers(block, p)
+            if p != record_end or delta <= previous:
+                raise ValueError(f"record length {length} disagrees with its fields"
+                                 if p != record_end else f"offset delta {delta} after {previous}")
             previous = delta
-            append(new(Record, (base + delta, first_ts + ts_delta, key, value, headers)))
-    except (struct.error, ValueError) as error:  # UnicodeDecodeError is a ValueError
+            append(new(Record, (base + delta, header.max_timestamp if log_append
+                                else first_ts + ts_delta, key, value, headers)))
+    except (IndexError, ValueError) as error:  # UnicodeDecodeError is a ValueError
         raise corrupt(pos, f"malformed record {len(records)} (base offset {base}): "
                            f"{error}") from error
     if p != end or previous > header.last_offset_delta:
@@ -329,24 +506,25 @@ def decode_batch(buf, pos: int = 0) -> tuple[BatchHeader, list[Record]]:
     return header, records
 
 
-def _nullable_bytes(buf, p: int, length: int, what: str):
-    """``(bytes or None, next position)`` for a length-prefixed field."""
-    if length >= 0:
-        return bytes(buf[p:p + length]), p + length
-    if length == -1:
-        return None, p
-    raise ValueError(f"negative {what} length {length}")
-
-
-def _decode_headers(buf, p: int, count: int):
+def _decode_headers(block, p: int):
+    count, p = read_varint(block, p)
+    if count < 0 or count > len(block):
+        raise ValueError(f"header count {count}")
     headers = []
     for _ in range(count):
-        (name_len,) = _HEADER_KEY.unpack_from(buf, p)
-        p += 2
-        name = bytes(buf[p:p + name_len]).decode()
-        p += name_len
-        (value_len,) = _HEADER_VALUE.unpack_from(buf, p)
-        value, p = _nullable_bytes(buf, p + 4, value_len, "header value")
+        n, p = read_varint(block, p)
+        if n < 0:
+            raise ValueError(f"negative header key length {n}")
+        name = block[p:p + n].decode()
+        p += n
+        n, p = read_varint(block, p)
+        if n >= 0:
+            value = block[p:p + n]
+            p += n
+        elif n == -1:
+            value = None
+        else:
+            raise ValueError(f"negative header value length {n}")
         headers.append((name, value))
     return tuple(headers), p
 
@@ -361,6 +539,7 @@ def iter_batches(buf) -> Iterator[tuple[BatchHeader, list[Record]]]:
 
 
 def iter_records(buf) -> Iterator[Record]:
-    """Every record of every batch in ``buf``, in offset order."""
+    """Every record of every batch in ``buf``, in offset order (control
+    batches hold none)."""
     for _, records in iter_batches(buf):
         yield from records

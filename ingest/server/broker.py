@@ -27,6 +27,10 @@ fsynced; ``acks=1`` once it is written (a crash may lose it); ``acks=0``
 never replies. A failed fsync takes the partition offline and fails the
 waiting produces: never an ack after a failed fsync.
 
+With ``kafka_listener``, the same logs, groups and producer ids are also
+served over Kafka's wire protocol (``ingest.kafka.server``), on the
+listener's own thread.
+
 Shutdown (``stop``): requests still arriving are refused with
 BrokerUnavailableError, the request threads finish, the flusher answers its
 waiters, the socket closes, and the log manager closes every log and writes
@@ -38,6 +42,7 @@ Thread-safety: ``start``/``stop`` from one thread; the rest is internal.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import os
@@ -46,13 +51,15 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from typing import Callable
 
 import zmq
 
 from ember.engine.clock import SYSTEM_CLOCK, Clock
 from ember.engine.errors import (
-    BrokerUnavailableError, EmberError, KafkaStorageError, LogStoreError, ProtocolError,
+    BrokerUnavailableError, EmberError, KafkaStorageError, LogStoreError, MessageTooLargeError,
+    ProtocolError,
 )
 from ember.engine.io.fileio import atomic_write
 from ember.engine.wire.transport import Authenticator, Endpoint, derive_keys, new_secret, server_socket
@@ -60,6 +67,7 @@ from ember.ingest import protocol
 from ember.ingest.server import broker_faults
 from ember.ingest.server.group_commit import GroupCommit
 from ember.ingest.server.group_coordinator import GroupCoordinator
+from ember.ingest.server.replica_manager import ReplicaManager
 from ember.ingest.log.log_manager import LogManager
 from ember.ingest.protocol import field, topic_partition
 from ember.ingest.secret_file import read_secret_file, write_secret_file
@@ -104,7 +112,10 @@ class Broker:
     def __init__(self, log_dir: str, secret: bytes, *, host: str = "127.0.0.1", port: int = 0,
                  clock: Clock = SYSTEM_CLOCK, request_threads: int = 4,
                  retention_check_interval_ms: int = 300_000,
-                 checkpoint_interval_ms: int = 60_000, maintenance_interval: float = 0.1):
+                 checkpoint_interval_ms: int = 60_000, maintenance_interval: float = 0.1,
+                 kafka_listener: str | None = None, kafka_ssl_certfile: str | None = None,
+                 kafka_ssl_keyfile: str | None = None, kafka_advertised_host: str | None = None,
+                 kafka_max_request_bytes: int | None = None):
         self.log_dir = os.fspath(log_dir)
         self._keys = derive_keys(secret)
         self._host, self._port = host, port
@@ -114,6 +125,11 @@ class Broker:
         self._checkpoint_interval = checkpoint_interval_ms / 1000
         self._maintenance_interval = maintenance_interval
         self.address: str | None = None
+        self._kafka_options = dict(listener=kafka_listener, certfile=kafka_ssl_certfile,
+                                   keyfile=kafka_ssl_keyfile, advertised_host=kafka_advertised_host,
+                                   max_request_bytes=kafka_max_request_bytes)
+        self.kafka = None
+        self.kafka_address: str | None = None
         self._queue: queue.Queue = queue.Queue()
         self._accepting = False
         self._stopped = threading.Event()
@@ -129,11 +145,17 @@ class Broker:
         self.groups = GroupCoordinator(self.log_dir, self._partitions_of, clock=self._clock)
         self._producer_ids = ProducerIdAllocator(self.log_dir)
         self._group_commit = GroupCommit().start()
+        self.replicas = ReplicaManager(self.logs, self._group_commit)
+        if self._kafka_options["listener"]:
+            self._start_kafka()
         self._zctx = zmq.Context()
         self._auth = Authenticator(self._zctx, self._keys)
         sock, self.address = server_socket(self._zctx, zmq.ROUTER, self._keys, self._host,
-                                           self._port, max_message_size=protocol.MAX_MESSAGE_BYTES)
-        self._endpoint = Endpoint(self._zctx, sock, self._on_message, "ember-broker-io")
+                                           self._port)
+        self._endpoint = Endpoint(self._zctx, sock, self._on_message, "ember-broker-io",
+                                  max_message_bytes=protocol.MAX_MESSAGE_BYTES,
+                                  limit_name="socket.request.max.bytes",
+                                  on_refused=self._refused)
         for i in range(self._request_threads):
             self._spawn(self._serve_requests, f"ember-broker-request-{i}")
         self._spawn(self._maintain, "ember-broker-maintenance")
@@ -141,6 +163,20 @@ class Broker:
         self._endpoint.start()
         log.info("serving %s at %s", self.log_dir, self.address)
         return self.address
+
+    def _start_kafka(self) -> None:
+        from ember.ingest.kafka.server import DEFAULT_MAX_REQUEST_BYTES, KafkaListener
+
+        options = self._kafka_options
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid5(
+            uuid.NAMESPACE_URL, "ember:" + os.path.abspath(self.log_dir)).bytes).decode()[:22]
+        self.kafka = KafkaListener(
+            {"logs": self.logs, "replicas": self.replicas, "groups": self.groups,
+             "producer_ids": self._producer_ids, "cluster_id": cluster_id},
+            options["listener"], certfile=options["certfile"], keyfile=options["keyfile"],
+            users_dir=self.log_dir, advertised_host=options["advertised_host"],
+            max_request_bytes=options["max_request_bytes"] or DEFAULT_MAX_REQUEST_BYTES)
+        self.kafka_address = self.kafka.start()
 
     def _spawn(self, target: Callable, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -158,6 +194,8 @@ class Broker:
             self._queue.put(None)
         for thread in self._threads:
             thread.join(10)
+        if self.kafka is not None:
+            self.kafka.stop()
         self._group_commit.stop()
         time.sleep(0.05)  # let the I/O thread send the last replies before it stops
         self._endpoint.close()
@@ -183,6 +221,18 @@ class Broker:
         else:
             self._endpoint.reply([frames[0], protocol.error_reply(
                 -1, BrokerUnavailableError("the broker is shutting down"))])
+
+    def _refused(self, frames: list, error: MessageTooLargeError) -> None:
+        """On the I/O thread: a request over MAX_MESSAGE_BYTES was dropped
+        unread; answer it with the error if its header says which it was."""
+        request_id = -1
+        if len(frames) > 1:
+            try:
+                request_id = protocol.decode(frames[1])["id"]
+            except ProtocolError:
+                pass
+        log.warning("refused a request: %s", error)
+        self._endpoint.reply([frames[0], protocol.error_reply(request_id, error)])
 
     def _serve_requests(self) -> None:
         while True:
@@ -251,41 +301,22 @@ class Broker:
         entries = field(header, "partitions", list)
         if len(entries) != len(payloads):
             raise ProtocolError(f"{len(entries)} partitions named for {len(payloads)} batches")
-        results: list[dict] = []
-        targets, touched, failed = [], set(), {}
-        for item, batch in zip(entries, payloads):
-            topic, partition = topic_partition(item)
-            if (topic, partition) in failed:
-                # Later batches of a partition that failed are not attempted, so
-                # an idempotent producer's sequence numbers stay contiguous.
-                results.append({"error": failed[topic, partition]})
-                continue
-            try:
-                partition_log = self.logs.get_log(topic, partition)
-                info = partition_log.append(batch)
-            except EmberError as error:
-                failed[topic, partition] = protocol.error_doc(error)
-                results.append({"error": failed[topic, partition]})
-                continue
-            results.append({"offset": info.first_offset, "last": info.last_offset})
-            targets.append((partition_log, info.last_offset))
-            if not info.duplicate:
-                touched.add(partition_log)
-        if touched:
-            self._group_commit.appended(touched)
-        if acks == 0:
-            return _NO_REPLY
-        if acks == 1 or not targets:
-            return {"results": results}, []
+        batches = [(*topic_partition(item), batch) for item, batch in zip(entries, payloads)]
         request_id = header["id"]
 
-        def durable(error: BaseException | None) -> None:
+        def done(outcomes: list, error: BaseException | None) -> None:
+            if acks == 0:
+                return
             if error is not None:
                 self._endpoint.send([identity, protocol.error_reply(request_id, error)])
-            elif not broker_faults.hit("produce.drop_reply"):
-                self._endpoint.send([identity, protocol.reply(request_id, {"results": results})])
+                return
+            results = [{"error": protocol.error_doc(o)} if isinstance(o, BaseException)
+                       else {"offset": o.first_offset, "last": o.last_offset} for o in outcomes]
+            if acks == -1 and broker_faults.hit("produce.drop_reply"):
+                return
+            self._endpoint.send([identity, protocol.reply(request_id, {"results": results})])
 
-        self._group_commit.when_durable(targets, durable)
+        self.replicas.append(batches, acks, done)
         return _NO_REPLY
 
     # --- ops: reading -------------------------------------------------------------
@@ -295,8 +326,7 @@ class Broker:
         partition = field(header, "partition", int)
         offset = field(header, "offset", int, low=-protocol.INT64_MAX)
         max_bytes = field(header, "max_bytes", int, low=1, high=_MAX_FETCH_BYTES)
-        partition_log = self.logs.get_log(topic, partition)
-        data = partition_log.read(offset, max_bytes)
+        data, partition_log = self.replicas.read(topic, partition, offset, max_bytes)
         return {"high_watermark": partition_log.high_watermark,
                 "log_start_offset": partition_log.log_start_offset,
                 "log_end_offset": partition_log.log_end_offset}, [data]
@@ -396,6 +426,15 @@ def _parser() -> argparse.ArgumentParser:
                                               f"missing (default: DIR/{SECRET_FILE})")
     parser.add_argument("--retention-check-ms", type=int, default=300_000,
                         help="how often retention runs (default: 300000)")
+    parser.add_argument("--kafka-listener", metavar="[PROTOCOL://]HOST:PORT",
+                        help="also serve Kafka's wire protocol there (PLAINTEXT, SSL, "
+                             "SASL_PLAINTEXT or SASL_SSL; a non-loopback host needs SASL_SSL)")
+    parser.add_argument("--kafka-ssl-certfile", help="the Kafka listener's TLS certificate (PEM)")
+    parser.add_argument("--kafka-ssl-keyfile", help="the Kafka listener's TLS key (PEM)")
+    parser.add_argument("--kafka-advertised-host",
+                        help="the host name Kafka clients are told to connect to")
+    parser.add_argument("--kafka-max-request-bytes", type=int,
+                        help="socket.request.max.bytes of the Kafka listener (default 104857600)")
     parser.add_argument("--lifeline", action="store_true",
                         help="started by LogStore.start: bootstrap on stdin, exit at its EOF")
     return parser
@@ -430,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="ember broker %(process)d: %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
+    broker = None
     try:
         if args.lifeline:
             bootstrap = json.loads(sys.stdin.buffer.readline() or b"{}")
@@ -437,9 +477,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             secret, secret_path = _shell_secret(args)
         broker = Broker(args.dir, secret, host=args.host, port=args.port,
-                        retention_check_interval_ms=args.retention_check_ms)
+                        retention_check_interval_ms=args.retention_check_ms,
+                        kafka_listener=args.kafka_listener,
+                        kafka_ssl_certfile=args.kafka_ssl_certfile,
+                        kafka_ssl_keyfile=args.kafka_ssl_keyfile,
+                        kafka_advertised_host=args.kafka_advertised_host,
+                        kafka_max_request_bytes=args.kafka_max_request_bytes)
         address = broker.start()
     except (EmberError, OSError, ValueError, KeyError, zmq.ZMQError) as error:
+        if broker is not None and broker.kafka is not None:
+            broker.kafka.stop()
         message = f"{type(error).__name__}: {error}"
         if args.lifeline:
             print(json.dumps({"error": message}), flush=True)
@@ -450,12 +497,14 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     if args.lifeline:
-        print(json.dumps({"address": address, "pid": os.getpid()}), flush=True)
+        print(json.dumps({"address": address, "pid": os.getpid(),
+                          "kafka_address": broker.kafka_address}), flush=True)
         threading.Thread(target=_watch_lifeline, args=(stop,), name="ember-lifeline",
                          daemon=True).start()
     else:
         print(f"ember log store: serving {os.path.abspath(args.dir)} at {address} "
-              f"(secret in {secret_path})", flush=True)
+              f"(secret in {secret_path})" + (f"; Kafka protocol at {broker.kafka_address}"
+                                              if broker.kafka_address else ""), flush=True)
     while not stop.wait(1.0):
         pass
     _force_exit_after(30)

@@ -19,6 +19,22 @@ Membership (eager rebalancing, as Kafka's classic protocol). A group is
   assignor (per topic, contiguous ranges over the members sorted by id). So
   two members never own one partition at once.
 
+Members speaking Kafka's protocol (``kafka_join``/``kafka_sync``, called by
+the Kafka listener) and ember's own share these groups: one group, one
+generation, one assignment, one offset store. Kafka's classic protocol lets
+the group's leader member compute the assignment: when a rebalance
+completes and the group has a Kafka member, one of them is the leader
+(state ``completing``): its JoinGroup response lists every member with its
+subscription (an ember member's is synthesised from its topics), and its
+SyncGroup carries everyone's assignment, which the listener decodes for
+ember members and for the commit checks. A group of ember members only is
+assigned here (range). The protocol (assignor) is the first of the leader's
+that every member supports; ember members support the eager "range" and
+"roundrobin". Kafka members wait in JoinGroup until the rebalance completes
+and in SyncGroup until the leader's assignment arrives (callbacks, so no
+thread waits); a new member of a rebalance that completes without it is
+answered then.
+
 Offsets: a commit is accepted only from a current member of the current
 generation, for partitions assigned to it (during a rebalance, the
 generation being replaced still counts, so members commit before they give
@@ -62,7 +78,10 @@ log = logging.getLogger(__name__)
 
 OFFSETS_FILE = "consumer-offsets.json"
 _OFFSETS_VERSION = 1
-EMPTY, REBALANCING, STABLE = "empty", "rebalancing", "stable"
+EMPTY, REBALANCING, COMPLETING, STABLE = "empty", "rebalancing", "completing", "stable"
+KAFKA_STATES = {EMPTY: "Empty", REBALANCING: "PreparingRebalance",
+                COMPLETING: "CompletingRebalance", STABLE: "Stable"}
+EMBER_PROTOCOLS = ("range", "roundrobin")  # the assignors an ember member accepts (eager)
 
 
 class OffsetStore:
@@ -85,6 +104,12 @@ class OffsetStore:
         except (OSError, ValueError, KeyError, TypeError) as error:
             # Written atomically, so this is not a torn write: refuse to guess.
             raise KafkaStorageError(f"unreadable committed offsets {self.path}: {error!r}") from error
+
+    def groups(self) -> list[str]:
+        return list(self._offsets)
+
+    def of_group(self, group: str) -> dict[tuple[str, int], int]:
+        return dict(self._offsets.get(group, {}))
 
     def get(self, group: str, topic: str, partition: int) -> int | None:
         return self._offsets.get(group, {}).get((topic, partition))
@@ -113,7 +138,8 @@ class OffsetStore:
 
 class _Member:
     __slots__ = ("member_id", "topics", "session_timeout", "rebalance_timeout", "last_seen",
-                 "rejoined")
+                 "rejoined", "protocols", "client_id", "client_host", "join_waiter",
+                 "sync_waiter", "assignment_bytes")
 
     def __init__(self, member_id: str, topics: list[str], session_timeout: float,
                  rebalance_timeout: float, now: float):
@@ -123,6 +149,20 @@ class _Member:
         self.rebalance_timeout = rebalance_timeout
         self.last_seen = now
         self.rejoined = True
+        self.protocols: list[tuple[str, bytes]] | None = None  # a Kafka member's assignors
+        self.client_id = "ember"
+        self.client_host = ""
+        self.join_waiter: Callable[[dict], None] | None = None
+        self.sync_waiter: Callable[[dict], None] | None = None
+        self.assignment_bytes = b""
+
+    @property
+    def kafka(self) -> bool:
+        return self.protocols is not None
+
+    def supports(self, protocol: str) -> bool:
+        return (protocol in EMBER_PROTOCOLS if self.protocols is None
+                else any(name == protocol for name, _ in self.protocols))
 
 
 class _Group:
@@ -133,6 +173,9 @@ class _Group:
         self.members: dict[str, _Member] = {}
         self.assignment: dict[str, list[tuple[str, int]]] = {}
         self.rebalance_started = 0.0
+        self.leader: str | None = None
+        self.protocol: str | None = None
+        self.pending: set[str] = set()  # member ids handed out by MEMBER_ID_REQUIRED
 
 
 def range_assignment(members: dict[str, list[str]],
@@ -150,6 +193,13 @@ def range_assignment(members: dict[str, list[str]],
             assignment[member].extend((topic, p) for p in range(start, start + size))
             start += size
     return assignment
+
+
+def _commit_failed(kafka_error: str, message: str) -> CommitFailedError:
+    """A CommitFailedError carrying the Kafka error code name that says why."""
+    error = CommitFailedError(message)
+    error.kafka_error = kafka_error
+    return error
 
 
 class GroupCoordinator:
@@ -193,6 +243,123 @@ class GroupCoordinator:
             return {"status": "stable", "member_id": member_id, "generation": group.generation,
                     "assignment": [list(tp) for tp in group.assignment.get(member_id, [])]}
 
+    def kafka_join(self, group_id: str, member_id: str, protocols: list[tuple[str, bytes, list]],
+                   session_timeout_ms: int, rebalance_timeout_ms: int, client_id: str,
+                   client_host: str, require_known_member_id: bool,
+                   callback: Callable[[dict], None]) -> None:
+        """A Kafka JoinGroup: ``protocols`` are (assignor name, metadata,
+        subscribed topics). ``callback`` gets ``{"error": name}`` or the
+        join's outcome (generation, protocol, leader, member id, and for the
+        leader every member's (id, metadata)) once the rebalance completes."""
+        now = self._clock.monotonic()
+        with self._lock:
+            group = self._groups.setdefault(group_id, _Group(group_id))
+            member = group.members.get(member_id) if member_id else None
+            if member_id and member is None and member_id not in group.pending:
+                callback({"error": "UNKNOWN_MEMBER_ID", "member_id": member_id})
+                return
+            if not member_id and require_known_member_id:
+                member_id = f"{client_id or 'consumer'}-{secrets.token_hex(8)}"
+                group.pending.add(member_id)
+                callback({"error": "MEMBER_ID_REQUIRED", "member_id": member_id})
+                return
+            names = [name for name, _, _ in protocols]
+            if group.members and not any(
+                    all(m.supports(name) for m in group.members.values() if m is not member)
+                    for name in names):
+                callback({"error": "INCONSISTENT_GROUP_PROTOCOL", "member_id": member_id})
+                return
+            topics = sorted({t for _, _, subscribed in protocols for t in subscribed})
+            if member is None:
+                member_id = member_id or f"{client_id or 'consumer'}-{secrets.token_hex(8)}"
+                group.pending.discard(member_id)
+                self._start_rebalance(group, now)
+                member = group.members[member_id] = _Member(
+                    member_id, topics, session_timeout_ms / 1000, rebalance_timeout_ms / 1000, now)
+                log.info("group %r: Kafka member %s joined (topics %s)", group_id, member_id,
+                         topics)
+            else:
+                member.last_seen = now
+                member.session_timeout = session_timeout_ms / 1000
+                member.rebalance_timeout = rebalance_timeout_ms / 1000
+                if group.state != REBALANCING or member.topics != topics or \
+                        [n for n, _ in member.protocols or ()] != names:
+                    # A known member joining a settled group asks for a rebalance
+                    # (Kafka's rule: a JoinGroup is always answered by a new generation).
+                    member.topics = topics
+                    self._start_rebalance(group, now)
+                member.rejoined = True
+            member.protocols = [(name, metadata) for name, metadata, _ in protocols]
+            member.client_id, member.client_host = client_id, client_host
+            if member.join_waiter is not None:
+                member.join_waiter({"error": "REBALANCE_IN_PROGRESS", "member_id": member_id})
+            member.join_waiter = callback
+            self._maybe_complete(group)
+
+    def kafka_sync(self, group_id: str, member_id: str, generation: int,
+                   assignments: dict[str, tuple[bytes, list[tuple[str, int]]]] | None,
+                   callback: Callable[[dict], None]) -> None:
+        """A Kafka SyncGroup: the leader's ``assignments`` ({member id:
+        (assignment bytes, its partitions)}); ``callback`` gets this
+        member's assignment bytes or ``{"error": name}``."""
+        with self._lock:
+            group = self._groups.get(group_id)
+            member = group.members.get(member_id) if group else None
+            if member is None:
+                callback({"error": "UNKNOWN_MEMBER_ID"})
+                return
+            member.last_seen = self._clock.monotonic()
+            if group.state == REBALANCING:
+                callback({"error": "REBALANCE_IN_PROGRESS"})
+                return
+            if generation != group.generation:
+                callback({"error": "ILLEGAL_GENERATION"})
+                return
+            if group.state == STABLE:
+                callback({"assignment": member.assignment_bytes, "protocol": group.protocol})
+                return
+            if member.sync_waiter is not None:
+                member.sync_waiter({"error": "REBALANCE_IN_PROGRESS"})
+            member.sync_waiter = callback
+            if member_id == group.leader and assignments is not None:
+                for other in group.members.values():
+                    data, partitions = assignments.get(other.member_id, (b"", []))
+                    other.assignment_bytes = data
+                    group.assignment[other.member_id] = list(partitions)
+                group.state = STABLE
+                log.info("group %r: generation %d assigned by %s: %s", group_id,
+                         group.generation, member_id, group.assignment)
+                for other in group.members.values():
+                    if other.sync_waiter is not None:
+                        waiter, other.sync_waiter = other.sync_waiter, None
+                        waiter({"assignment": other.assignment_bytes, "protocol": group.protocol})
+
+    def describe(self, group_id: str) -> dict:
+        """State, protocol and members of a group, for DescribeGroups."""
+        with self._lock:
+            group = self._groups.get(group_id)
+            if group is None:
+                known = self._offsets.groups()
+                return {"state": "Empty" if group_id in known else "Dead",
+                        "protocol_type": "consumer" if group_id in known else "",
+                        "protocol": "", "members": []}
+            members = [{"member_id": m.member_id, "client_id": m.client_id,
+                        "client_host": m.client_host,
+                        "metadata": dict(m.protocols or ()).get(group.protocol or "", b""),
+                        "topics": m.topics, "assignment_bytes": m.assignment_bytes,
+                        "assignment": group.assignment.get(m.member_id, []), "kafka": m.kafka}
+                       for m in group.members.values()]
+            return {"state": KAFKA_STATES[group.state], "protocol_type": "consumer",
+                    "protocol": group.protocol or "" if group.state != EMPTY else "",
+                    "members": members}
+
+    def list_groups(self) -> list[tuple[str, str]]:
+        """(group id, Kafka state name) of every group with members or offsets."""
+        with self._lock:
+            names = set(self._groups) | set(self._offsets.groups())
+            return sorted((name, KAFKA_STATES[self._groups[name].state]
+                           if name in self._groups else "Empty") for name in names)
+
     def heartbeat(self, group_id: str, member_id: str, generation: int) -> dict:
         with self._lock:
             group = self._groups.get(group_id)
@@ -230,8 +397,11 @@ class GroupCoordinator:
 
     def _remove(self, group: _Group, member_ids: list[str], why: str) -> None:
         for member_id in member_ids:
-            del group.members[member_id]
+            member = group.members.pop(member_id)
             group.assignment.pop(member_id, None)
+            for waiter in (member.join_waiter, member.sync_waiter):
+                if waiter is not None:
+                    waiter({"error": "UNKNOWN_MEMBER_ID", "member_id": member_id})
         log.info("group %r: members %s %s", group.group_id, member_ids, why)
         if group.members:
             self._start_rebalance(group, self._clock.monotonic())
@@ -246,15 +416,45 @@ class GroupCoordinator:
             group.rebalance_started = now
             for member in group.members.values():
                 member.rejoined = False
+                if member.sync_waiter is not None:
+                    waiter, member.sync_waiter = member.sync_waiter, None
+                    waiter({"error": "REBALANCE_IN_PROGRESS"})
 
     def _maybe_complete(self, group: _Group) -> None:
-        if group.state == REBALANCING and all(m.rejoined for m in group.members.values()):
-            group.generation += 1
+        if group.state != REBALANCING or not all(m.rejoined for m in group.members.values()):
+            return
+        group.generation += 1
+        members = list(group.members.values())
+        kafka = [m for m in members if m.kafka]
+        if not kafka:
+            group.leader, group.protocol = None, None
             group.assignment = range_assignment(
-                {m.member_id: m.topics for m in group.members.values()}, self._partitions_of)
-            group.state = STABLE if group.members else EMPTY
+                {m.member_id: m.topics for m in members}, self._partitions_of)
+            group.state = STABLE if members else EMPTY
             log.info("group %r: generation %d: %s", group.group_id, group.generation,
                      group.assignment)
+            return
+        leader = group.members.get(group.leader) if group.leader else None
+        if leader is None or not leader.kafka:
+            leader = kafka[0]
+        group.leader = leader.member_id
+        group.protocol = next((name for name, _ in leader.protocols
+                               if all(m.supports(name) for m in members)), None)
+        group.assignment = {}
+        group.state = COMPLETING
+        for member in members:
+            member.assignment_bytes = b""
+        log.info("group %r: generation %d, leader %s, protocol %s", group.group_id,
+                 group.generation, leader.member_id, group.protocol)
+        for member in kafka:
+            if member.join_waiter is None:
+                continue
+            waiter, member.join_waiter = member.join_waiter, None
+            waiter({"generation": group.generation, "protocol": group.protocol,
+                    "leader": leader.member_id, "member_id": member.member_id,
+                    "members": [(m.member_id, dict(m.protocols).get(group.protocol, b"")
+                                 if m.kafka else None, m.topics) for m in members]
+                    if member is leader else []})
 
     # --- offsets ------------------------------------------------------------------
 
@@ -265,26 +465,27 @@ class GroupCoordinator:
             who = f"group {group_id!r}: commit by member {member_id or '(none)'}"
             if generation < 0:
                 if group is not None and group.members:
-                    raise CommitFailedError(
+                    raise _commit_failed("UNKNOWN_MEMBER_ID",
                         f"{who} refused: the group has active members, so only they may "
                         f"commit (a consumer that assign()s its partitions must use a "
                         f"group id no subscribed consumer uses)")
             else:
                 member = group.members.get(member_id) if group else None
                 if member is None:
-                    raise CommitFailedError(
+                    raise _commit_failed("UNKNOWN_MEMBER_ID",
                         f"{who} refused: the member is no longer in the group (it left or "
                         f"its session expired, and its partitions were reassigned); "
                         f"nothing was committed")
-                if generation != group.generation:
-                    raise CommitFailedError(
+                if generation != group.generation or group.state == COMPLETING:
+                    raise _commit_failed("ILLEGAL_GENERATION" if generation != group.generation
+                                         else "REBALANCE_IN_PROGRESS",
                         f"{who} refused: generation {generation} is stale, the group is at "
                         f"generation {group.generation} after a rebalance; nothing was "
                         f"committed")
                 owned = set(group.assignment.get(member_id, ()))
                 foreign = [(t, p) for t, p, _ in offsets if (t, p) not in owned]
                 if foreign:
-                    raise CommitFailedError(
+                    raise _commit_failed("ILLEGAL_GENERATION",
                         f"{who} refused: it is not assigned {foreign[:5]} in generation "
                         f"{generation}; nothing was committed")
             for topic, partition, offset in offsets:
@@ -301,6 +502,11 @@ class GroupCoordinator:
         with self._lock:
             stored = [self._offsets.get(group_id, t, p) for t, p in partitions]
         return [-1 if offset is None else offset for offset in stored]
+
+    def offsets_of(self, group_id: str) -> dict[tuple[str, int], int]:
+        """Every committed offset of a group."""
+        with self._lock:
+            return self._offsets.of_group(group_id)
 
     def _check_partition(self, topic: str, partition: int) -> None:
         count = self._partitions_of(topic)

@@ -6,6 +6,7 @@ acknowledged write was lost."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -138,3 +139,30 @@ def test_the_leader_killed_and_its_directory_wiped_rejoins_as_a_new_member(quoru
     result = check(q, workload)
     voters = {tuple(v) for v in next(iter(result["states"].values()))["status"]["voters"]}
     assert (leader, q.incarnations[leader]) in voters and len(voters) == 3
+
+
+def test_snapshots_and_replies_larger_than_a_frame_travel_in_pieces(quorum):
+    """A topic of 6,000 partitions makes the metadata image, its snapshot
+    and a describe reply larger than a piece of a large message (512 KiB): a member wiped and
+    restarted past a snapshot still catches up, and every member answers."""
+    from ember.engine.wire.framing import CHUNK_BYTES
+
+    q = quorum(3)
+    leader, workload = start_workload(q)
+    with q.client() as client:
+        workload.attempted.add("wide")
+        client.request("create_topic", topic="wide", assignment=[[1]] * 6_000, timeout=60)
+        workload.acked["wide"] = time.monotonic()
+        assert len(json.dumps(client.ask(leader, "describe")["image"])) > CHUNK_BYTES
+    victim = next(node for node in q.ids if node != leader)
+    q.kill(victim)
+    wait_acked(workload, 50)  # past a snapshot: the victim catches up from one
+    q.restart(victim, wipe=True)
+    wait_acked(workload, 20)
+    workload.stop()
+    result = check(q, workload)
+    with q.client() as client:
+        image = client.ask(victim, "describe", timeout=30)["image"]
+    wide = next(topic for topic in image["topics"] if topic["name"] == "wide")
+    assert len(wide["partitions"]) == 6_000
+    assert len(result["states"]) == 3

@@ -5,7 +5,9 @@ What it does: takes the docstring examples of PySpark's ``SparkContext``,
 ``RDD``, ``Broadcast``, ``Accumulator``, ``StatCounter`` and ``StorageLevel``
 (with ``--all``: every docstring of PySpark's core modules, which adds
 ``SparkConf``, ``SparkFiles``, ``TaskContext``, ``BarrierTaskContext``,
-``RDDBarrier``, ...) from the *installed* pyspark, at run time (no PySpark text
+``RDDBarrier``, ...; with ``--streaming``: every docstring of
+``pyspark.streaming``'s modules, run against ``ember.streaming``'s module of
+the same name) from the *installed* pyspark, at run time (no PySpark text
 lives in this repository), and runs each docstring's examples against ember
 with only the context swapped, the way a PySpark program moves to ember:
 
@@ -132,6 +134,44 @@ def pyspark_classes() -> list[type]:
 CORE_MODULES = ("pyspark.core.context", "pyspark.core.rdd", "pyspark.core.broadcast",
                 "pyspark.accumulators", "pyspark.statcounter", "pyspark.storagelevel",
                 "pyspark.conf", "pyspark.core.files", "pyspark.taskcontext")
+
+
+# With --streaming: every docstring of PySpark's streaming modules, run against
+# the ember.streaming module of the same name (pyspark.streaming.util ->
+# ember.streaming.util).
+STREAMING_MODULES = ("pyspark.streaming.context", "pyspark.streaming.dstream",
+                     "pyspark.streaming.listener", "pyspark.streaming.util",
+                     "pyspark.streaming.kinesis")
+
+
+def collect_streaming_examples() -> list[doctest.DocTest]:
+    import importlib
+
+    finder = doctest.DocTestFinder()
+    tests = []
+    for name in STREAMING_MODULES:
+        module = importlib.import_module(name)
+        found = finder.find(module, name, globs=dict(vars(module)))
+        for test in found:
+            test.globs["__ember_module__"] = name.replace("pyspark.", "ember.", 1)
+        tests += [test for test in found if test.examples]
+    return tests
+
+
+def streaming_globals(globs: dict, sc, ember) -> dict:
+    """PySpark's streaming module globals with the names the ember.streaming
+    module of the same name has (and the core ones ``ember_globals`` swaps)."""
+    import importlib
+
+    swapped = ember_globals(globs, sc, ember)
+    try:
+        ours = importlib.import_module(globs.get("__ember_module__", ""))
+    except ImportError:
+        return swapped
+    for name in list(swapped):
+        if not name.startswith("_") and hasattr(ours, name):
+            swapped[name] = getattr(ours, name)
+    return swapped
 
 
 def collect_examples(whole_modules: bool = False) -> list[doctest.DocTest]:
@@ -460,6 +500,9 @@ def main() -> int:
                         help="every docstring of PySpark's core modules, not only the six classes")
     parser.add_argument("--mllib", action="store_true",
                         help="the docstrings of pyspark.mllib's modules, against ember.mllib")
+    parser.add_argument("--streaming", action="store_true",
+                        help="every docstring of PySpark's streaming modules, against "
+                             "ember.streaming")
     args = parser.parse_args()
     pin_hash_seed()
 
@@ -477,7 +520,14 @@ def main() -> int:
 
         make_globals = functools.partial(ember_globals, ember=ember)
         expected_failures = NOT_APPLICABLE
-    tests = collect_mllib_examples() if args.mllib else collect_examples(args.all)
+    if args.mllib:
+        tests = collect_mllib_examples()
+    elif args.streaming:
+        tests = collect_streaming_examples()
+    else:
+        tests = collect_examples(args.all)
+    if args.streaming and not args.reference:
+        make_globals = functools.partial(streaming_globals, ember=ember)
     if args.only:
         tests = [t for t in tests if args.only in t.name]
     passed = failed = skipped = expected = 0

@@ -148,3 +148,111 @@ def test_sink_connector_sigkilled_twice_writes_every_record_exactly_once(postgre
     offsets = dict(_table_rows(postgres, "SELECT partition_id, next_offset FROM "
                                          "ember_connect_offsets"))
     assert offsets == dict(enumerate(store.list_offsets([("payments", p, -1) for p in range(3)])))
+
+
+@pytest.mark.parametrize("mode", ["timestamp", "timestamp+incrementing"])
+def test_timestamp_source_sigkilled_twice_sends_rows_sharing_timestamps_exactly_once(
+        postgres, store, mode):
+    """Seven rows share each timestamp, so the second kill (half a batch
+    acknowledged) lands inside a group of equal timestamps."""
+    rng = random.Random(int(time.time()))
+    table, topic = "events_" + mode.replace("+", "_"), "events-" + mode.replace("+", "-")
+    with postgres.connect(autocommit=True) as connection:
+        connection.execute(f"DROP TABLE IF EXISTS {table}")
+        connection.execute(f"CREATE TABLE {table} (id SERIAL PRIMARY KEY, ts TIMESTAMP NOT NULL, "
+                           f"note TEXT)")
+        connection.execute(f"INSERT INTO {table} (ts, note) SELECT timestamp '2026-01-01' + "
+                           f"(g / 7) * interval '1 second', 'event ' || g "
+                           f"FROM generate_series(1, 2000) g")
+    args = ["--name", f"{table}-src", "--table", table, "--topic", topic, "--mode", mode,
+            "--timestamp-column", "ts", "--batch-max-rows", "100", "--partitions", "2"]
+    if mode == "timestamp+incrementing":
+        args += ["--incrementing-column", "id"]
+
+    def sent():
+        if topic not in store.topics():
+            return 0
+        return sum(store.list_offsets([(topic, p, -1) for p in range(2)]))
+
+    first = _run("source", store, postgres, args)
+    threshold = rng.randrange(200, 1000)
+    _sigkill_when(first, lambda: sent() >= threshold, f"{threshold} records sent")
+    with postgres.connect(autocommit=True) as connection:  # more rows while it is down
+        connection.execute(f"INSERT INTO {table} (ts, note) SELECT timestamp '2026-01-02' + "
+                           f"(g / 7) * interval '1 second', 'late ' || g "
+                           f"FROM generate_series(1, 500) g")
+    second = _run("source", store, postgres, args,
+                  env={"EMBER_FAILPOINTS": f"connect.source.mid_send=kill@{rng.randrange(2, 5)}"})
+    _finish(second, expect_killed=True)  # half a batch acknowledged, the rest not sent
+    third = _run("source", store, postgres, args + ["--idle-exit", "2"])
+    _finish(third, expect_killed=False)
+
+    table_rows = sorted(_table_rows(postgres, f"SELECT id, note FROM {table}"))
+    assert sorted((r["id"], r["note"]) for r in _topic_values(store, topic)) == table_rows
+    assert len(table_rows) == 2500
+
+
+def _states(store, name):
+    ends = {0: store.list_offsets([(STATE_TOPIC, 0, -1)])[0]}
+    return [json.loads(r.value) for r in read_range(store, STATE_TOPIC, {}, ends)
+            if r.key == name.encode()]
+
+
+@pytest.mark.parametrize("mode", ["timestamp", "timestamp+incrementing"])
+def test_what_the_timestamp_modes_send_and_what_they_cannot(postgres, store, mode):
+    """Rows sharing a timestamp are sent together even past batch_max_rows; a
+    row committed late with an older timestamp is never sent; a row committed
+    later with the position's own timestamp is sent only when an id tells it
+    apart (timestamp+incrementing), as the module docstring says."""
+    from ember.etl.connect import SourceConnector, database
+
+    table, topic = "ticks_" + mode.replace("+", "_"), "ticks-" + mode.replace("+", "-")
+    with postgres.connect(autocommit=True) as connection:
+        connection.execute(f"DROP TABLE IF EXISTS {table}")
+        connection.execute(f"CREATE TABLE {table} (id SERIAL PRIMARY KEY, ts TIMESTAMP NOT NULL, "
+                           f"v TEXT)")
+        connection.execute(f"INSERT INTO {table} (ts, v) SELECT timestamp '2026-01-01 10:00', "
+                           f"'shared ' || g FROM generate_series(1, 25) g")
+        connection.execute(f"INSERT INTO {table} (ts, v) SELECT timestamp '2026-01-01 11:00', "
+                           f"'next ' || g FROM generate_series(1, 5) g")
+
+    def run_once():
+        connector = SourceConnector(
+            f"{table}-src", store, database(f"postgresql://postgres@127.0.0.1:{postgres.port}/"
+                                            f"postgres"),
+            table, topic, mode=mode, timestamp_column="ts",
+            incrementing_column="id" if "incrementing" in mode else None, batch_max_rows=10)
+        try:
+            return connector.run(idle_timeout=0.3, poll_interval=0.05)
+        finally:
+            connector.close()
+
+    assert run_once() == 30
+    states = _states(store, f"{table}-src")
+    if mode == "timestamp":  # one batch per timestamp: 25 rows, then 5
+        assert [state["position"] for state in states] == [["2026-01-01T10:00:00"],
+                                                           ["2026-01-01T11:00:00"]]
+    else:  # ten at a time, equal timestamps told apart by the id
+        assert len(states) == 3 and states[-1]["position"] == ["2026-01-01T11:00:00", 30]
+
+    late = postgres.connect()  # a transaction that commits after a later row was sent
+    late.execute(f"INSERT INTO {table} (ts, v) VALUES (timestamp '2026-01-01 11:30', "
+                 f"'committed late')")
+    with postgres.connect(autocommit=True) as connection:
+        connection.execute(f"INSERT INTO {table} (ts, v) VALUES (timestamp '2026-01-01 12:00', "
+                           f"'on time')")
+    assert run_once() == 1
+    late.commit()
+    late.close()
+    with postgres.connect(autocommit=True) as connection:
+        connection.execute(f"INSERT INTO {table} (ts, v) VALUES (timestamp '2026-01-01 12:00', "
+                           f"'same timestamp, later')")
+        connection.execute(f"INSERT INTO {table} (ts, v) VALUES (timestamp '2026-01-01 13:00', "
+                           f"'after')")
+    run_once()
+
+    sent = [record["v"] for record in _topic_values(store, topic)]
+    assert sorted(sent) == sorted(
+        [f"shared {g}" for g in range(1, 26)] + [f"next {g}" for g in range(1, 6)]
+        + ["on time", "after"] + (["same timestamp, later"] if "incrementing" in mode else []))
+    assert "committed late" not in sent

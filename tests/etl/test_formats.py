@@ -212,7 +212,8 @@ def test_round_trip_through_every_codec(sc, tmp_path, codec):
         data = CODEC_FILES[codec][1]((tmp_path / "j" / parts[0]).read_bytes())
         assert json.loads(data.splitlines()[0]) == rows[0]
     assert sc.read.json(str(tmp_path / "j")).collect() == rows
-    as_text = [{key: str(value) for key, value in row.items()} for row in rows]
+    as_text = [{key: str(value).lower() if isinstance(value, bool) else str(value)
+                for key, value in row.items()} for row in rows]  # booleans as Spark writes them
     back = sc.read.csv(str(tmp_path / "c"), header=True).collect()
     assert back == [{**row, "name": row["name"] or None} for row in as_text]
     assert sc.read.xml(str(tmp_path / "x"), rowTag="r", inferSchema=False).collect() == [
@@ -260,3 +261,141 @@ def test_builder_form_matches_the_method_form(sc, tmp_path):
         {"x": 1, "y": 2}]
     sc.parallelize([{"x": 1}]).write.format("json").mode("overwrite").save(str(tmp_path / "o"))
     assert sc.read.format("json").load(str(tmp_path / "o")).collect() == [{"x": 1}]
+
+
+def _csv_oracle(data: bytes, names, types, options) -> list[dict]:
+    """The CSV reader's documented rules applied one line at a time, each line
+    cut by the standard library's csv reader: the oracle of the batched reader
+    (the data's backslashes are never before a quote or a backslash, where
+    Spark's escape rules and RFC 4180 agree)."""
+    convert = {"int": int, "double": float, "string": str,
+               "boolean": lambda text: {"true": True, "false": False}[text.strip().lower()]}
+    null = options.get("nullValue", "")
+    comment = options.get("comment")
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+    records, header_seen = [], False
+    for raw in lines:
+        if not header_seen:
+            header_seen = bool(raw.strip())
+            continue
+        try:
+            row = next(csv.reader([raw.decode("utf-8")], delimiter=options.get("sep", ","),
+                                  quotechar='"', escapechar=None, doublequote=True, strict=True,
+                                  skipinitialspace=options.get("ignoreLeadingWhiteSpace", False)),
+                       [])
+        except (csv.Error, UnicodeDecodeError):
+            records.append({"_corrupt_record": raw.decode("utf-8", "replace")})
+            continue
+        if not row or (comment and row[0].startswith(comment)):
+            continue
+        if options.get("ignoreTrailingWhiteSpace"):
+            row = [field.rstrip() for field in row]
+        row = [None if field == null else field for field in row]
+        values, bad = {}, len(row) != len(names)
+        for name, kind, field in zip(names, types, row):
+            try:
+                values[name] = None if field is None else convert[kind](field)
+            except (ValueError, KeyError):
+                values[name] = None
+                if not bad:  # a refused value: the fields after it stay None
+                    bad = True
+                    values.update({rest: None for rest in names[len(values):]})
+                    break
+        if bad:
+            values.update({name: None for name in names if name not in values})
+            values["_corrupt_record"] = raw.decode("utf-8", "replace")
+        records.append(values)
+    return records
+
+
+def _messy_csv(rng: random.Random, count: int, quoted: bool, sep: str, comment: bool,
+               null: str) -> bytes:
+    """Blocks of good lines (blank and comment lines, CRLF, nulls, odd but valid
+    values) and, every fourth block, bad ones among them, so that the reader's
+    batches come both clean and not; with ``quoted``, quoted fields (and lines
+    that are not UTF-8) in the first half only, so that some chunks have
+    quotes and some do not (lines that are not UTF-8 in one block only)."""
+    names = ["alpha", "beta", "gamma delta", "", "NA", "x  "]
+    odd = ['say "hi"', f"a{sep}b", "back\\slash"]
+    scores = ["1.5", "-2", "-inf", "inf", " 3.25", null, "1e3"]
+    flags = ["true", "False", "TRUE", " false", "tRuE", null]
+    out = [f"id{sep}name{sep}score{sep}ok\r\n".encode()]
+    for i in range(count):
+        quotes = quoted and i < count // 2
+        kind = rng.random() if (i // 2500) % 4 == 3 else 1.0
+        if rng.random() < 0.01:
+            out.append(b"\n")
+        elif comment and rng.random() < 0.01:
+            out.append(f"#{i}{sep}a comment{sep}line\n".encode())
+        elif kind < 0.01:
+            out.append(f"{i}{sep}short\n".encode())
+        elif kind < 0.02:
+            out.append(f"{i}{sep}a{sep}1{sep}true{sep}extra\r\n".encode())
+        elif kind < 0.03:
+            out.append(f"{i}{sep}a{sep}x{sep}true\n".encode())
+        elif kind < 0.04:
+            out.append(f"{i}{sep}a{sep}1{sep}yes\n".encode())
+        elif kind < 0.05 and quotes and i < 10_000:
+            out.append(b"\xff\xfe" + f"{sep}bytes{sep}1{sep}true\n".encode())
+        elif kind < 0.06 and quotes:
+            out.append(f'{i}{sep}"open{sep}1{sep}true\n'.encode())
+        else:
+            name = rng.choice(names + odd if quotes else names)
+            if quotes and rng.random() < 0.5:
+                name = '"' + name.replace('"', '""') + '"'
+            ok = rng.choice(flags) if rng.random() < 0.3 else rng.choice(["true", "false"])
+            score = rng.choice(scores) if rng.random() < 0.3 else str(rng.uniform(-9, 9))
+            ending = "\r\n" if rng.random() < 0.1 else "\n"
+            out.append(f"{i}{sep}{name}{sep}{score}{sep}{ok}{ending}".encode())
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "quoted"])
+@pytest.mark.parametrize("options", [
+    {}, {"nullValue": "NA", "ignoreTrailingWhiteSpace": True},
+    {"comment": "#", "sep": ";"}, {"ignoreLeadingWhiteSpace": True}],
+    ids=["defaults", "null-trailing", "comment-sep", "leading"])
+def test_csv_batches_equal_the_line_by_line_standard_library_parse(sc, tmp_path, quoted, options):
+    rng = random.Random(17)
+    data = _messy_csv(rng, 30_000, quoted, options.get("sep", ","), "comment" in options,
+                      options.get("nullValue", ""))
+    path = tmp_path / "messy.csv"
+    path.write_bytes(data)
+    names, types = ["id", "name", "score", "ok"], ["int", "string", "double", "boolean"]
+    oracle = _csv_oracle(data, names, types, options)
+    typed = sc.read.csv(str(path), header=True, minPartitions=3,
+                        schema="id INT, name STRING, score DOUBLE, ok BOOLEAN", **options)
+    assert typed.collect() == oracle
+    strings = sc.read.csv(str(path), header=True, minPartitions=3, **options).collect()
+    assert strings == _csv_oracle(data, names, ["string"] * 4, options)
+
+
+def test_json_batches_equal_the_line_by_line_standard_library_parse(sc, tmp_path):
+    rng = random.Random(5)
+    odd = [b"", b"   ", b'{"a": 1} ', b'  {"b": 2}', b'[{"c": 3}, {"d": 4}]', b"[]", b"7",
+           b'"text"', b'{"e": ', b"\xef\xbb\xbf{\"bom\": 1}", b'{"f": "\xc3\xa9"}', b"\xff{}",
+           b'{"g": 1}\r', b"null", b'[{"h": 1}, 2]', b'{"i": [1, {"j": null}]}']
+    lines = [rng.choice(odd) if rng.random() < 0.05 else json.dumps(row).encode()
+             for row in _rows(20_000)]
+    data = b"\n".join(lines) + b"\n"
+    path = tmp_path / "messy.jsonl"
+    path.write_bytes(data)
+    oracle = []
+    for raw in data.split(b"\n")[:-1]:
+        raw = raw[:-1] if raw.endswith(b"\r") else raw
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            if raw.strip():
+                oracle.append({"_corrupt_record": raw.decode("utf-8", "replace")})
+            continue
+        if isinstance(value, dict):
+            oracle.append(value)
+        elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            oracle.extend(value)
+        else:
+            oracle.append({"_corrupt_record": raw.decode("utf-8", "replace")})
+    assert sc.read.json(str(path), minPartitions=3).collect() == oracle

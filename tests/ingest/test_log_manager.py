@@ -235,3 +235,51 @@ def test_retention_and_checkpoints_run_across_all_partitions(log_dir):
         assert all(starts.values())
     with LogManager(log_dir) as manager:
         assert {p: manager.get_log("t", p).log_start_offset for p in range(2)} == starts
+
+
+@pytest.mark.parametrize("clean", [True, False])
+def test_logs_in_the_earlier_magic_1_format_are_converted_at_open(log_dir, caplog, clean):
+    from ember.ingest.log import legacy_batch
+    from ember.ingest.log.record_batch import SimpleRecord, encode_batch
+
+    with LogManager(log_dir) as logs:
+        logs.create_topic("old", 2)
+    partition_dir = os.path.join(log_dir, "old-0")
+    batches = [legacy_batch.encode_batch(
+        [legacy_batch.SimpleRecord(b"k%d" % i, b"v%d-%d" % (i, j), [("h", b"x")], 1000 + j)
+         for j in range(3)], base_offset=3 * i, producer_id=9, producer_epoch=0,
+        base_sequence=3 * i) for i in range(4)]
+    for name in os.listdir(partition_dir):
+        if name.startswith("0000"):
+            os.unlink(os.path.join(partition_dir, name))
+    with open(os.path.join(partition_dir, "00000000000000000000.log"), "wb") as handle:
+        handle.write(b"".join(batches) + (b"" if clean else batches[0][:30]))
+    if not clean:
+        os.unlink(os.path.join(log_dir, CLEAN_SHUTDOWN_FILE))
+    with caplog.at_level("INFO", logger="ember.ingest.log.format_upgrade"):
+        logs = LogManager(log_dir)
+    try:
+        converted = [r.getMessage() for r in caplog.records
+                     if r.name == "ember.ingest.log.format_upgrade"]
+        assert len(converted) == 1 and "topic 'old' partition 0" in converted[0]
+        assert "4 batches" in converted[0]
+        log = logs.get_log("old", 0)
+        records = read_records(log)
+        assert [(r.offset, r.key, r.value, r.headers, r.timestamp) for r in records] == \
+            [(3 * i + j, b"k%d" % i, b"v%d-%d" % (i, j), (("h", b"x"),), 1000 + j)
+             for i in range(4) for j in range(3)]
+        # The idempotent producer's state survived: a retry of the last batch is a duplicate.
+        retry = encode_batch([SimpleRecord(b"k3", b"v3-%d" % j) for j in range(3)],
+                             producer_id=9, producer_epoch=0, base_sequence=9)
+        info = log.append(retry)
+        assert info.duplicate and info.first_offset == 9
+        log.append(encode_batch([SimpleRecord(None, b"new")]))
+        log.flush()
+        assert [r.value for r in read_records(log)][-1] == b"new"
+    finally:
+        logs.close()
+    caplog.clear()
+    with caplog.at_level("INFO", logger="ember.ingest.log.format_upgrade"):
+        with LogManager(log_dir) as logs:
+            assert len(read_records(logs.get_log("old", 0))) == 13
+    assert not [r for r in caplog.records if r.name == "ember.ingest.log.format_upgrade"]

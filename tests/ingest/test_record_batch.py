@@ -1,16 +1,18 @@
-"""RecordBatch format: round trips, CRC and truncation detection, header scans."""
+"""RecordBatch v2: round trips, CRC-32C and truncation detection, header scans,
+codecs, and agreement with an independent implementation (kafka-python's)."""
 
 import random
 import struct
-import zlib
 
 import pytest
+from crc32c import crc32c
 
 from ember.engine.errors import CorruptRecordError
 from ember.ingest.log.record_batch import (
     HEADER_SIZE, MAGIC, NO_PRODUCER_ID, SimpleRecord, check_batch, decode_batch,
-    encode_batch, iter_records, parse_header, scan_batches, with_base_offset,
+    encode_batch, iter_records, parse_header, scan_batches, validate_batch, with_base_offset,
 )
+from ember.ingest.log import compression
 
 TS = 1_700_000_000_000
 
@@ -71,9 +73,11 @@ def test_stamping_a_base_offset_keeps_the_crc_valid():
     assert [r.offset for r in decoded] == [1_000_000, 1_000_001]
 
 
-def test_every_flipped_byte_after_the_base_offset_is_detected():
+def test_every_flipped_byte_but_the_stamped_fields_is_detected():
+    # Base offset (0-7) and partition leader epoch (12-15) are stamped by the
+    # log after the producer computed the CRC, so the CRC leaves them out.
     data = encode_batch([SimpleRecord(b"key", b"value", [("h", b"v")])], timestamp=TS)
-    for position in range(8, len(data)):
+    for position in [*range(8, 12), *range(16, len(data))]:
         damaged = bytearray(data)
         damaged[position] ^= 0x01
         with pytest.raises(CorruptRecordError):
@@ -90,11 +94,11 @@ def test_every_truncation_is_detected_as_corruption():
 def recrc(body: bytearray) -> bytes:
     """Rewrite length and CRC so a hand-made malformation passes the checksum."""
     struct.pack_into(">i", body, 8, len(body) - 12)
-    struct.pack_into(">I", body, 12, zlib.crc32(bytes(body[16:])))
+    struct.pack_into(">I", body, 17, crc32c(bytes(body[21:])))
     return bytes(body)
 
 
-@pytest.mark.parametrize("cut", [1, 5, 22, 30])
+@pytest.mark.parametrize("cut", [1, 5, 12, 20])
 def test_records_cut_short_under_a_valid_crc_raise_corrupt_record(cut):
     data = bytearray(encode_batch([SimpleRecord(b"key", b"value")] * 2, timestamp=TS))
     with pytest.raises(CorruptRecordError):
@@ -103,7 +107,7 @@ def test_records_cut_short_under_a_valid_crc_raise_corrupt_record(cut):
 
 def test_negative_lengths_under_a_valid_crc_raise_corrupt_record():
     data = bytearray(encode_batch([SimpleRecord(b"key", b"value")], timestamp=TS))
-    struct.pack_into(">i", data, HEADER_SIZE + 12, -7)  # the key length
+    data[HEADER_SIZE + 4] = 13  # the key length: zigzag varint of -7
     with pytest.raises(CorruptRecordError, match="negative key length"):
         decode_batch(recrc(data))
 
@@ -136,7 +140,7 @@ def test_header_parse_needs_only_the_header_bytes():
 @pytest.mark.parametrize("field_offset, value, message", [
     (16, 9, "magic 9"),
     (8, 3, "length 3"),
-    (23, 0, "record count 0"),
+    (57, 0, "record count 0"),
 ])
 def test_header_parse_rejects_impossible_fields(field_offset, value, message):
     data = bytearray(encode_batch([SimpleRecord(None, b"x")], timestamp=TS))
@@ -186,3 +190,76 @@ def test_check_batch_verifies_the_crc():
 def test_encoding_bad_records_names_the_record_and_the_problem(records, error, message):
     with pytest.raises(error, match=message):
         encode_batch(records, timestamp=TS)
+
+
+# --- v2 specifics: leader epoch, codecs, validation, another implementation ---------
+
+def test_stamping_the_leader_epoch_keeps_the_crc_valid():
+    data = encode_batch([SimpleRecord(None, b"a")], timestamp=TS)
+    header, _ = decode_batch(with_base_offset(data, 7, 12))
+    assert (header.base_offset, header.partition_leader_epoch) == (7, 12)
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_compressed_batches_round_trip_and_validate(codec):
+    records = [SimpleRecord(b"k%d" % i, b"value %d " % i * 20, [("h", b"%d" % i)])
+               for i in range(300)]
+    data = encode_batch(records, timestamp=TS, compression_type=compression.codec_for(codec))
+    assert len(data) < sum(len(r.value) for r in records) / 3
+    header = validate_batch(data)
+    assert header.compression == compression.codec_for(codec)
+    _, decoded = decode_batch(data)
+    assert [(r.key, r.value, r.headers) for r in decoded] == \
+        [(r.key, r.value, tuple(r.headers)) for r in records]
+
+
+def test_a_compressed_block_that_expands_past_the_limit_is_refused():
+    data = encode_batch([SimpleRecord(None, bytes(1 << 20))], timestamp=TS,
+                        compression_type=compression.ZSTD)
+    assert len(data) < 1 << 12
+    with pytest.raises(CorruptRecordError, match="expands past"):
+        validate_batch(data, limit=1 << 16)
+
+
+def test_snappy_reads_raw_blocks_as_librdkafka_writes_them():
+    import cramjam
+    plain = encode_batch([SimpleRecord(b"k", b"v" * 100)] * 5, timestamp=TS)
+    block = bytes(cramjam.snappy.compress_raw(plain[HEADER_SIZE:]))
+    body = bytearray(plain[:HEADER_SIZE] + block)
+    struct.pack_into(">h", body, 21, compression.SNAPPY)
+    decoded = list(iter_records(recrc(body)))
+    assert [r.value for r in decoded] == [b"v" * 100] * 5
+
+
+def test_validation_refuses_a_record_count_the_records_do_not_have():
+    data = bytearray(encode_batch([SimpleRecord(None, b"x")] * 3, timestamp=TS))
+    struct.pack_into(">i", data, 23, 3)   # last offset delta
+    struct.pack_into(">i", data, 57, 4)   # record count
+    with pytest.raises(CorruptRecordError, match="holds 3 records"):
+        validate_batch(recrc(data))
+
+
+@pytest.mark.parametrize("codec", [0, 1, 2, 3, 4])
+def test_kafka_python_reads_what_ember_writes_and_the_other_way_round(codec):
+    from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+
+    records = [SimpleRecord(b"k%d" % i if i % 3 else None, b"v%d" % i * (i + 1),
+                            [("h", b"%d" % i)] if i % 2 else (), TS + i) for i in range(50)]
+    ours = encode_batch(records, producer_id=5, producer_epoch=1, base_sequence=10,
+                        compression_type=codec)
+    theirs = DefaultRecordBatch(bytes(ours))
+    assert theirs.validate_crc()
+    assert [(r.key, r.value, list(r.headers), r.timestamp) for r in theirs] == \
+        [(r.key, r.value, list(r.headers), r.timestamp) for r in records]
+
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=codec, is_transactional=False,
+                                        producer_id=5, producer_epoch=1, base_sequence=10,
+                                        batch_size=1 << 20)
+    for i, r in enumerate(records):
+        builder.append(i, timestamp=r.timestamp, key=r.key, value=r.value,
+                       headers=list(r.headers))
+    built = bytes(builder.build())
+    header = validate_batch(built)
+    assert (header.producer_id, header.base_sequence, header.compression) == (5, 10, codec)
+    assert [(r.key, r.value, list(r.headers), r.timestamp) for r in iter_records(built)] == \
+        [(r.key, r.value, list(r.headers), r.timestamp) for r in records]

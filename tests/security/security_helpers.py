@@ -19,7 +19,9 @@ import time
 
 import zmq
 
-from ember.engine.wire.transport import client_socket, connect_authenticated
+import psutil
+
+from ember.engine.wire.transport import DEFAULT_MAX_MESSAGE_SIZE, client_socket, connect_authenticated
 
 GREETING_BYTES = 64
 HANDSHAKE_FRAMES = 2  # a CURVE client sends HELLO, then INITIATE
@@ -297,3 +299,85 @@ def authenticated_client(zctx: zmq.Context, keys, address: str, identity: bytes 
         sock.close(linger=0)
         raise
     return sock
+
+
+def greeted(port):
+    """A raw connection past the greeting exchange: the CURVE greeting sent,
+    the server's read (pacing as a real peer does)."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+    conn.sendall(greeting())
+    received = b""
+    while len(received) < 64:
+        chunk = conn.recv(64 - len(received))
+        assert chunk, "the server hung up on a well-formed greeting"
+        received += chunk
+    return conn
+
+
+def hung_up(conn, timeout=5.0) -> bool:
+    conn.settimeout(timeout)
+    try:
+        while conn.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except OSError:
+        return False
+
+
+class PeakRss:
+    """Samples a process's RSS in a thread, from ``start`` until ``stop``."""
+
+    def __init__(self, pid):
+        self._process = psutil.Process(pid)
+        self.before = self.peak = self._process.memory_info().rss
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._done.wait(0.01):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.before
+
+
+def flood_before_authenticating(port, total, streams=4) -> int:
+    """Send ``total`` bytes to ``port`` from peers that never authenticate,
+    ``streams`` connections at a time: each sends a CURVE greeting and then a
+    command frame as large as the listener reads (the limit), which the
+    server takes in whole, refuses as a HELLO and hangs up on; then the next
+    connection. Returns the bytes the server read in full."""
+    # One buffer for every frame: the sender (the driver's own process, for
+    # the driver) allocates nothing as it goes.
+    frame = forged_header(DEFAULT_MAX_MESSAGE_SIZE, command=True) + b"\xa5" * DEFAULT_MAX_MESSAGE_SIZE
+    per_stream = total // DEFAULT_MAX_MESSAGE_SIZE // streams
+    read = [0] * streams
+
+    def stream(index):
+        for _ in range(per_stream):
+            with greeted(port) as conn:
+                try:
+                    conn.sendall(frame)
+                except OSError:
+                    continue  # hung up before the frame's end: not read in full
+                if hung_up(conn, timeout=10):
+                    read[index] += DEFAULT_MAX_MESSAGE_SIZE
+
+    threads = [threading.Thread(target=stream, args=(i,)) for i in range(streams)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(read)

@@ -15,7 +15,11 @@ import zmq
 from ember.engine.errors import AuthenticationError
 from ember.engine.wire.transport import client_socket, connect_authenticated, derive_keys, new_secret
 from ember.ingest.cluster.local_quorum import LocalQuorum
-from security_helpers import authenticated_client, closed_by_server, greeting, null_ready
+from ember.engine.wire.transport import DEFAULT_MAX_MESSAGE_SIZE
+from security_helpers import (
+    PeakRss, authenticated_client, closed_by_server, flood_before_authenticating, forged_header,
+    greeted, greeting, hung_up, null_ready,
+)
 
 pytestmark = pytest.mark.security
 
@@ -95,3 +99,22 @@ def test_malformed_raft_messages_and_requests_from_a_member_are_refused_by_name(
     with quorum.client() as client:
         terms = {client.ask(n, "describe")["status"]["term"] for n in quorum.ids}
     assert max(terms) < 1 << 40  # the forged vote of another cluster moved no term
+
+
+@pytest.mark.slow
+def test_a_gibibyte_from_peers_that_never_authenticate_grows_no_member_by_32_mib(quorum, canary):
+    """Frames of at most 1 MiB, as on every ember listener: a peer without
+    the secret makes a member hold about that much per connection, and the
+    quorum keeps committing."""
+    _, marker = canary
+    node, address = next(iter(quorum.addresses.items()))
+    with PeakRss(quorum.pids()[node]) as rss_of_member:
+        read = flood_before_authenticating(port_of(address), 1 << 30)
+    assert read >= (1 << 30) * 0.99, f"the member read {read >> 20} MiB of handshake frames"
+    assert rss_of_member.growth < 32 << 20, \
+        f"the member grew by {rss_of_member.growth >> 20} MiB while {read >> 20} MiB arrived"
+    # A handshake frame claiming one byte more than the limit is refused at its header.
+    with greeted(port_of(address)) as conn:
+        conn.sendall(forged_header(DEFAULT_MAX_MESSAGE_SIZE + 1, command=True) + b"\0" * 4096)
+        assert hung_up(conn), "the member waited for a handshake frame over the limit"
+    assert_quorum_unharmed(quorum, marker, "after-flood")
