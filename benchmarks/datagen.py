@@ -17,6 +17,11 @@ File formats, chosen so that loading is cheap next to the work measured:
   int64 arrays ``keys`` and ``values``.
 * ``spill``: the same, with 100-byte ASCII ``values``.
 * ``points``: ``part-NNNNN.npy``, float64 ``(rows, dims)`` around hidden centers.
+* ``ml_points``: ``part-NNNNN.npy``, float64 points around hidden centers (unit noise).
+* ``ml_classes``, ``ml_forest``: ``part-NNNNN.npz``, features ``X`` and 0/1 labels ``y``
+  (a logistic model; a rule with an interaction and 5 % flipped labels).
+* ``ml_ratings``: ``part-NNNNN.npz``, ``users``, ``products``, ``ratings`` from hidden
+  rank-5 factors plus noise. The mllib datasets keep their hidden model in ``hidden.npz``.
 * ``events``: ``events.txt``, one log-store record per line, each exactly
   ``LOG_RECORD_BYTES`` of ASCII: ``u<user> /p/<page> <status> <size> `` padded
   with letters (users uniform, pages Zipf-popular).
@@ -32,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.scales import (LOG_LARGE_RECORD_BYTES, LOG_LARGE_SHARE, LOG_RECORD_BYTES,
-                               LOG_USERS, SPILL_VALUE_BYTES, Scale)
+                               LOG_USERS, ML_CLUSTERS, ML_FEATURES, ML_FOREST_FEATURES,
+                               ML_POINT_DIMS, ML_PRODUCTS, ML_USERS, SPILL_VALUE_BYTES, Scale)
 
 FORMAT = 1
 DATA_ROOT = Path(__file__).resolve().parent / "data"
@@ -88,7 +94,8 @@ class DataCache:
 class _Seeds:
     # Fixed numbers rather than hash(name): str hashing is salted per process.
     _IDS = {"text": 1, "kv": 2, "join_left": 3, "join_right": 4, "sort": 5,
-            "points": 6, "spill": 7, "events": 8, "events_1k": 9}
+            "points": 6, "spill": 7, "events": 8, "events_1k": 9,
+            "ml_points": 10, "ml_classes": 11, "ml_ratings": 12, "ml_forest": 13}
 
     def __init__(self, seed: int, name: str):
         self._base = [seed, self._IDS[name]]
@@ -230,7 +237,58 @@ def _events(scale: Scale, seeds: _Seeds, folder: Path, record_bytes: int = LOG_R
             out.write(head + padding[i, len(head):].tobytes() + b"\n")
 
 
+# The hidden models the mllib datasets are drawn from are saved beside the
+# parts as HIDDEN, so the answers can check learned models against them.
+HIDDEN = "hidden.npz"
+
+
+def _ml_points(scale: Scale, seeds: _Seeds, folder: Path) -> None:
+    centers = seeds.rng(scale.partitions).uniform(-10, 10, size=(ML_CLUSTERS, ML_POINT_DIMS))
+    np.savez(folder / HIDDEN, centers=centers)
+    for index, size in enumerate(_chunk_sizes(scale.ml_points, scale.partitions)):
+        rng = seeds.rng(index)
+        points = centers[rng.integers(0, ML_CLUSTERS, size=size)] + rng.normal(
+            0.0, 1.0, size=(size, ML_POINT_DIMS))
+        np.save(_part(folder, index, ".npy"), points)
+
+
+def _ml_classes(scale: Scale, seeds: _Seeds, folder: Path) -> None:
+    weights = seeds.rng(scale.partitions).uniform(-1, 1, size=ML_FEATURES)
+    np.savez(folder / HIDDEN, weights=weights, intercept=0.5)
+    for index, size in enumerate(_chunk_sizes(scale.ml_rows, scale.partitions)):
+        rng = seeds.rng(index)
+        X = rng.standard_normal((size, ML_FEATURES))
+        p = 1.0 / (1.0 + np.exp(-(X @ weights + 0.5)))
+        np.savez(_part(folder, index, ".npz"), X=X, y=(rng.random(size) < p).astype(np.float64))
+
+
+def _ml_ratings(scale: Scale, seeds: _Seeds, folder: Path) -> None:
+    hidden_rng = seeds.rng(scale.partitions)
+    users = hidden_rng.standard_normal((ML_USERS, 5)) / 5 ** 0.25
+    products = hidden_rng.standard_normal((ML_PRODUCTS, 5)) / 5 ** 0.25
+    np.savez(folder / HIDDEN, users=users, products=products)
+    for index, size in enumerate(_chunk_sizes(scale.ml_ratings, scale.partitions)):
+        rng = seeds.rng(index)
+        user = rng.integers(0, ML_USERS, size=size)
+        product = rng.integers(0, ML_PRODUCTS, size=size)
+        ratings = (users[user] * products[product]).sum(1) + 0.1 * rng.standard_normal(size)
+        np.savez(_part(folder, index, ".npz"), users=user, products=product, ratings=ratings)
+
+
+def _ml_forest(scale: Scale, seeds: _Seeds, folder: Path) -> None:
+    # a label no single split predicts: an interaction and a threshold, 5 % flipped
+    for index, size in enumerate(_chunk_sizes(scale.ml_forest_rows, scale.partitions)):
+        rng = seeds.rng(index)
+        X = rng.standard_normal((size, ML_FOREST_FEATURES))
+        y = ((X[:, 0] + X[:, 1] * X[:, 2] - X[:, 3] > 0) ^ (rng.random(size) < 0.05))
+        np.savez(_part(folder, index, ".npz"), X=X, y=y.astype(np.float64))
+
+
 GENERATORS = {
+    "ml_points": _ml_points,
+    "ml_classes": _ml_classes,
+    "ml_ratings": _ml_ratings,
+    "ml_forest": _ml_forest,
     "text": _text,
     "kv": _kv,
     "join_left": _join_left,

@@ -2,7 +2,8 @@
 
 ``pyspark`` and ``ember`` run the very same ``rdd(sc, inputs)`` functions;
 only the module their context comes from differs. ``dask`` runs the
-``bag`` versions, ``serial`` the plain-Python ones. On the log-store
+``bag`` versions, ``serial`` the plain-Python ones, ``sklearn`` the
+scikit-learn versions of the machine-learning workloads. On the log-store
 workloads ``ember`` runs the ``ingest`` versions (its log store's own
 clients, without a Context), ``raw`` the append-and-fsync floor and
 ``redis`` the Redis Streams versions, against a redis-server it starts on
@@ -222,6 +223,17 @@ class SerialEngine(Engine):
     function = "serial"
 
 
+class SklearnEngine(Engine):
+    """scikit-learn in the child process itself (one thread: the child's
+    BLAS is limited to one), on the machine-learning workloads."""
+    name = "sklearn"
+    distribution = "scikit-learn"
+    function = "sklearn"
+
+    def needs_session(self, workload) -> bool:
+        return False
+
+
 class RawEngine(Engine):
     """Plain Python appends and fsyncs to files: no engine at all."""
     name = "raw"
@@ -349,6 +361,7 @@ ENGINES: dict[str, Engine] = {
         PySparkEngine(),
         DaskEngine(),
         SerialEngine(),
+        SklearnEngine(),
         RawEngine(),
         RedisEngine(),
     )

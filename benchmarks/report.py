@@ -18,10 +18,11 @@ from benchmarks.answers import same
 
 FLOOR_CORES = 2
 PYSPARK_GOAL = 0.5      # ember at most half PySpark's wall time, every workload
+SKLEARN_GOAL = 2.0      # mllib: ember within 2x scikit-learn in one process, where it runs
 FLOOR_GOAL = 1.5        # CPU-bound: ember within 1.5x of serial / 2
 MEMORY_GOAL = 1.25      # spill workloads: each worker's peak RSS within budget + 25 %
 # The simplest engine that answered is the reference: plain Python first.
-REFERENCE_ORDER = ("serial", "raw", "dask", "pyspark", "redis", "ember")
+REFERENCE_ORDER = ("serial", "raw", "sklearn", "dask", "pyspark", "redis", "ember")
 
 
 def _agrees(entry: dict) -> bool:
@@ -79,6 +80,10 @@ def _median(engines, name):
 
 def ratios(workload, engines: dict[str, dict]) -> dict:
     ember = _median(engines, "ember")
+    if workload.group == "mllib":
+        return {f"ember/{name}": (ember / _median(engines, name)
+                                  if ember and _median(engines, name) else None)
+                for name in ("pyspark", "sklearn") if name in engines}
     if workload.group != "compute":
         # Log-store workloads: ember against each store (or the serial
         # reader) that ran the same workload.
@@ -98,7 +103,10 @@ def ratios(workload, engines: dict[str, dict]) -> dict:
 
 def goals(workload, engines: dict[str, dict], ratio: dict,
           budget_mb: float | None = None) -> list[dict]:
-    stated = [(f"<= {PYSPARK_GOAL}x PySpark", ratio["ember/pyspark"], PYSPARK_GOAL, "x")]
+    stated = [(f"<= {PYSPARK_GOAL}x PySpark", ratio.get("ember/pyspark"), PYSPARK_GOAL, "x")]
+    if workload.group == "mllib" and "ember/sklearn" in ratio:
+        stated.append((f"<= {SKLEARN_GOAL}x scikit-learn", ratio["ember/sklearn"],
+                       SKLEARN_GOAL, "x"))
     if workload.cpu_bound:
         stated.append((f"<= {FLOOR_GOAL}x serial/{FLOOR_CORES}", ratio["ember/(serial/2)"],
                        FLOOR_GOAL, "x"))
@@ -143,10 +151,11 @@ def build(meta: dict, workloads: dict, runs: dict[str, dict[str, list]]) -> dict
             "measures": workload.measures, "group": workload.group,
             "cpu_bound": workload.cpu_bound,
             "reference": reference, "engines": engines, "ratios": ratio,
-            # The speed goals are stated for the compute workloads.
+            # The speed goals are stated for the compute and mllib workloads.
             "goals": (goals(workload, engines, ratio,
                             meta.get("scale_settings", {}).get("spill_budget_mb"))
-                      if "ember" in engines and workload.group == "compute" else []),
+                      if "ember" in engines and workload.group in ("compute", "mllib")
+                      else []),
             "memory_budget": bool(workload.memory_budget),
             "metric": ({"label": workload.metric.label, "unit": workload.metric.unit,
                         "goal": workload.metric.goal} if workload.metric else None),
@@ -292,7 +301,8 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-_NAMES = {"pyspark": "PySpark", "dask": "Dask", "redis": "Redis", "(serial/2)": "(serial ÷ 2)"}
+_NAMES = {"pyspark": "PySpark", "dask": "Dask", "redis": "Redis", "(serial/2)": "(serial ÷ 2)",
+          "sklearn": "scikit-learn"}
 
 
 def _ratio_label(key: str) -> str:

@@ -27,6 +27,10 @@ class Scale:
     clusters: int
     spill_budget_mb: int     # memory budget per worker for the spill workloads
     log_records: int         # records produced, consumed and read by the log-store workloads
+    ml_points: int           # mllib k-means points (ML_POINT_DIMS dimensions, ML_CLUSTERS centers)
+    ml_rows: int             # mllib logistic regression rows (ML_FEATURES features)
+    ml_ratings: int          # mllib ALS ratings
+    ml_forest_rows: int      # mllib random forest rows (ML_FOREST_FEATURES features)
     timeout_s: int           # per run, covering context start and stop
 
     @property
@@ -56,6 +60,19 @@ LOG_PRODUCERS = 4
 KMEANS_STEPS = 10
 TINY_TASKS = 1000
 
+# ember.mllib against PySpark's MLlib and scikit-learn: the shapes the
+# machine-learning issue asks for (sizes per scale below).
+ML_POINT_DIMS = 20
+ML_CLUSTERS = 10
+ML_KMEANS_ITERATIONS = 10
+ML_FEATURES = 50
+ML_ALS_RANK = 10
+ML_ALS_ITERATIONS = 10
+ML_USERS = 6_000
+ML_PRODUCTS = 4_000
+ML_FOREST_FEATURES = 20
+ML_FOREST_TREES = 20
+
 # One row per setting, one column per scale.
 _NAMES = ("tiny", "small", "medium")
 _TABLE = {
@@ -73,6 +90,10 @@ _TABLE = {
     "clusters":        (5,        8,           8),
     "spill_budget_mb": (4,        16,          128),
     "log_records":     (20_000,   200_000,     1_000_000),
+    "ml_points":       (50_000,   1_000_000,   1_000_000),
+    "ml_rows":         (50_000,   1_000_000,   1_000_000),
+    "ml_ratings":      (50_000,   1_000_000,   1_000_000),
+    "ml_forest_rows":  (20_000,   200_000,     200_000),
     "timeout_s":       (300,      900,         3600),
 }
 

@@ -326,3 +326,17 @@ class CorruptCheckpointError(EmberError, OSError):
 class ForeignCheckpointError(EmberError, ValueError):
     """A streaming checkpoint file was written by another application or by
     another ember version than the directory's; names both."""
+
+
+# --- machine learning (ember.mllib) ---------------------------------------------
+
+
+class MLlibError(EmberError):
+    """Root of the errors ``ember.mllib`` raises on purpose."""
+
+
+class InvalidDataError(MLlibError, ValueError):
+    """Training or scoring data that an algorithm cannot use: a feature vector
+    of the wrong size, a label outside the classes, a value that is not a
+    number. The message names the partition and the row when the data was
+    read on a worker."""

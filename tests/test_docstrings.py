@@ -20,6 +20,12 @@ MODULES = [
     "ember.engine.api.task_context", "ember.sql.types", "ember.sql.dataframe",
     "ember.sql.readwriter", "ember.sql.session", "ember.sql.functions",
     "ember.streaming.util", "ember.streaming.context",
+    "ember.mllib.linalg", "ember.mllib.linalg.distributed", "ember.mllib.regression",
+    "ember.mllib.classification", "ember.mllib.clustering", "ember.mllib.tree",
+    "ember.mllib.recommendation", "ember.mllib.feature", "ember.mllib.fpm",
+    "ember.mllib.stat._statistics", "ember.mllib.stat.test", "ember.mllib.stat.distribution",
+    "ember.mllib.stat.kernel_density", "ember.mllib.random", "ember.mllib.evaluation",
+    "ember.mllib.util",
 ]
 
 
@@ -30,6 +36,7 @@ def sc4():
 
 
 @pytest.mark.parametrize("name", MODULES)
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # MLlib's deprecated SGD trainers
 def test_docstring_examples(sc4, name):
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder()

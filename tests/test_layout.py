@@ -25,9 +25,12 @@ ALLOWED = {
     "streaming": {"engine", "ingest", "driver"},
     # a session wraps a driver Context and makes RDDs of Rows with the engine's API
     "sql": {"engine", "driver"},
-    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming", "sql"},
+    # machine learning reaches the cluster only through the RDDs and the
+    # Context it is handed: nothing of the driver, scheduler or worker
+    "mllib": {"engine"},
+    "ember": {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming", "sql", "mllib"},
 }
-FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming", "sql"}
+FOLDERS = {"engine", "scheduler", "worker", "ingest", "driver", "etl", "streaming", "sql", "mllib"}
 
 
 def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:

@@ -4,6 +4,9 @@ A workload is one job written once per kind of engine. The compute
 workloads are written against PySpark's RDD API (``rdd(sc, inputs)``) and
 run unchanged on PySpark and on ember; ``bag(inputs)`` computes the same
 answer with Dask bags and ``serial(inputs)`` with plain Python in one process.
+The machine-learning workloads (group "mllib") have ``rdd(sc, inputs)``,
+which trains with ``pyspark.mllib`` or ``ember.mllib`` as the Context
+decides, and ``sklearn(inputs)``, scikit-learn in the one process.
 The log-store workloads have ``ingest(inputs)`` (ember's log store through
 its clients, no Context), ``raw(inputs)`` (append + fsync to plain files, the
 floor for durable appends) and ``redis(inputs)`` (Redis Streams). A version
@@ -51,6 +54,7 @@ class Workload:
     ingest: Callable | None = None   # (inputs) -> raw result, ember's log-store clients
     raw: Callable | None = None      # (inputs) -> raw result, plain files and fsync
     redis: Callable | None = None    # (inputs) -> raw result, Redis Streams
+    sklearn: Callable | None = None  # (inputs) -> raw result, scikit-learn in one process
     prepare: Callable | None = None  # (engine name, session handle, inputs) -> context manager
     group: str = "compute"           # the results table it is reported in
     only: tuple[str, ...] | None = None  # engines allowed to run it, if not every one with a version
@@ -81,9 +85,9 @@ class Workload:
 
 
 def all_workloads() -> dict[str, Workload]:
-    from benchmarks.workloads import (join, kmeans, logstore, reduce_by_key, sort_by_key,
+    from benchmarks.workloads import (join, kmeans, logstore, mllib, reduce_by_key, sort_by_key,
                                       spill, startup, tiny_tasks, wordcount)
     ordered = [startup.WORKLOAD, tiny_tasks.WORKLOAD, wordcount.WORKLOAD,
                reduce_by_key.WORKLOAD, join.WORKLOAD, sort_by_key.WORKLOAD,
-               kmeans.WORKLOAD, *spill.WORKLOADS, *logstore.WORKLOADS]
+               kmeans.WORKLOAD, *spill.WORKLOADS, *logstore.WORKLOADS, *mllib.WORKLOADS]
     return {w.name: w for w in ordered}

@@ -21,7 +21,7 @@ with only the context swapped, the way a PySpark program moves to ember:
 * a docstring's examples stop before the first one that reaches into the JVM
   (``_jvm``, ``_jsc``, ``_jrdd``, ``_jconf``, Py4J) or uses Spark SQL
   (DataFrames, UDFs: not part of ember), as later ones build on it; a
-  docstring left with no examples is skipped;
+  docstring left with no examples, or with imports only, is skipped;
 * an example expecting ``Py4JJavaError`` (an error raised inside the JVM)
   passes when ember raises any exception at that point;
 * PySpark's default repr of an object (``<pyspark.conf.SparkConf object at
@@ -34,6 +34,17 @@ with only the context swapped, the way a PySpark program moves to ember:
   stopped, as at the start of a program (then any it left running is stopped);
 * the run is pinned to ``PYTHONHASHSEED=0``, as PySpark's test runner pins
   its doctests, so printed sets of strings have one order.
+
+With ``--mllib`` it runs the examples of PySpark's ``pyspark.mllib`` modules
+instead, against ``ember.mllib``: each PySpark module's names are swapped
+for those of the ember module of the same name (``pyspark.mllib.clustering``
+-> ``ember.mllib.clustering``), ``from pyspark.mllib.X import ...`` lines
+import from ``ember.mllib.X``, and each module's examples run the way that
+module's own ``_test()`` runs them: numpy's 1.13 print style where it sets
+it, the extra globals it provides (``Matrices``, ``temp_path``), and
+``NORMALIZE_WHITESPACE`` for ``tree``. Examples that need the JVM's model
+objects (``_java_model``) or Spark SQL (DataFrames, ``sqlContext``) are cut
+as above.
 
 It prints one line per docstring (PASS / FAIL with the first failing
 example and why / N/A, with the reason, for the few that cannot hold without
@@ -53,6 +64,7 @@ ember, from the repository root::
     python3 -m venv <venv> && <venv>/bin/pip install pyspark && <venv>/bin/pip install -e .
     <venv>/bin/python tests/compat/pyspark_examples.py [--all] [--verbose] [--only SUBSTRING]
     <venv>/bin/python tests/compat/pyspark_examples.py --reference [--all]
+    <venv>/bin/python tests/compat/pyspark_examples.py --mllib [--reference]
 
 (or run ember's own environment with pyspark's site-packages on PYTHONPATH).
 """
@@ -71,9 +83,10 @@ import sys
 import tempfile
 import types
 
-JVM_MARKERS = ("_jvm", "_jsc", "_jrdd", "py4j", "Py4J", "_gateway", "_jconf")
+JVM_MARKERS = ("_jvm", "_jsc", "_jrdd", "py4j", "Py4J", "_gateway", "_jconf", "_java_model",
+               "_java_matrix_wrapper")
 SQL_MARKERS = ("pyspark.sql", "spark.range(", "spark.createDataFrame(", "spark.sql(",
-               "spark.read", ".toDF(")
+               "spark.read", ".toDF(", "sqlContext.", "pyspark.ml.")
 PY4J_ERRORS = ("py4j.protocol.Py4JJavaError", "Py4JJavaError")
 MISSING = re.compile(r"AttributeError: '(\w+)' object has no attribute '(\w+)'")
 CONSTRUCTS_CONTEXT = re.compile(r"\bSparkContext\(")
@@ -91,6 +104,16 @@ NOT_APPLICABLE = {
     "StatCounter.asDict":
         "fails on PySpark itself: it expects Python 2 output (4L, one key a line); ember's "
         "dict prints exactly as PySpark's",
+    # --mllib
+    "clustering.GaussianMixtureModel":
+        "its labels depend on the initial components the seed draws in the JVM "
+        "(XORShiftRandom samples); fails on PySpark itself (labels[0] == labels[1])",
+    "stat.KernelDensity.KernelDensity":
+        "fails on PySpark itself: the docstring's densities (0.129) are not the mean of the "
+        "Gaussian kernels (0.3205, what PySpark and ember both return)",
+    "stat.distribution.MultivariateGaussian":
+        "fails on PySpark itself: the module has no test run and its examples use Vectors "
+        "and DenseMatrix without importing them",
 }
 
 
@@ -173,6 +196,50 @@ def collect_examples(whole_modules: bool = False) -> list[doctest.DocTest]:
     return tests
 
 
+# PySpark's mllib modules whose docstrings have examples, and how each
+# module's own _test() runs them: numpy's legacy print style, extra globals,
+# extra option flags.
+MLLIB_MODULES = {
+    "pyspark.mllib.linalg": {"legacy": True},
+    "pyspark.mllib.linalg.distributed": {"legacy": True, "globals": ("Matrices",)},
+    "pyspark.mllib.regression": {},
+    "pyspark.mllib.classification": {},
+    "pyspark.mllib.tree": {"flags": doctest.NORMALIZE_WHITESPACE},
+    "pyspark.mllib.clustering": {"legacy": True},
+    "pyspark.mllib.recommendation": {},
+    "pyspark.mllib.feature": {},
+    "pyspark.mllib.fpm": {"globals": ("temp_path",)},
+    "pyspark.mllib.stat._statistics": {"legacy": True},
+    "pyspark.mllib.stat.KernelDensity": {},
+    "pyspark.mllib.stat.distribution": {},
+    "pyspark.mllib.random": {},
+    "pyspark.mllib.evaluation": {"legacy": True},
+    "pyspark.mllib.util": {},
+}
+
+
+def ember_mllib_module(pyspark_name: str) -> str:
+    """ember's module for one of PySpark's (``KernelDensity`` is
+    ``kernel_density`` in ember: a module named like its class shadows it)."""
+    name = pyspark_name.replace("pyspark.", "ember.", 1)
+    return name.replace("stat.KernelDensity", "stat.kernel_density")
+
+
+def collect_mllib_examples() -> list[doctest.DocTest]:
+    import importlib
+
+    finder = doctest.DocTestFinder()
+    tests = []
+    for name, how in MLLIB_MODULES.items():
+        module = importlib.import_module(name)
+        for test in finder.find(module, name.replace("pyspark.mllib.", ""),
+                                globs=dict(vars(module))):
+            if test.examples:
+                test.mllib = (name, how)
+                tests.append(test)
+    return tests
+
+
 def cut_out_of_scope(test: doctest.DocTest) -> str | None:
     """Drop the examples from the first one that reaches into the JVM or uses
     Spark SQL (DataFrames, UDFs: not part of ember) to the end, as later ones
@@ -189,6 +256,12 @@ def cut_out_of_scope(test: doctest.DocTest) -> str | None:
     return None
 
 
+def exercises_something(example: doctest.Example) -> bool:
+    """Whether an example does more than import: a docstring whose examples
+    left after the cut only import would pass without testing anything."""
+    return not example.source.lstrip().startswith(("import ", "from "))
+
+
 def ember_globals(globs: dict, sc, ember) -> dict:
     """PySpark's module globals with ember's objects wherever ember has them."""
     swapped = dict(globs)
@@ -199,6 +272,42 @@ def ember_globals(globs: dict, sc, ember) -> dict:
     swapped["sc"] = sc
     swapped["spark"] = types.SimpleNamespace(sparkContext=sc)
     return swapped
+
+
+def ember_mllib_globals(globs: dict, sc, ember, pyspark_module: str) -> dict:
+    """PySpark's mllib module globals with the ember module's objects
+    wherever it has them (then ember's top-level ones)."""
+    import importlib
+
+    ours = importlib.import_module(ember_mllib_module(pyspark_module))
+    swapped = ember_globals(globs, sc, ember)
+    for name in list(swapped):
+        if not name.startswith("__") and hasattr(ours, name):
+            swapped[name] = getattr(ours, name)
+    from ember.engine.api.rdd import RDD
+
+    swapped["RDD"] = RDD
+    return swapped
+
+
+MLLIB_IMPORT = re.compile(r"^(\s*)from pyspark\.(mllib[\w.]*) import (.+)$", re.MULTILINE)
+
+
+def swap_mllib_imports(source: str) -> str:
+    import importlib
+
+    def replace(match: re.Match) -> str:
+        module = ember_mllib_module("pyspark." + match.group(2))
+        try:
+            ours = importlib.import_module(module)
+        except ImportError:
+            return match.group(0)
+        names = [name.strip() for name in match.group(3).split(",")]
+        if all(hasattr(ours, name.split(" as ")[0].strip()) for name in names):
+            return f"{match.group(1)}from {module} import {match.group(3)}"
+        return match.group(0)
+
+    return MLLIB_IMPORT.sub(replace, source)
 
 
 IMPORT = re.compile(r"^(\s*)from pyspark[\w.]* import (.+)$", re.MULTILINE)
@@ -258,21 +367,42 @@ def pyspark_globals(globs: dict, sc) -> dict:
 
 def run_one(test: doctest.DocTest, globs: dict, ember, timeout: int) -> tuple[bool, str, str]:
     """Run one docstring; ``ember`` is None for the reference run on PySpark."""
+    mllib = getattr(test, "mllib", None)
     if ember is not None:
         for example in test.examples:
+            if mllib:
+                example.source = swap_mllib_imports(example.source)
             example.source = swap_imports(example.source, ember)
     test.globs = dict(globs)
     out = io.StringIO()
-    runner = doctest.DocTestRunner(checker=Checker(ember), optionflags=doctest.ELLIPSIS)
+    flags = doctest.ELLIPSIS | (mllib[1].get("flags", 0) if mllib else 0)
+    runner = doctest.DocTestRunner(checker=Checker(ember), optionflags=flags)
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(timeout)
+    printing = _numpy_printing(bool(mllib[1].get("legacy")) if mllib else None)
     try:
         result = runner.run(test, out=out.write, clear_globs=False)
     except Timeout as error:
         return False, str(error), out.getvalue()
     finally:
         signal.alarm(0)
+        printing.close()
     return result.failed == 0, reason(out.getvalue()), out.getvalue()
+
+
+def _numpy_printing(legacy: bool | None):
+    """Print numpy values the way the docstring's module prints them for its
+    own run (1.13 style for the mllib modules whose _test() sets it), for
+    the duration of one docstring."""
+    stack = contextlib.ExitStack()
+    if legacy is None:
+        return stack
+    import numpy
+
+    saved = numpy.get_printoptions()
+    numpy.set_printoptions(legacy="1.13" if legacy else False)
+    stack.callback(lambda: numpy.set_printoptions(**saved))
+    return stack
 
 
 def reason(report: str) -> str:
@@ -291,9 +421,17 @@ def reason(report: str) -> str:
     return " | ".join(detail[:4] + errors[-1:])
 
 
-def start_context(reference: bool, checkpoints: str):
-    """The shared context of the run (PySpark's for ``--reference``)."""
-    if reference:
+def start_context(reference: bool, checkpoints: str, mllib: bool = False):
+    """The shared context of the run (PySpark's for ``--reference``; for the
+    mllib examples the context of a SparkSession, as their own runs start
+    one: the distributed matrices convert their RDDs to DataFrames)."""
+    if reference and mllib:
+        from pyspark.sql import SparkSession
+
+        spark = (SparkSession.builder.master("local[4]").appName("pyspark-examples")
+                 .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+        sc = spark.sparkContext
+    elif reference:
         from pyspark import SparkConf, SparkContext
 
         # as PySpark's own doctest run of its context module configures it
@@ -327,6 +465,23 @@ def pin_hash_seed() -> None:
                   {**os.environ, "PYTHONHASHSEED": "0"})
 
 
+def mllib_globals(test: doctest.DocTest, globs: dict, sc, ember, scratch: str) -> dict:
+    """What a pyspark.mllib module's own _test() adds to its globals."""
+    module, how = test.mllib
+    if ember is not None:
+        globs = ember_mllib_globals(globs, sc, ember, module)
+    extra = how.get("globals", ())
+    if "Matrices" in extra:
+        if ember is None:
+            from pyspark.mllib.linalg import Matrices
+        else:
+            from ember.mllib.linalg import Matrices
+        globs["Matrices"] = Matrices
+    if "temp_path" in extra:
+        globs["temp_path"] = tempfile.mkdtemp(dir=scratch)
+    return globs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="run only docstrings whose name contains this")
@@ -336,6 +491,8 @@ def main() -> int:
                         help="run the examples on PySpark itself (starts a JVM)")
     parser.add_argument("--all", action="store_true",
                         help="every docstring of PySpark's core modules, not only the six classes")
+    parser.add_argument("--mllib", action="store_true",
+                        help="the docstrings of pyspark.mllib's modules, against ember.mllib")
     parser.add_argument("--streaming", action="store_true",
                         help="every docstring of PySpark's streaming modules, against "
                              "ember.streaming")
@@ -356,18 +513,23 @@ def main() -> int:
 
         make_globals = functools.partial(ember_globals, ember=ember)
         expected_failures = NOT_APPLICABLE
-    tests = collect_streaming_examples() if args.streaming else collect_examples(args.all)
+    if args.mllib:
+        tests = collect_mllib_examples()
+    elif args.streaming:
+        tests = collect_streaming_examples()
+    else:
+        tests = collect_examples(args.all)
     if args.streaming and not args.reference:
         make_globals = functools.partial(streaming_globals, ember=ember)
     if args.only:
         tests = [t for t in tests if args.only in t.name]
     passed = failed = skipped = expected = 0
     with tempfile.TemporaryDirectory(prefix="pyspark-examples-") as checkpoints:
-        sc = start_context(args.reference, checkpoints)
+        sc = start_context(args.reference, checkpoints, args.mllib)
         try:
             for test in tests:
                 reached = cut_out_of_scope(test)
-                if not test.examples:
+                if not any(exercises_something(e) for e in test.examples):
                     skipped += 1
                     print(f"SKIP {test.name} (reaches into {reached})")
                     continue
@@ -377,12 +539,14 @@ def main() -> int:
                 if fresh:  # written for a program's start: no context may be running
                     sc.stop()
                 globs = make_globals(test.globs, sc)
+                if args.mllib:
+                    globs = mllib_globals(test, globs, sc, ember, checkpoints)
                 try:
                     ok, why, report = run_one(test, globs, ember, args.timeout)
                 finally:
                     if fresh:
                         stop_contexts_left_in(test.globs)
-                        sc = start_context(args.reference, checkpoints)
+                        sc = start_context(args.reference, checkpoints, args.mllib)
                 if ok:
                     passed += 1
                     print(f"PASS {test.name}{note}")

@@ -22,7 +22,7 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parents[2] / "notebooks").g
 def test_the_tutorials_are_there():
     assert [path.stem for path in NOTEBOOKS] == [
         "01_quickstart", "02_log_ingest", "03_fault_tolerance", "04_performance", "05_streaming",
-        "07_etl"]
+        "06_machine_learning", "07_etl"]
 
 
 def _needs(path: pathlib.Path) -> None:
