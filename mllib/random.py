@@ -11,6 +11,7 @@ Python floats, vector RDDs numpy arrays (as PySpark's do).
 
 from __future__ import annotations
 
+import functools
 import random as _random
 from typing import Any, Callable, Iterator
 
@@ -180,3 +181,12 @@ class RandomRDDs:
         shape, scale = _positive("shape", shape), _positive("scale", scale)
         return _draw(sc, numRows, numPartitions, seed,
                      lambda rng, n: rng.gamma(shape, scale, (n, numCols)), True)
+
+
+def toArray(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Makes a method returning an RDD of vectors return one of numpy arrays
+    (PySpark's decorator of its vector generators)."""
+    @functools.wraps(f)
+    def func(*args: Any, **kwargs: Any) -> Any:
+        return f(*args, **kwargs).map(lambda vec: vec.toArray())
+    return func

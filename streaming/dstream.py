@@ -603,3 +603,12 @@ class DStream:
 
 def as_datetime(time_ms: int):
     return ms_to_datetime(time_ms)
+
+
+def __getattr__(name: str) -> Any:
+    # PySpark's dstream module also holds the DStream ``transform`` makes;
+    # ember's lives with the other derived streams, which import this module.
+    if name == "TransformedDStream":
+        from ember.streaming.dstreams import TransformedDStream
+        return TransformedDStream
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
-"""Porting by one word: every public name of the PySpark modules an RDD
-program imports from (``tests/compat/pyspark_public_names.json``, written by
+"""Porting by one word: every public name of the PySpark modules an RDD,
+DStream or MLlib program imports from (``tests/compat/pyspark_public_names.json``, written by
 ``tests/compat/pyspark_names.py`` from an installed pyspark) imports from
 the ember module of the same name (``pyspark.shuffle`` -> ``ember.shuffle``).
 

@@ -1,5 +1,6 @@
 """The patterns of PySpark's own example programs (pi, wordcount, sort,
-pagerank, kmeans, logistic regression, transitive closure) as they are
+pagerank, kmeans, logistic regression, transitive closure, and the streaming
+queue_stream) as they are
 written there: a session from the builder, ``spark.sparkContext`` work, input
 through ``spark.read.text(path).rdd.map(lambda r: r[0])``. Inputs are
 generated here; each answer is checked against the same computation in
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import time
 from collections import Counter
 from operator import add
 
@@ -18,6 +20,7 @@ import pytest
 
 from ember.resultiterable import ResultIterable
 from ember.sql import SparkSession
+from ember.streaming import StreamingContext
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +208,22 @@ def test_transitive_closure(spark):
             break
         closure = grown
     assert set(tc.collect()) == closure and next_count == len(closure)
+
+
+def test_queue_stream(spark):
+    # The example's pipeline on its five queued RDDs; its pprint becomes a
+    # foreachRDD that keeps each batch's answer, and its sleep a poll.
+    ssc = StreamingContext(spark.sparkContext, 0.2)
+    rdd_queue = [ssc.sparkContext.parallelize([j for j in range(1, 1001)], 10) for _ in range(5)]
+    batches: list = []
+    (ssc.queueStream(rdd_queue).map(lambda x: (x % 10, 1)).reduceByKey(lambda a, b: a + b)
+        .foreachRDD(lambda rdd: batches.append(sorted(rdd.collect()))))
+    ssc.start()
+    deadline = time.monotonic() + 120
+    while len(batches) < 7 and time.monotonic() < deadline:
+        time.sleep(0.05)  # two empty batches after the queue ran out
+    ssc.stop(stopSparkContext=False, stopGraceFully=True)
+
+    oracle = sorted(Counter(x % 10 for x in range(1, 1001)).items())
+    assert batches[:5] == [oracle] * 5
+    assert all(batch == [] for batch in batches[5:])
