@@ -40,6 +40,7 @@ from ember.engine.clock import ManualClock
 from ember.engine.data.shuffle import MapStatus
 from ember.engine.wire.closure import Closure
 from ember.engine.wire.serializer import dumps
+from ember.engine.wire.serializers import CPickleSerializer, context_serializer
 from ember.engine.wire.task import TaskSuccess
 from ember.scheduler.dag_scheduler import DAGScheduler
 from ember.scheduler.events import CompletionEvent, ExecutorAdded, ExecutorLost
@@ -53,9 +54,18 @@ class _Context:
         self._shuffles = itertools.count()
         self._conf = Conf()
         self.defaultParallelism = 2
+        self._public_ids = itertools.count()
+        self._unbatched_serializer = CPickleSerializer()
+        self.serializer = context_serializer(0, self._unbatched_serializer)
 
     def _next_rdd_id(self) -> int:
         return next(self._ids)
+
+    def _new_public_ids(self, count: int = 1) -> int:
+        number = -1
+        for _ in range(count):
+            number = next(self._public_ids)
+        return number
 
     def _next_shuffle_id(self) -> int:
         return next(self._shuffles)

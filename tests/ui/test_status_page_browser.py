@@ -194,7 +194,9 @@ def test_the_workers_pages_show_memory_against_budget_and_cached_blocks(sc, tab)
     pairs = sc.parallelize(range(1000), 4).map(lambda x: (x, x)).cache()
     try:
         assert pairs.count() == 1000
-        expected = [f"rdd_{pairs.id()}_{p}" for p in range(4)]
+        # Blocks are named by ember's own RDD number (what workers key them
+        # by), as the stage graph's boxes are; id() is PySpark's numbering.
+        expected = [f"rdd_{pairs._id}_{p}" for p in range(4)]
 
         def reported():
             return sorted(f"rdd_{b['rdd']}_{b['partition']}"
