@@ -40,6 +40,7 @@ from ember.engine.clock import ManualClock
 from ember.engine.data.shuffle import MapStatus
 from ember.engine.wire.closure import Closure
 from ember.engine.wire.serializer import dumps
+from ember.engine.wire.serializers import CPickleSerializer, context_serializer
 from ember.engine.wire.task import TaskSuccess
 from ember.scheduler.dag_scheduler import DAGScheduler
 from ember.scheduler.events import CompletionEvent, ExecutorAdded, ExecutorLost
@@ -50,12 +51,19 @@ class _Context:
 
     def __init__(self) -> None:
         self._ids = itertools.count()
+        self._public = itertools.count()
         self._shuffles = itertools.count()
         self._conf = Conf()
         self.defaultParallelism = 2
+        self._batchSize = 0
+        self._unbatched_serializer = CPickleSerializer()
+        self.serializer = context_serializer(0, self._unbatched_serializer)
 
     def _next_rdd_id(self) -> int:
         return next(self._ids)
+
+    def _new_public_ids(self, count: int = 1) -> int:
+        return [next(self._public) for _ in range(count)][-1]
 
     def _next_shuffle_id(self) -> int:
         return next(self._shuffles)
