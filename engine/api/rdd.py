@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from ember.engine.api.callsite import api_callsite, user_callsite
 from ember.engine.wire.closure import Closure, in_user_code
 from ember.engine.errors import DriverOnlyError
+from ember.engine.util import guarded_filter, guarded_map
 from ember.engine.data.hashing import portable_hash
 from ember.engine.api.partitioner import Partitioner
 from ember.engine.api.resultiterable import ResultIterable
@@ -609,7 +610,7 @@ class RDD:
         >>> sorted(sc.parallelize(["b", "a", "c"]).map(lambda x: (x, 1)).collect())
         [('a', 1), ('b', 1), ('c', 1)]
         """
-        return self._pipe(lambda _, it: map(f, it), preservesPartitioning, "map", f)
+        return self._pipe(lambda _, it: guarded_map(f, it), preservesPartitioning, "map", f)
 
     def flatMap(self, f: Callable[[Any], Iterable], preservesPartitioning: bool = False) -> "RDD":
         """Apply ``f`` to each element and flatten the results.
@@ -618,7 +619,8 @@ class RDD:
         [1, 1, 1, 2, 2, 3]
         """
         chain = itertools.chain.from_iterable
-        return self._pipe(lambda _, it: chain(map(f, it)), preservesPartitioning, "flatMap", f)
+        return self._pipe(lambda _, it: chain(guarded_map(f, it)), preservesPartitioning,
+                          "flatMap", f)
 
     def filter(self, f: Callable[[Any], bool]) -> "RDD":
         """Keep the elements for which ``f`` is true.
@@ -626,7 +628,7 @@ class RDD:
         >>> sc.parallelize([1, 2, 3, 4, 5]).filter(lambda x: x % 2 == 0).collect()
         [2, 4]
         """
-        return self._pipe(lambda _, it: filter(f, it), True, "filter", f)
+        return self._pipe(lambda _, it: guarded_filter(f, it), True, "filter", f)
 
     def glom(self) -> "RDD":
         """Each partition as one list.
