@@ -1050,8 +1050,7 @@ class RDD:
         count = len(rdds)
         if numPartitions is not None:
             _check_positive("numPartitions", numPartitions, "cogroup")
-        tagged = [rdd._tagged(i) for i, rdd in enumerate(rdds)]
-        shuffled = reduce(lambda a, b: a.union(b), tagged).partitionBy(numPartitions)
+        shuffled = RDD._keyed_together(rdds, numPartitions)
         budget = rdds[0]._memory_budget()
         return shuffled._pipe(
             lambda _, it: ((key, tuple(ResultIterable(group) for group in groups))
@@ -1137,14 +1136,49 @@ class RDD:
 
         if numPartitions is not None:
             _check_positive("numPartitions", numPartitions, "join")
-        shuffled = self._tagged(0).union(other._tagged(1)).partitionBy(numPartitions)
+        shuffled = RDD._keyed_together([self, other], numPartitions)
         budget = self._memory_budget()
         return shuffled._pipe(lambda _, it: join_values(it, pad_left, pad_right, budget), True,
                               "join", None)
 
-    def _tagged(self, index: int) -> "RDD":
+    @staticmethod
+    def _keyed_together(rdds: list["RDD"], numPartitions: int | None) -> "RDD":
+        """The input of a cogroup or join of ``rdds``, as PySpark builds it:
+        each RDD re-keyed by the side it is on, their union, partitioned by
+        key (no shuffle when the union already is). Where a partition's
+        records can be told apart by the RDD they came from (each map task
+        of the shuffle reads one RDD, or there is no shuffle), nothing is
+        tagged: the partition is read side by side (``Sides``). Only a
+        union of RDDs sharing a partitioner, shuffled again, tags each
+        record ``(k, (index, v))``."""
+        from ember.engine.api.rdds import ShuffledRDD
+
+        first = rdds[0].partitioner
+        shared = first is not None and rdds[1].partitioner == first  # the first union keeps it
+        if shared and all(rdd.partitioner == first for rdd in rdds):
+            target = rdds[0]._reduce_partitions(numPartitions, "partitionBy")
+            sided = Partitioner(target, portable_hash) == first  # no shuffle at all
+        else:
+            sided = not shared  # plain unions: each map task reads one RDD
+        keyed = reduce(lambda a, b: a.union(b), [rdd._tagged(i, tag=not sided)
+                                                 for i, rdd in enumerate(rdds)])
+        shuffled = keyed.partitionBy(numPartitions)
+        if sided and isinstance(shuffled, ShuffledRDD):
+            ranges, start = [], 0
+            for rdd in rdds:
+                ranges.append((start, start + rdd.getNumPartitions()))
+                start = ranges[-1][1]
+            shuffled._sides = ranges
+        elif sided:
+            shuffled._sided = True  # the union itself, already partitioned by key
+        return shuffled
+
+    def _tagged(self, index: int, tag: bool = True) -> "RDD":
         """``(k, (index, v))``: the values of one side of a cogroup or join,
-        tagged with the side they came from."""
+        tagged with the side they came from (or passed on untouched, to be
+        read side by side)."""
+        if not tag:
+            return self._pipe(lambda _, it: it, True, "cogroup", None)
         return self._pipe(lambda _, it: ((k, (index, v)) for k, v in it), True, "cogroup", None)
 
     def _memory_budget(self) -> int:
