@@ -29,7 +29,9 @@ never launch ahead. The worker's order also tells which of its tasks run:
 the oldest waiting one starts when a running one ends. Only running tasks
 are charged with a worker's death, and a waiting task's run time for
 speculation starts when it does. Nothing is launched ahead while a barrier
-task set waits for free slots.
+task set waits for free slots, nor on a worker running a task of a set
+that does not launch ahead (a longer task, which a short one would wait
+behind: a killed waiting task is reported only once a slot takes it).
 
 Owned by the DAGScheduler's loop thread (not thread-safe). It asks the backend
 to launch tasks and never talks to sockets itself.
@@ -208,16 +210,22 @@ class TaskScheduler:
                 if task_set.barrier and not task_set.zombie and task_set.launched_none:
                     launched += self._launch_barrier(task_set, now)
         for slots in list(offered.values()):
+            # Only short tasks may be waited behind: nothing is launched
+            # ahead on a worker running a task of a set that does not
+            # launch ahead (it could run for minutes).
+            short = not barrier_waiting and all(
+                self._by_tid[tid][0].ahead_depth() for tid in slots.running)
             while True:
                 for task_set in self.task_sets:
                     if task_set.barrier:
                         continue  # launched all at once, above
-                    if slots.free <= 0 and (barrier_waiting or len(slots.waiting)
+                    if slots.free <= 0 and (not short or len(slots.waiting)
                                             >= task_set.ahead_depth() * slots.cores):
                         continue  # no free slot, and no launching ahead for this set
                     index = task_set.offer(slots.worker_id, now)
                     if index is not None:
                         self._launch(slots, task_set, index, now)
+                        short = short and task_set.ahead_depth() > 0
                         launched += 1
                         break
                 else:

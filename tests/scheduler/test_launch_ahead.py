@@ -120,3 +120,17 @@ def test_nothing_waits_ahead_while_a_barrier_stage_waits_for_slots():
     finish(h, *launches[0], run_time=0.0002)
     slots = h.scheduler.tasks.workers["w-0"]
     assert not slots.waiting and len(slots.running) <= slots.cores
+
+
+def test_short_tasks_never_wait_behind_a_task_of_a_longer_set():
+    h = Harness(workers=("w-0", "w-1"), cores=1)
+    h.submit(h.rdd(6))  # job 0: long tasks, first in priority
+    (_, _), (worker, long_task) = h.new_launches()
+    h.submit(h.rdd(20))  # job 1: short tasks (as one of them already showed)
+    short_set = max(h.scheduler.task_sets.values(), key=lambda ts: ts.job_id)
+    short_set.ran(0.0002)
+    assert short_set.ahead_depth() == MAX_AHEAD
+    finish(h, worker, long_task, run_time=1.0)  # the slot takes job 0's next long task
+    (_, next_long), = h.new_launches()
+    slots = h.scheduler.tasks.workers[worker]
+    assert next_long.job_id == 0 and not slots.waiting  # nothing queued behind it
