@@ -105,7 +105,7 @@ class SimulatedCluster:
         self.launched += 1
         self.pending.append((worker_id, task))
 
-    def kill(self, worker_id: str, tid: int) -> None:
+    def kill(self, worker_id: str, tid: int, started: bool = True) -> None:
         self.kills.append((worker_id, tid))
 
     def remove_binary(self, worker_id: str, binary_id: int) -> None:

@@ -512,7 +512,7 @@ class DAGScheduler:
             if index is None:
                 return
             for tid, worker_id in task_set.other_attempts(index):  # speculative losers
-                self.backend.kill(worker_id, tid)
+                self.tasks.kill(worker_id, tid)
             partition = task_set.tasks[index].partition
             if isinstance(stage, ResultStage):
                 self._result_ready(stage, partition, event.payload, outcome.accumulator_updates)

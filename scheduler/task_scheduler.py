@@ -176,9 +176,18 @@ class TaskScheduler:
         return (entry is not None and entry[1] == worker_id and not entry[0].zombie
                 and worker_id in self.workers)
 
+    def kill(self, worker_id: str, tid: int) -> None:
+        """Kill an attempt; one still waiting on its worker (launched ahead)
+        is told apart: it ends only when a slot takes it."""
+        slots = self.workers.get(worker_id)
+        if slots is not None and tid in slots.waiting:
+            self.backend.kill(worker_id, tid, started=False)
+        else:
+            self.backend.kill(worker_id, tid)
+
     def kill_running(self, task_set: TaskSetManager) -> None:
         for tid, (_, worker_id) in list(task_set.running.items()):
-            self.backend.kill(worker_id, tid)
+            self.kill(worker_id, tid)
 
     # --- placement ------------------------------------------------------------
 

@@ -134,3 +134,18 @@ def test_short_tasks_never_wait_behind_a_task_of_a_longer_set():
     (_, next_long), = h.new_launches()
     slots = h.scheduler.tasks.workers[worker]
     assert next_long.job_id == 0 and not slots.waiting  # nothing queued behind it
+
+
+def test_killing_a_waiting_task_does_not_watch_its_worker_for_a_timely_end():
+    h = Harness(workers=("w-0",), cores=1)
+    waiter = h.submit(h.rdd(10))
+    (worker, task), = h.new_launches()
+    finish(h, worker, task, run_time=0.0002)
+    slots = h.scheduler.tasks.workers[worker]
+    waiting = set(slots.waiting)
+    h.scheduler.cancel_job(waiter.job_id, "test")
+    h.scheduler.process(h.scheduler._queue.get())
+    killed = {entry[1]: entry for entry in h.backend.killed}
+    assert waiting and all(killed[tid] == (worker, tid, "waiting") for tid in waiting)
+    running = slots.running - waiting
+    assert all(killed[tid] == (worker, tid) for tid in running)
