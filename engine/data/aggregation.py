@@ -13,10 +13,10 @@ changing that output.
 cogroup and join read their inputs side by side when they can (``Sides``: one
 iterator per input RDD, untagged, with the bytes each side's blocks hold), or
 as one stream of records tagged ``(key, (index, value))`` otherwise. Joins
-over sides are hash joins: the side with fewer bytes is built into a dict
-(when its estimated size fits the budget), the other streams past it, so the
-larger side is never grouped; their output follows the streamed side's
-order. Cogroup groups the sides in order, as a tagged stream would.
+over shuffled sides are hash joins: the side with fewer bytes is built into
+a dict (when its estimated size fits the budget), the other streams past it,
+so the larger side is never grouped; their output follows the streamed
+side's order. Cogroup groups the sides in order, as a tagged stream would.
 """
 
 from __future__ import annotations
@@ -296,14 +296,16 @@ def join_values(records: Iterable[tuple] | Sides, pad_left: bool, pad_right: boo
     """``(key, (v, w))`` for every pair of a key's values from the ``Sides``
     of a partition or from records ``(key, (0 | 1, value))``; a missing side
     is ``[None]`` when padded (outer joins), otherwise the key yields nothing
-    (inner join). Over sides whose smaller one fits the budget, a hash join
-    (``hash_join``); otherwise grouped as cogroup does, spilling if need be."""
+    (inner join). Over shuffled sides whose smaller one fits the budget, a
+    hash join (``hash_join``); otherwise grouped as cogroup does, spilling if
+    need be."""
     if isinstance(records, Sides):
         left, right = records.sides
         sizes = records.sizes
-        build_left = sizes is not None and sizes[0] < sizes[1]
-        if sizes is None or min(sizes) * OBJECT_OVERHEAD <= budget:
-            return hash_join(left, right, build_left, pad_left, pad_right)
+        # Without the shuffle's block sizes (co-partitioned inputs) nothing
+        # tells whether a side fits: grouping spills, a dict would not.
+        if sizes is not None and min(sizes) * OBJECT_OVERHEAD <= budget:
+            return hash_join(left, right, sizes[0] < sizes[1], pad_left, pad_right)
     return _grouped_join(records, pad_left, pad_right, budget)
 
 

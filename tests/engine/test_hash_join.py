@@ -56,12 +56,13 @@ def test_hash_join_streams_in_the_streamed_sides_order():
 
 
 @pytest.mark.parametrize("pad_left, pad_right", KINDS, ids=IDS)
-def test_join_over_sides_builds_the_smaller_and_falls_back_to_grouping_past_the_budget(
+def test_join_over_sides_builds_the_smaller_and_groups_past_the_budget_or_unshuffled(
         pad_left, pad_right):
     left, right = sides_of(11, left_rows=3000, right_rows=500)
     expected = oracle_join(left, right, pad_left, pad_right)
-    for sizes, budget in [([30_000, 5_000], 10**9), ([5_000, 30_000], 10**9), (None, 10**9),
-                          ([30_000, 5_000], 1_000)]:  # the last: grouped, spilling
+    for sizes, budget in [([30_000, 5_000], 10**9), ([5_000, 30_000], 10**9),
+                          (None, 10**9),  # no shuffle: grouped
+                          ([30_000, 5_000], 1_000)]:  # past the budget: grouped, spilling
         sides = Sides([iter(left), iter(right)], sizes)
         got = list(join_values(sides, pad_left, pad_right, budget))
         assert sorted(got, key=repr) == expected, (sizes, budget)
