@@ -108,8 +108,9 @@ def goals(workload, engines: dict[str, dict], ratio: dict,
         stated.append((f"<= {SKLEARN_GOAL}x scikit-learn", ratio["ember/sklearn"],
                        SKLEARN_GOAL, "x"))
     if workload.cpu_bound:
-        stated.append((f"<= {FLOOR_GOAL}x serial/{FLOOR_CORES}", ratio["ember/(serial/2)"],
-                       FLOOR_GOAL, "x"))
+        floor = workload.floor_goal or FLOOR_GOAL
+        stated.append((f"<= {floor}x serial/{FLOOR_CORES}", ratio["ember/(serial/2)"],
+                       floor, "x"))
     ember = engines.get("ember", {})
     if workload.metric:
         metric = workload.metric

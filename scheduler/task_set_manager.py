@@ -27,6 +27,11 @@ a task whose only attempt has run longer than ``multiplier`` times the median
 successful duration (and at least ``min_runtime``) gets one copy, on another
 worker. The first attempt to succeed wins; the DAGScheduler kills the others.
 
+Launching ahead (see ``TaskScheduler``): ``ahead_depth()`` is how many of
+this set's tasks may wait per core on a busy worker: none until a task
+succeeded, then as many as take AHEAD_BUDGET seconds at the mean run time
+its workers measured, at most MAX_AHEAD.
+
 Owned by the DAGScheduler's loop thread (not thread-safe).
 """
 
@@ -36,6 +41,12 @@ import statistics
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
+
+
+# Launching ahead: the work that may wait behind a running task on a worker
+# (seconds of mean task time, per core), and the most tasks that may.
+AHEAD_BUDGET = 0.005
+MAX_AHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,9 @@ class TaskSetManager:
         self.barrier_arrivals: dict[int, dict[int, tuple]] = {}  # round -> partition -> (worker, tid, message)
         self._started: dict[int, float] = {}
         self._durations: list[float] = []
+        self._run_time = 0.0  # summed over the successes, as their workers measured it
+        self._runs = 0
+        self._ahead = 0
         self._copies: deque = deque()  # indexes waiting for a speculative copy
         self._speculated: set[int] = set()
         self._running_count = [0] * count
@@ -183,6 +197,25 @@ class TaskSetManager:
                 found = True
         return found
 
+    def ahead_depth(self) -> int:
+        """How many tasks of this set may wait per core on a busy worker."""
+        return self._ahead
+
+    def ran(self, run_time: float) -> None:
+        """A task succeeded after ``run_time`` seconds on its worker (0: not
+        measured, which says nothing about its length)."""
+        if run_time <= 0:
+            return
+        self._run_time += run_time
+        self._runs += 1
+        self._ahead = min(MAX_AHEAD, int(AHEAD_BUDGET * self._runs / self._run_time))
+
+    def started(self, tid: int, now: float) -> None:
+        """An attempt launched ahead took a slot on its worker: its run time
+        (for speculation) starts now."""
+        if tid in self._started:
+            self._started[tid] = now
+
     def running_index(self, tid: int) -> int | None:
         entry = self.running.get(tid)
         return entry[0] if entry is not None else None
@@ -268,6 +301,13 @@ class TaskSetManager:
             return True
         self._enqueue(index)
         return False
+
+    def requeue(self, tid: int) -> None:
+        """An attempt launched ahead was lost with its worker before it
+        started: run it again, charging nothing."""
+        index = self._finish(tid)
+        if index is not None and self._is_pending(index):
+            self._enqueue(index)
 
     def worker_died_elsewhere(self, involved: set[int]) -> None:
         """A worker died running none of the tasks ``involved`` (indexes of

@@ -65,7 +65,7 @@ from ember.engine import failpoints
 from ember.engine.api import broadcast
 from ember.engine.io.files import SparkFiles, unpack_entry
 from ember.engine.data.memory import (STORAGE_FRACTION, default_worker_memory,
-                                     limit_address_space, tune_allocator)
+                                     limit_address_space, tune_allocator, tune_collector)
 from ember.engine.errors import AuthenticationError, SecretFileError
 from ember.engine.wire.protocol import (
     AddPyFile,
@@ -232,6 +232,7 @@ class Worker:
 
     def run(self) -> int:
         tune_allocator()
+        tune_collector()
         # Tasks spill aggregations and sorts here (engine.data.spill), inside the
         # work directory so that nothing outlives the worker.
         os.environ["SPARK_LOCAL_DIRS"] = os.path.join(self.work_dir, "spill")

@@ -59,7 +59,10 @@ class ShuffleReader:
         self._local = threading.local()
         self._request_ids = itertools.count()
 
-    def read(self, shuffle_id: int, reduce_index: int, context: Any) -> Iterator:
+    def read(self, shuffle_id: int, reduce_index: int, context: Any,
+             maps: range | None = None) -> Iterator:
+        """The records of one reduce partition: from every map output, or
+        from those of the map tasks in ``maps``."""
         statuses = context._map_outputs.get(shuffle_id)
         if statuses is None:
             raise FetchFailedError(f"no map output locations for shuffle {shuffle_id}",
@@ -72,7 +75,7 @@ class ShuffleReader:
                     shuffle_id=shuffle_id, map_index=map_index, reduce_index=reduce_index,
                     worker_id=None)
         wanted = [(map_index, status) for map_index, status in enumerate(statuses)
-                  if status.block_size(reduce_index)]
+                  if (maps is None or map_index in maps) and status.block_size(reduce_index)]
         # Records are pulled through chain in C: no Python step per record.
         return itertools.chain.from_iterable(
             self._frames(shuffle_id, reduce_index, wanted, context._metrics))

@@ -61,6 +61,7 @@ class Workload:
     datasets: tuple[str, ...] = ()
     normalise: Callable = _unchanged
     cpu_bound: bool = False      # held to the serial-floor goal
+    floor_goal: float | None = None  # that goal, when not the suite's (report.FLOOR_GOAL)
     memory_budget: bool = False  # runs under the scale's per-worker budget
     times_session: bool = False  # the timed span includes context start and stop
     metric: Metric | None = None

@@ -30,5 +30,5 @@ def _normalise(values):
 WORKLOAD = Workload.from_module(
     globals(), normalise=_normalise,
     metric=Metric("per-task overhead", "ms", lambda run: run["wall_s"] * 1000 / TINY_TASKS,
-                  goal=0.5),
+                  goal=0.3),
 )

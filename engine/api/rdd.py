@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from ember.engine.api.callsite import api_callsite, user_callsite
 from ember.engine.wire.closure import Closure, in_user_code
 from ember.engine.errors import DriverOnlyError
+from ember.engine.util import guarded_filter, guarded_map
 from ember.engine.data.hashing import portable_hash
 from ember.engine.api.partitioner import Partitioner
 from ember.engine.api.resultiterable import ResultIterable
@@ -609,7 +610,7 @@ class RDD:
         >>> sorted(sc.parallelize(["b", "a", "c"]).map(lambda x: (x, 1)).collect())
         [('a', 1), ('b', 1), ('c', 1)]
         """
-        return self._pipe(lambda _, it: map(f, it), preservesPartitioning, "map", f)
+        return self._pipe(lambda _, it: guarded_map(f, it), preservesPartitioning, "map", f)
 
     def flatMap(self, f: Callable[[Any], Iterable], preservesPartitioning: bool = False) -> "RDD":
         """Apply ``f`` to each element and flatten the results.
@@ -618,7 +619,8 @@ class RDD:
         [1, 1, 1, 2, 2, 3]
         """
         chain = itertools.chain.from_iterable
-        return self._pipe(lambda _, it: chain(map(f, it)), preservesPartitioning, "flatMap", f)
+        return self._pipe(lambda _, it: chain(guarded_map(f, it)), preservesPartitioning,
+                          "flatMap", f)
 
     def filter(self, f: Callable[[Any], bool]) -> "RDD":
         """Keep the elements for which ``f`` is true.
@@ -626,7 +628,7 @@ class RDD:
         >>> sc.parallelize([1, 2, 3, 4, 5]).filter(lambda x: x % 2 == 0).collect()
         [2, 4]
         """
-        return self._pipe(lambda _, it: filter(f, it), True, "filter", f)
+        return self._pipe(lambda _, it: guarded_filter(f, it), True, "filter", f)
 
     def glom(self) -> "RDD":
         """Each partition as one list.
@@ -1048,8 +1050,7 @@ class RDD:
         count = len(rdds)
         if numPartitions is not None:
             _check_positive("numPartitions", numPartitions, "cogroup")
-        tagged = [rdd._tagged(i) for i, rdd in enumerate(rdds)]
-        shuffled = reduce(lambda a, b: a.union(b), tagged).partitionBy(numPartitions)
+        shuffled = RDD._keyed_together(rdds, numPartitions)
         budget = rdds[0]._memory_budget()
         return shuffled._pipe(
             lambda _, it: ((key, tuple(ResultIterable(group) for group in groups))
@@ -1135,14 +1136,49 @@ class RDD:
 
         if numPartitions is not None:
             _check_positive("numPartitions", numPartitions, "join")
-        shuffled = self._tagged(0).union(other._tagged(1)).partitionBy(numPartitions)
+        shuffled = RDD._keyed_together([self, other], numPartitions)
         budget = self._memory_budget()
         return shuffled._pipe(lambda _, it: join_values(it, pad_left, pad_right, budget), True,
                               "join", None)
 
-    def _tagged(self, index: int) -> "RDD":
+    @staticmethod
+    def _keyed_together(rdds: list["RDD"], numPartitions: int | None) -> "RDD":
+        """The input of a cogroup or join of ``rdds``, as PySpark builds it:
+        each RDD re-keyed by the side it is on, their union, partitioned by
+        key (no shuffle when the union already is). Where a partition's
+        records can be told apart by the RDD they came from (each map task
+        of the shuffle reads one RDD, or there is no shuffle), nothing is
+        tagged: the partition is read side by side (``Sides``). Only a
+        union of RDDs sharing a partitioner, shuffled again, tags each
+        record ``(k, (index, v))``."""
+        from ember.engine.api.rdds import ShuffledRDD
+
+        first = rdds[0].partitioner
+        shared = first is not None and rdds[1].partitioner == first  # the first union keeps it
+        if shared and all(rdd.partitioner == first for rdd in rdds):
+            target = rdds[0]._reduce_partitions(numPartitions, "partitionBy")
+            sided = Partitioner(target, portable_hash) == first  # no shuffle at all
+        else:
+            sided = not shared  # plain unions: each map task reads one RDD
+        keyed = reduce(lambda a, b: a.union(b), [rdd._tagged(i, tag=not sided)
+                                                 for i, rdd in enumerate(rdds)])
+        shuffled = keyed.partitionBy(numPartitions)
+        if sided and isinstance(shuffled, ShuffledRDD):
+            ranges, start = [], 0
+            for rdd in rdds:
+                ranges.append((start, start + rdd.getNumPartitions()))
+                start = ranges[-1][1]
+            shuffled._sides = ranges
+        elif sided:
+            shuffled._sided = True  # the union itself, already partitioned by key
+        return shuffled
+
+    def _tagged(self, index: int, tag: bool = True) -> "RDD":
         """``(k, (index, v))``: the values of one side of a cogroup or join,
-        tagged with the side they came from."""
+        tagged with the side they came from (or passed on untouched, to be
+        read side by side)."""
+        if not tag:
+            return self._pipe(lambda _, it: it, True, "cogroup", None)
         return self._pipe(lambda _, it: ((k, (index, v)) for k, v in it), True, "cogroup", None)
 
     def _memory_budget(self) -> int:

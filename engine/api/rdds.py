@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterator
 
 from ember.engine.io import binaryfiles, picklefile
 from ember.engine.io.checkpoint import read_checkpoint_partition, read_local_block
+from ember.engine.data.aggregation import Sides
 from ember.engine.wire.closure import Closure
 from ember.engine.api.dependency import (
     ManyToOneDependency,
@@ -242,6 +243,9 @@ class PartitionerAwareUnionRDD(RDD):
         super().__init__(ctx, "union", callsite)
         self.rdds = rdds
         self.partitioner = rdds[0].partitioner
+        # Set by cogroup and join on a union of their own: a partition is
+        # then handed out as its parents' iterators, side by side (Sides).
+        self._sided = False
         _number_union(self, rdds)
 
     def _get_partitions(self) -> list[Partition]:
@@ -249,6 +253,9 @@ class PartitionerAwareUnionRDD(RDD):
         return [CoPartition(i, list(parents)) for i, parents in enumerate(zip(*columns))]
 
     def compute(self, split: CoPartition, context) -> Iterator:
+        if self._sided:
+            return Sides([rdd.iterator(parent, context)
+                          for rdd, parent in zip(self.rdds, split.parents)])
         return itertools.chain.from_iterable(
             rdd.iterator(parent, context) for rdd, parent in zip(self.rdds, split.parents))
 
@@ -293,6 +300,9 @@ class ShuffledRDD(RDD):
         self._dependency = ShuffleDependency(prev, partitioner, self.shuffle_id,
                                              "partitionBy", callsite)
         self.ctx._track_shuffle(self._dependency)
+        # Set by cogroup and join on a shuffle of their own union: the map
+        # tasks of each input RDD (ranges of map indexes), read side by side.
+        self._sides: list[tuple[int, int]] | None = None
         # PySpark: a pipeline keying the records (prev's own functions fused
         # into it when it has them), the pairs, the shuffle, its values.
         self._jrdd_deserializer = BatchedSerializer(self.ctx._unbatched_serializer)
@@ -305,7 +315,16 @@ class ShuffledRDD(RDD):
         return [Partition(i) for i in range(self.num_partitions)]
 
     def compute(self, split: Partition, context) -> Iterator:
-        return context._env.shuffle.read(self.shuffle_id, split.index, context)
+        reader = context._env.shuffle
+        if self._sides is None:
+            return reader.read(self.shuffle_id, split.index, context)
+        statuses = context._map_outputs.get(self.shuffle_id) or []
+        sides, sizes = [], []
+        for start, end in self._sides:
+            sides.append(reader.read(self.shuffle_id, split.index, context, range(start, end)))
+            sizes.append(sum(status.block_size(split.index) for status in statuses[start:end]
+                             if status is not None))
+        return Sides(sides, sizes)
 
     def _get_dependencies(self):
         return [self._dependency]

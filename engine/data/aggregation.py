@@ -9,17 +9,25 @@ the input order (which the shuffle reader fixes by merging map outputs in
 map-index order): the same input gives the same output, record for record.
 Past the task's memory budget they spill to disk (``engine.data.spill``) without
 changing that output.
+
+cogroup and join read their inputs side by side when they can (``Sides``: one
+iterator per input RDD, untagged, with the bytes each side's blocks hold), or
+as one stream of records tagged ``(key, (index, value))`` otherwise. Joins
+over shuffled sides are hash joins: the side with fewer bytes is built into
+a dict (when its estimated size fits the budget), the other streams past it,
+so the larger side is never grouped; their output follows the streamed
+side's order. Cogroup groups the sides in order, as a tagged stream would.
 """
 
 from __future__ import annotations
 
 import copy
-from itertools import islice
+from itertools import chain, islice, repeat
 from operator import add
 from typing import Any, Callable, Iterable, Iterator
 
 from ember.engine.api.resultiterable import ResultIterable
-from ember.engine.data.spill import CHECK_EVERY, DEFAULT_BUDGET, ExternalMerger
+from ember.engine.data.spill import CHECK_EVERY, DEFAULT_BUDGET, OBJECT_OVERHEAD, ExternalMerger
 
 
 def explain_record_error(error: Exception, method: str, key: Any) -> Exception:
@@ -230,13 +238,29 @@ def _merge_sides(left: list, right: list) -> list:
     return left
 
 
-def cogroup_values(records: Iterable[tuple], count: int,
+class Sides:
+    """The records of one partition of a cogroup or join, one iterator per
+    input RDD (untagged), with the bytes of each side's shuffle blocks when
+    they came through a shuffle (else None). Iterating it gives every
+    side's records in turn."""
+
+    __slots__ = ("sides", "sizes")
+
+    def __init__(self, sides: list[Iterator], sizes: list[int] | None = None):
+        self.sides = sides
+        self.sizes = sizes
+
+    def __iter__(self) -> Iterator:
+        return chain.from_iterable(self.sides)
+
+
+def cogroup_values(records: Iterable[tuple] | Sides, count: int,
                    budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
-    """``(key, [values of RDD 0, ..., values of RDD count-1])`` from records
-    ``(key, (index, value))``: the reduce side of cogroup and join. The map
-    side only tags and shuffles: grouping there would cost a pass and save
-    nothing when keys repeat little within a map partition (Spark's cogroup
-    does not combine on the map side either)."""
+    """``(key, [values of RDD 0, ..., values of RDD count-1])`` from the
+    ``Sides`` of a partition, or from records ``(key, (index, value))``: the
+    reduce side of cogroup and join. The map side does not group: grouping
+    there would cost a pass and save nothing when keys repeat little within
+    a map partition (Spark's cogroup does not combine on the map side either)."""
     def absorb(chunk: list, groups: dict) -> None:
         key = None
         try:
@@ -247,14 +271,46 @@ def cogroup_values(records: Iterable[tuple], count: int,
                 sides[index].append(value)
         except (TypeError, ValueError) as error:
             _fail(error, "cogroup", key)
+
+    def absorb_sides(chunk: list, groups: dict) -> None:
+        key = None
+        try:
+            for index, (key, value) in chunk:
+                sides = groups.get(key)
+                if sides is None:
+                    groups[key] = sides = [[] for _ in range(count)]
+                sides[index].append(value)
+        except (TypeError, ValueError) as error:
+            _fail(error, "cogroup", key)
+
+    if isinstance(records, Sides):
+        # Tagged here, in C: (index, record), side after side.
+        records = chain.from_iterable(zip(repeat(index), side)
+                                      for index, side in enumerate(records.sides))
+        absorb = absorb_sides
     return _absorb_all(records, ExternalMerger(_merge_sides, budget), absorb, _last_record, len)
 
 
-def join_values(records: Iterable[tuple], pad_left: bool, pad_right: bool,
+def join_values(records: Iterable[tuple] | Sides, pad_left: bool, pad_right: bool,
                 budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
-    """``(key, (v, w))`` for every pair of a key's values from records
-    ``(key, (0 | 1, value))``; a missing side is ``[None]`` when padded (outer
-    joins), otherwise the key yields nothing (inner join)."""
+    """``(key, (v, w))`` for every pair of a key's values from the ``Sides``
+    of a partition or from records ``(key, (0 | 1, value))``; a missing side
+    is ``[None]`` when padded (outer joins), otherwise the key yields nothing
+    (inner join). Over shuffled sides whose smaller one fits the budget, a
+    hash join (``hash_join``); otherwise grouped as cogroup does, spilling if
+    need be."""
+    if isinstance(records, Sides):
+        left, right = records.sides
+        sizes = records.sizes
+        # Without the shuffle's block sizes (co-partitioned inputs) nothing
+        # tells whether a side fits: grouping spills, a dict would not.
+        if sizes is not None and min(sizes) * OBJECT_OVERHEAD <= budget:
+            return hash_join(left, right, sizes[0] < sizes[1], pad_left, pad_right)
+    return _grouped_join(records, pad_left, pad_right, budget)
+
+
+def _grouped_join(records: Iterable[tuple] | Sides, pad_left: bool, pad_right: bool,
+                  budget: int) -> Iterator[tuple]:
     for key, (left, right) in cogroup_values(records, 2, budget):
         if not left:
             if not pad_left:
@@ -267,3 +323,65 @@ def join_values(records: Iterable[tuple], pad_left: bool, pad_right: bool,
         for v in left:
             for w in right:
                 yield key, (v, w)
+
+
+def _build(records: Iterable[tuple]) -> dict:
+    """key -> [values] of one side, in input order."""
+    table: dict = {}
+    key = None
+    try:
+        for key, value in records:
+            values = table.get(key)
+            if values is None:
+                table[key] = [value]
+            else:
+                values.append(value)
+    except (TypeError, ValueError) as error:
+        _fail(error, "join", key)
+    return table
+
+
+def hash_join(left: Iterable[tuple], right: Iterable[tuple], build_left: bool,
+              pad_left: bool, pad_right: bool) -> Iterator[tuple]:
+    """``(key, (v, w))`` for the pairs of values of a key in ``left`` and
+    ``right``: one side is built into a dict (``left`` when ``build_left``),
+    the other streams past it, one probe per record. A streamed record
+    without a match is padded with None when its side is kept (outer
+    joins); the built side's keys never matched follow at the end, padded
+    likewise. Pairs come in the streamed side's order (for one streamed
+    record, in the built side's order)."""
+    if build_left:
+        table = _build(left)
+        return _probe(table, right, pad_left, pad_right, left_built=True)
+    table = _build(right)
+    return _probe(table, left, pad_right, pad_left, left_built=False)
+
+
+def _probe(table: dict, stream: Iterable[tuple], pad_stream: bool, pad_built: bool,
+           left_built: bool) -> Iterator[tuple]:
+    """Stream past the built ``table``; ``pad_stream``: keep the streamed
+    records without a match, ``pad_built``: the table's unmatched keys."""
+    matched: set | None = set() if pad_built else None
+    key = None
+    try:
+        for key, value in stream:
+            found = table.get(key)
+            if found is None:
+                if pad_stream:
+                    yield key, ((None, value) if left_built else (value, None))
+                continue
+            if matched is not None:
+                matched.add(key)
+            if left_built:
+                for built in found:
+                    yield key, (built, value)
+            else:
+                for built in found:
+                    yield key, (value, built)
+    except (TypeError, ValueError) as error:
+        _fail(error, "join", key)
+    if matched is not None:
+        for key, found in table.items():
+            if key not in matched:
+                for built in found:
+                    yield key, ((built, None) if left_built else (None, built))

@@ -14,7 +14,8 @@ owns it or views another's. Shared objects (small ints, interned strings)
 are counted at every reference, so estimates err high. The same objects give
 the same estimate, on every worker.
 
-Also owns the worker's allocator settings (``tune_allocator``) and its
+Also owns the worker's allocator settings (``tune_allocator``), how often
+its cyclic garbage collector runs (``tune_collector``), and its
 address-space limit (``limit_address_space``: ``spark.executor.pyspark.memory``,
 as PySpark limits its Python workers).
 
@@ -24,6 +25,7 @@ Must not know: RDDs, tasks, the scheduler.
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import sys
 from typing import Any
@@ -105,6 +107,26 @@ def tune_allocator() -> bool:
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
                 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+# The cyclic collector's young-generation threshold in a worker: net new
+# container objects (tuples, lists, dicts, ... allocated and not yet freed)
+# between two collections. CPython's default is 700.
+COLLECT_EVERY = 1_000_000
+
+
+def tune_collector() -> None:
+    """Run the cyclic garbage collector once per COLLECT_EVERY net new
+    container objects instead of CPython's 700. A task that moves records
+    keeps hundreds of thousands of tuples, lists and dicts alive at once
+    (its partition, buckets, a merger's dict); with the defaults each
+    young collection walks them again, and a full collection, every 25 %
+    of heap growth, walks everything: a third to a half of a join's CPU
+    time (measured). Records need no cyclic collection: reference counting
+    frees them as soon as they are dropped. Cycles that user code makes are
+    still collected, after at most COLLECT_EVERY net new objects."""
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(COLLECT_EVERY, middle, old)
 
 
 def limit_address_space(limit: int) -> int | None:

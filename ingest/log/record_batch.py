@@ -426,6 +426,10 @@ def scan_batches(buf, pos: int = 0, *, verify: bool = True) -> Iterator[tuple[in
         pos += header.size
 
 
+# Zigzag-decoded values of the one-byte varints (0..127).
+_ONE_BYTE = tuple((b >> 1) ^ -(b & 1) for b in range(0x80))
+
+
 def decode_batch(buf, pos: int = 0) -> tuple[BatchHeader, list[Record]]:
     """Decode the batch at ``pos`` (CRC first; decompressing if need be)."""
     header = check_batch(buf, pos)
@@ -433,7 +437,8 @@ def decode_batch(buf, pos: int = 0) -> tuple[BatchHeader, list[Record]]:
         return header, []
     block = records_block(buf, pos, header)
     base, first_ts = header.base_offset, header.first_timestamp
-    log_append = header.attributes & TIMESTAMP_TYPE_BIT
+    fixed_ts = header.max_timestamp if header.attributes & TIMESTAMP_TYPE_BIT else None
+    one = _ONE_BYTE
     new = tuple.__new__
     records = []
     append = records.append
@@ -441,28 +446,45 @@ def decode_batch(buf, pos: int = 0) -> tuple[BatchHeader, list[Record]]:
     previous = -1
     try:
         for _ in range(header.record_count):
-            # The common case of a one-byte varint is inlined: this loop is
-            # what every consumer and topic RDD spends its time in.
+            # Varints of one and two bytes are inlined (the one-byte values
+            # looked up): this loop is what every consumer and topic RDD
+            # spends its time in, and a 100-byte record's length, its value's
+            # length and most offset deltas take two bytes.
             b = block[p]
             if b < 0x80:
-                length, p = (b >> 1) ^ -(b & 1), p + 1
+                length = one[b]
+                p += 1
+            elif block[p + 1] < 0x80:
+                z = (b & 0x7F) | (block[p + 1] << 7)
+                length = (z >> 1) ^ -(z & 1)
+                p += 2
             else:
                 length, p = read_varint(block, p)
             record_end = p + length
-            p += 1  # record attributes: unused by magic 2
-            b = block[p]
+            b = block[p + 1]  # past the record's attributes: unused by magic 2
             if b < 0x80:
-                ts_delta, p = (b >> 1) ^ -(b & 1), p + 1
+                ts_delta = one[b]
+                p += 2
             else:
-                ts_delta, p = read_varint(block, p)
+                ts_delta, p = read_varint(block, p + 1)
             b = block[p]
             if b < 0x80:
-                delta, p = (b >> 1) ^ -(b & 1), p + 1
+                delta = one[b]
+                p += 1
+            elif block[p + 1] < 0x80:
+                z = (b & 0x7F) | (block[p + 1] << 7)
+                delta = (z >> 1) ^ -(z & 1)
+                p += 2
             else:
                 delta, p = read_varint(block, p)
             b = block[p]
             if b < 0x80:
-                n, p = (b >> 1) ^ -(b & 1), p + 1
+                n = one[b]
+                p += 1
+            elif block[p + 1] < 0x80:
+                z = (b & 0x7F) | (block[p + 1] << 7)
+                n = (z >> 1) ^ -(z & 1)
+                p += 2
             else:
                 n, p = read_varint(block, p)
             if n >= 0:
@@ -474,7 +496,12 @@ def decode_batch(buf, pos: int = 0) -> tuple[BatchHeader, list[Record]]:
                 raise ValueError(f"negative key length {n}")
             b = block[p]
             if b < 0x80:
-                n, p = (b >> 1) ^ -(b & 1), p + 1
+                n = one[b]
+                p += 1
+            elif block[p + 1] < 0x80:
+                z = (b & 0x7F) | (block[p + 1] << 7)
+                n = (z >> 1) ^ -(z & 1)
+                p += 2
             else:
                 n, p = read_varint(block, p)
             if n >= 0:
@@ -484,8 +511,7 @@ def decode_batch(buf, pos: int = 0) -> tuple[BatchHeader, list[Record]]:
                 value = None
             else:
                 raise ValueError(f"negative value length {n}")
-            b = block[p]
-            if b == 0:
+            if block[p] == 0:
                 headers = _EMPTY
                 p += 1
             else:
@@ -494,8 +520,8 @@ def decode_batch(buf, pos: int = 0) -> tuple[BatchHeader, list[Record]]:
                 raise ValueError(f"record length {length} disagrees with its fields"
                                  if p != record_end else f"offset delta {delta} after {previous}")
             previous = delta
-            append(new(Record, (base + delta, header.max_timestamp if log_append
-                                else first_ts + ts_delta, key, value, headers)))
+            append(new(Record, (base + delta, first_ts + ts_delta if fixed_ts is None else fixed_ts,
+                                key, value, headers)))
     except (IndexError, ValueError) as error:  # UnicodeDecodeError is a ValueError
         raise corrupt(pos, f"malformed record {len(records)} (base offset {base}): "
                            f"{error}") from error

@@ -11,7 +11,8 @@ from operator import add
 import pytest
 
 from ember import TaskContext
-from ember.engine.errors import DriverOnlyError, RemoteTraceback, TaskFailedError
+from ember.engine.errors import (DriverOnlyError, RemoteTraceback, StopIterationOccurredError,
+                                TaskFailedError)
 
 
 class RecordError(Exception):
@@ -180,4 +181,27 @@ def test_incomparable_keys_in_sort_by_key(sc):
         sc.parallelize([(1, "a"), ("b", 2), (3, "c")], 2).sortByKey().collect()
     with pytest.raises(TypeError, match="sortByKey: keys cannot be ordered"):
         sc.parallelize([(1, "a"), ("b", 2)], 2).sortByKey(numPartitions=1).collect()
+    assert_usable(sc)
+
+
+def stop_at_three(x):
+    if x == 3:
+        raise StopIteration("no more")
+    return x
+
+
+@pytest.mark.parametrize("transform", [
+    lambda rdd: rdd.map(stop_at_three),
+    lambda rdd: rdd.filter(lambda x: stop_at_three(x) >= 0),
+    lambda rdd: rdd.flatMap(lambda x: [stop_at_three(x)]),
+], ids=["map", "filter", "flatMap"])
+def test_stop_iteration_raised_by_a_user_function_fails_the_task_not_ends_the_partition(sc, transform):
+    # Inside a loop over records, a stray StopIteration would look like the
+    # end of the input: partition 0 would silently lose 3 and 4. PySpark fails
+    # the task with a RuntimeError; so does ember.
+    with pytest.raises(RuntimeError, match="Caught StopIteration thrown from user's code") as raised:
+        transform(sc.parallelize(range(10), 2)).collect()
+    assert isinstance(raised.value, StopIterationOccurredError)
+    assert "no more" in str(raised.value)
+    assert transform(sc.parallelize([0, 1, 2, 4], 2)).collect() == [0, 1, 2, 4]
     assert_usable(sc)

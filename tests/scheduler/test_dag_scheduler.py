@@ -66,8 +66,8 @@ class FakeBackend:
             self.binaries[task.binary_id] = binary
         self.launched.append((worker_id, task))
 
-    def kill(self, worker_id, tid):
-        self.killed.append((worker_id, tid))
+    def kill(self, worker_id, tid, started=True):
+        self.killed.append((worker_id, tid) if started else (worker_id, tid, "waiting"))
 
     def remove_binary(self, worker_id, binary_id):
         pass
