@@ -303,6 +303,13 @@ class TopicInputDStream(InputDStream):
                 _time.sleep(min(0.2 * attempt, 2.0))
 
     def _start(self) -> None:
+        try:
+            self._find_start()
+        except BaseException:
+            self._source.close()  # the stream never runs: no _stop will close it
+            raise
+
+    def _find_start(self) -> None:
         self._partitions = self._ask("listing partitions", lambda: self._source.partitions(self._topics))
         start = self._start_spec
         if isinstance(start, Mapping):

@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ember.engine.api.rdd import RDD, Partition
 from ember.engine.errors import (
-    BrokerUnavailableError, CommitFailedError, ConfigError, OffsetOutOfRangeError,
+    AuthenticationError, BrokerUnavailableError, CommitFailedError, ConfigError, OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
 from ember.engine.wire.closure import Closure
@@ -118,7 +118,9 @@ def new_consumer(config: Mapping[str, Any]):
 class KafkaCluster:
     """The driver's questions to a Kafka cluster, over one consumer that
     never joins a group: topic partitions, watermarks, and a group's
-    committed offsets (``group_id``, else the client's default group)."""
+    committed offsets (``group_id``, else the client's default group).
+    A broker that does not answer within ``timeout`` is a
+    BrokerUnavailableError; a refused login an AuthenticationError at once."""
 
     def __init__(self, kafka_params: Mapping[str, Any], group_id: str | None = None,
                  timeout: float = 30.0):
@@ -129,6 +131,17 @@ class KafkaCluster:
         self.group_id = config["group.id"]
         self.servers = config["bootstrap.servers"]
         self.timeout = timeout
+        self._refused: str | None = None
+        users_callback = config.get("error_cb")
+
+        def on_error(error) -> None:
+            if error.code() in (self._kafka.KafkaError._AUTHENTICATION,
+                                self._kafka.KafkaError.SASL_AUTHENTICATION_FAILED):
+                self._refused = error.str()
+            if users_callback is not None:
+                users_callback(error)
+
+        config["error_cb"] = on_error
         self._consumer = new_consumer(config)
 
     def __enter__(self) -> "KafkaCluster":
@@ -137,16 +150,38 @@ class KafkaCluster:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _unavailable(self, what: str, error: Exception) -> BrokerUnavailableError:
-        return BrokerUnavailableError(f"the Kafka brokers at {self.servers} did not answer "
-                                      f"{what}: {error}")
+    def _request(self, what: str, call: Callable[[float], Any],
+                 failed: Callable[[Any], Exception] | None = None) -> Any:
+        """``call(timeout)``, asked again in short slices until ``timeout``:
+        librdkafka reports a refused login to ``error_cb``, not to the call,
+        so each slice looks for one. A non-transient error is ``failed(error)``."""
+        kafka = self._kafka
+        transient = (kafka.KafkaError._TRANSPORT, kafka.KafkaError._TIMED_OUT,
+                     kafka.KafkaError._ALL_BROKERS_DOWN, kafka.KafkaError._WAIT_COORD)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return call(max(min(_POLL, deadline - time.monotonic()), 0.01))
+            except kafka.KafkaException as error:
+                failure = error.args[0]
+                self._consumer.poll(0)  # serves error_cb
+                if self._refused is not None:
+                    raise AuthenticationError(f"the Kafka brokers at {self.servers} refused the "
+                                              f"login: {self._refused}") from None
+                retry = failure.retriable() or failure.code() in transient
+                if not retry and failed is not None:
+                    raise failed(failure) from None
+                if not retry and failure.code() == kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise UnknownTopicOrPartitionError(f"{what} at {self.servers}: "
+                                                       f"{failure.str()}") from None
+                if not retry or time.monotonic() >= deadline:
+                    raise BrokerUnavailableError(f"the Kafka brokers at {self.servers} did not "
+                                                 f"answer {what}: {failure.str()}") from None
 
     def partitions(self, topics: list[str]) -> list[TopicPartition]:
         """Every partition of ``topics``, in topic order then partition order."""
-        try:
-            metadata = self._consumer.list_topics(timeout=self.timeout)
-        except self._kafka.KafkaException as error:
-            raise self._unavailable("a metadata request", error) from None
+        metadata = self._request("a metadata request",
+                                 lambda timeout: self._consumer.list_topics(timeout=timeout))
         out = []
         for topic in topics:
             info = metadata.topics.get(topic)
@@ -159,24 +194,17 @@ class KafkaCluster:
 
     def watermarks(self, partitions: list[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
         """``{TopicPartition: (earliest, latest)}`` now (latest: the high watermark)."""
-        out = {}
-        try:
-            for tp in partitions:
-                out[tp] = self._consumer.get_watermark_offsets(
-                    self._kafka.TopicPartition(tp.topic, tp.partition), timeout=self.timeout,
-                    cached=False)
-        except self._kafka.KafkaException as error:
-            raise self._unavailable("a ListOffsets request", error) from None
-        return out
+        return {tp: self._request(
+            "a ListOffsets request", lambda timeout, tp=tp: self._consumer.get_watermark_offsets(
+                self._kafka.TopicPartition(tp.topic, tp.partition), timeout=timeout,
+                cached=False)) for tp in partitions}
 
     def committed(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """The group's committed offsets; partitions without one are left out."""
-        try:
-            found = self._consumer.committed(
-                [self._kafka.TopicPartition(tp.topic, tp.partition) for tp in partitions],
-                timeout=self.timeout)
-        except self._kafka.KafkaException as error:
-            raise self._unavailable(f"an OffsetFetch for group {self.group_id!r}", error) from None
+        found = self._request(f"an OffsetFetch for group {self.group_id!r}",
+                              lambda timeout: self._consumer.committed(
+                                  [self._kafka.TopicPartition(tp.topic, tp.partition)
+                                   for tp in partitions], timeout=timeout))
         return {TopicPartition(t.topic, t.partition): t.offset for t in found
                 if t.error is None and t.offset >= 0}
 
@@ -185,23 +213,21 @@ class KafkaCluster:
         (generation -1: the group must have no active members)."""
         if not offsets:
             return
-        try:
-            answered = self._consumer.commit(offsets=[
+
+        def refused(failure) -> CommitFailedError:
+            return CommitFailedError(f"committing {dict(offsets)} for group {self.group_id!r} "
+                                     f"at {self.servers} failed: {failure.str()}")
+
+        answered = self._request(
+            f"an OffsetCommit for group {self.group_id!r}",
+            lambda timeout: self._consumer.commit(offsets=[
                 self._kafka.TopicPartition(tp.topic, tp.partition, offset)
-                for tp, offset in sorted(offsets.items())], asynchronous=False)
-        except self._kafka.KafkaException as error:
-            failure = error.args[0]
-            if failure.retriable() or failure.code() in (self._kafka.KafkaError._TRANSPORT,
-                                                          self._kafka.KafkaError._TIMED_OUT):
-                raise self._unavailable(f"an OffsetCommit for group {self.group_id!r}",
-                                        error) from None
-            raise CommitFailedError(f"committing {dict(offsets)} for group {self.group_id!r} at "
-                                    f"{self.servers} failed: {failure.str()}") from None
-        refused = [t for t in answered or () if t.error is not None]
-        if refused:
+                for tp, offset in sorted(offsets.items())], asynchronous=False), refused)
+        errors = [t for t in answered or () if t.error is not None]
+        if errors:
             raise CommitFailedError(f"committing for group {self.group_id!r} at {self.servers}: "
                                     + "; ".join(f"{t.topic}-{t.partition}: {t.error.str()}"
-                                                for t in refused))
+                                                for t in errors))
 
     def close(self) -> None:
         self._consumer.close()

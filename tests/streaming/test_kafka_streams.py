@@ -122,3 +122,110 @@ def test_create_direct_stream_starts_at_smallest_largest_or_from_offsets(stream,
         [(0, 2, "c"), (1, 1, "e"), (1, 2, "new-smallest"), (1, 3, "new-earliest"),
          (1, 4, "new-largest"), (1, 5, "new-fromOffsets")],
         [OffsetRange(name, 0, 2, 3), OffsetRange(name, 1, 1, 6)])
+
+
+def committed(kafka_store, group: str, name: str, partitions: int) -> list:
+    """The group's committed offsets as a Kafka client (confluent-kafka) sees them."""
+    from confluent_kafka import Consumer
+    from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+    consumer = Consumer({"bootstrap.servers": kafka_store.kafka_address, "group.id": group,
+                         "log_level": 3})
+    try:
+        return [tp.offset for tp in consumer.committed(
+            [KafkaTopicPartition(name, p) for p in range(partitions)], timeout=30)]
+    finally:
+        consumer.close()
+
+
+def test_a_group_starts_from_its_committed_offsets_and_commits_after_each_batch(
+        stream, kafka_store, topic):
+    from confluent_kafka import Consumer
+    from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+    name = topic(2)
+    send(kafka_store, name, {0: ["a0", "a1", "a2", "a3"], 1: ["b0", "b1"]})
+    seeded = Consumer({"bootstrap.servers": kafka_store.kafka_address, "group.id": "audit",
+                       "log_level": 3})
+    seeded.commit(offsets=[KafkaTopicPartition(name, 0, 3)], asynchronous=False)
+    seeded.close()
+    params = {"bootstrap.servers": kafka_store.kafka_address, "group.id": "audit",
+              "auto.offset.reset": "smallest"}
+    values = []
+    for batch in ({1: ["b2"]}, {0: ["a4"], 1: ["b3"]}):
+        manual = stream()
+        got = manual.collect(KafkaUtils.createDirectStream(manual.ssc, [name], params)
+                             .map(lambda kv: kv[1]))
+        manual.ssc.start()
+        send(kafka_store, name, batch)
+        manual.run(1)
+        manual.stop()
+        values.append(sorted(got[0]))
+    # partition 0 from the group's commit, partition 1 (none committed) from the smallest
+    assert values[0] == ["a3", "b0", "b1", "b2"]
+    assert values[1] == ["a4", "b3"]  # the second stream resumes from the first one's commits
+    assert committed(kafka_store, "audit", name, 2) == [5, 4]
+
+
+def test_max_rate_per_partition_bounds_each_batch(sc, stream, kafka_store, topic):
+    name = topic(2)
+    send(kafka_store, name, {0: [f"a{i}" for i in range(12)], 1: [f"b{i}" for i in range(3)]})
+    sc._conf.set("spark.streaming.kafka.maxRatePerPartition", "5")
+    try:
+        manual = stream()
+        records = manual.ssc.topicStream(f"kafka://{kafka_store.kafka_address}", [name],
+                                         start="earliest")
+    finally:
+        sc._conf.set("spark.streaming.kafka.maxRatePerPartition", "0")
+    ranges, values = [], manual.collect(records.map(lambda kv: kv[1]))
+    records.foreachRDD(lambda rdd: ranges.append([(r.partition, r.fromOffset, r.untilOffset)
+                                                  for r in rdd.offsetRanges()]))
+    manual.run(4)
+    assert ranges == [[(0, 0, 5), (1, 0, 3)], [(0, 5, 10), (1, 3, 3)], [(0, 10, 12), (1, 3, 3)],
+                      [(0, 12, 12), (1, 3, 3)]]
+    assert [sorted(v) for v in values] == [
+        sorted([f"a{i}" for i in range(5)] + ["b0", "b1", "b2"]),
+        sorted(f"a{i}" for i in range(5, 10)), ["a10", "a11"], []]
+
+
+def test_backpressure_starts_at_the_initial_rate_shared_by_lag(sc, stream, kafka_store, topic):
+    name = topic(2)
+    send(kafka_store, name, {0: [f"a{i}" for i in range(30)], 1: [f"b{i}" for i in range(10)]})
+    sc._conf.set("spark.streaming.backpressure.enabled", "true")
+    sc._conf.set("spark.streaming.backpressure.initialRate", "4")
+    try:
+        manual = stream()
+        records = manual.ssc.topicStream(f"kafka://{kafka_store.kafka_address}", [name],
+                                         start="earliest")
+    finally:
+        sc._conf.set("spark.streaming.backpressure.enabled", "false")
+    counts = []
+    records.foreachRDD(lambda rdd: counts.append([r.count() for r in rdd.offsetRanges()]))
+    manual.run(1)
+    assert counts == [[3, 1]]  # 4 records/s over lags of 30 and 10, 1 s batches
+
+
+@pytest.mark.parametrize("params,error,named", [
+    ({}, ConfigError, "bootstrap.servers"),
+    ({"group.id": "g"}, ConfigError, "metadata.broker.list"),
+    ({"auto.offset.reset": "middle"}, ConfigError, "auto.offset.reset.*'middle'.*smallest"),
+    ({"no.such.setting": "1"}, ConfigError, "no.such.setting"),
+    ({"security.protocol": "carrier-pigeon"}, ConfigError, "carrier-pigeon.*security.protocol"),
+])
+def test_bad_kafka_params_are_named_errors_before_any_batch(stream, kafka_store, topic, params,
+                                                            error, named):
+    name = topic(1)
+    if params and "group.id" not in params:
+        params = {"bootstrap.servers": kafka_store.kafka_address, **params}
+    manual = stream()
+    with pytest.raises(error, match=named):
+        KafkaUtils.createDirectStream(manual.ssc, [name], params)
+    assert manual.ssc.getState() == "INITIALIZED"
+
+
+def test_an_unknown_topic_fails_the_start_naming_it(stream, kafka_store):
+    manual = stream()
+    manual.collect(manual.ssc.topicStream(f"kafka://{kafka_store.kafka_address}", ["missing"]))
+    with pytest.raises(UnknownTopicOrPartitionError, match="'missing'"):
+        manual.ssc.start()
+    assert manual.completed_count() == 0
