@@ -194,7 +194,8 @@ class KafkaClusterSource(TopicSource):
         edge = {"earliest": 0, "latest": 1}[which]
         return {tp: ends[edge] for tp, ends in self._handle().watermarks(partitions).items()}
 
-    def committed(self, group_id: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    def committed(self, group_id: str,
+                  partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         return self._handle(group_id).committed(partitions)
 
     def commit(self, group_id: str, offsets: Mapping[TopicPartition, int]) -> None:

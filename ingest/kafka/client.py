@@ -45,7 +45,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ember.engine.api.rdd import RDD, Partition
 from ember.engine.errors import (
-    AuthenticationError, BrokerUnavailableError, CommitFailedError, ConfigError, OffsetOutOfRangeError,
+    AuthenticationError, BrokerUnavailableError, CommitFailedError, ConfigError,
+    OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
 from ember.engine.wire.closure import Closure

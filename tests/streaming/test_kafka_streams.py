@@ -7,43 +7,20 @@ the offset ranges against what was produced."""
 
 from __future__ import annotations
 
-import itertools
-import os
-import sys
 from collections import Counter
 
 import pytest
 
 from ember.engine.errors import ConfigError, UnknownTopicOrPartitionError
-from ember.ingest.client.store import LogStore
 from ember.ingest.kafka.client import KafkaRDD
 from ember.ingest.structs import OffsetRange, TopicPartition
 from ember.streaming.kafka import KafkaUtils, TopicAndPartition
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "kafka"))
-from kafka_clients import produce  # noqa: E402 - the Kafka tests' real-client producer
+from kafka_clients import produce  # the Kafka tests' real-client producer (see conftest)
 
 pytestmark = pytest.mark.slow
 
 WORDS = ["apple", "pear", "fig", "kiwi", "plum", "lime"]
-_names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def kafka_store(tmp_path_factory):
-    store = LogStore.start(tmp_path_factory.mktemp("kafka-log"), kafka_listener="127.0.0.1:0")
-    yield store
-    store.stop()
-
-
-@pytest.fixture
-def topic(kafka_store):
-    """``topic(partitions)`` -> a new topic's name."""
-    def make(partitions: int) -> str:
-        name = f"stream{next(_names)}"
-        kafka_store.create_topic(name, partitions)
-        return name
-    return make
 
 
 def lines_for(batch: int, partitions: int, per_partition: int) -> dict[int, list[str]]:
@@ -61,8 +38,8 @@ def word_counts(lines: dict[int, list[str]]) -> Counter:
     return Counter(w for values in lines.values() for line in values for w in line.split())
 
 
-def test_word_count_over_a_kafka_stream_equals_plain_python(stream, kafka_store, topic):
-    name = topic(3)
+def test_word_count_over_a_kafka_stream_equals_plain_python(stream, kafka_store, new_topic):
+    name = new_topic(3)
     send(kafka_store, name, {0: ["before the stream"]})  # "latest": not read
     manual = stream()
     records = manual.ssc.topicStream(f"kafka://{kafka_store.kafka_address}", [name])
@@ -88,8 +65,8 @@ def test_word_count_over_a_kafka_stream_equals_plain_python(stream, kafka_store,
 
 
 def test_create_direct_stream_starts_at_smallest_largest_or_from_offsets(stream, kafka_store,
-                                                                         topic):
-    name = topic(2)
+                                                                         new_topic):
+    name = new_topic(2)
     send(kafka_store, name, {0: ["a", "b", "c"], 1: ["d", "e"]})
     firsts = {}
     starts = {"smallest": ({"auto.offset.reset": "smallest"}, None),
@@ -103,12 +80,14 @@ def test_create_direct_stream_starts_at_smallest_largest_or_from_offsets(stream,
             fromOffsets=from_offsets, messageHandler=lambda m: (m.partition, m.offset, m.message))
         ranges = []
         values = manual.collect(direct.transform(
-            lambda rdd: (ranges.append(sorted(rdd.offsetRanges())), rdd)[1]))
+            lambda rdd: (ranges.append((type(rdd), sorted(rdd.offsetRanges()))), rdd)[1]))
         manual.ssc.start()
         send(kafka_store, name, {1: [f"new-{how}"]})
         manual.run(1)
         manual.stop()
-        firsts[how] = (sorted(values[0]), ranges[0])
+        kind, first_ranges = ranges[0]
+        assert kind is KafkaRDD  # no store secret: read over Kafka's protocol
+        firsts[how] = (sorted(values[0]), first_ranges)
     assert firsts["smallest"] == (
         [(0, 0, "a"), (0, 1, "b"), (0, 2, "c"), (1, 0, "d"), (1, 1, "e"), (1, 2, "new-smallest")],
         [OffsetRange(name, 0, 0, 3), OffsetRange(name, 1, 0, 3)])
@@ -139,11 +118,11 @@ def committed(kafka_store, group: str, name: str, partitions: int) -> list:
 
 
 def test_a_group_starts_from_its_committed_offsets_and_commits_after_each_batch(
-        stream, kafka_store, topic):
+        stream, kafka_store, new_topic):
     from confluent_kafka import Consumer
     from confluent_kafka import TopicPartition as KafkaTopicPartition
 
-    name = topic(2)
+    name = new_topic(2)
     send(kafka_store, name, {0: ["a0", "a1", "a2", "a3"], 1: ["b0", "b1"]})
     seeded = Consumer({"bootstrap.servers": kafka_store.kafka_address, "group.id": "audit",
                        "log_level": 3})
@@ -167,16 +146,29 @@ def test_a_group_starts_from_its_committed_offsets_and_commits_after_each_batch(
     assert committed(kafka_store, "audit", name, 2) == [5, 4]
 
 
-def test_max_rate_per_partition_bounds_each_batch(sc, stream, kafka_store, topic):
-    name = topic(2)
-    send(kafka_store, name, {0: [f"a{i}" for i in range(12)], 1: [f"b{i}" for i in range(3)]})
-    sc._conf.set("spark.streaming.kafka.maxRatePerPartition", "5")
+def backlog_stream(sc, stream, kafka_store, new_topic, backlog: dict[int, int], **settings):
+    """A stream from the earliest offsets of a new topic holding ``backlog``
+    records per partition, made under ``settings`` (restored after)."""
+    name = new_topic(len(backlog))
+    send(kafka_store, name, {p: [f"{'ab'[p]}{i}" for i in range(n)] for p, n in backlog.items()})
+    saved = {key: sc._conf.get(key) for key in settings}
+    for key, value in settings.items():
+        sc._conf.set(key, value)
     try:
         manual = stream()
-        records = manual.ssc.topicStream(f"kafka://{kafka_store.kafka_address}", [name],
-                                         start="earliest")
+        return manual, manual.ssc.topicStream(f"kafka://{kafka_store.kafka_address}", [name],
+                                              start="earliest")
     finally:
-        sc._conf.set("spark.streaming.kafka.maxRatePerPartition", "0")
+        for key, value in saved.items():
+            if value is None:
+                sc._conf._values.pop(key)  # unset again: the declared default applies
+            else:
+                sc._conf.set(key, value)
+
+
+def test_max_rate_per_partition_bounds_each_batch(sc, stream, kafka_store, new_topic):
+    manual, records = backlog_stream(sc, stream, kafka_store, new_topic, {0: 12, 1: 3}, **{
+        "spark.streaming.kafka.maxRatePerPartition": "5"})
     ranges, values = [], manual.collect(records.map(lambda kv: kv[1]))
     records.foreachRDD(lambda rdd: ranges.append([(r.partition, r.fromOffset, r.untilOffset)
                                                   for r in rdd.offsetRanges()]))
@@ -188,17 +180,11 @@ def test_max_rate_per_partition_bounds_each_batch(sc, stream, kafka_store, topic
         sorted(f"a{i}" for i in range(5, 10)), ["a10", "a11"], []]
 
 
-def test_backpressure_starts_at_the_initial_rate_shared_by_lag(sc, stream, kafka_store, topic):
-    name = topic(2)
-    send(kafka_store, name, {0: [f"a{i}" for i in range(30)], 1: [f"b{i}" for i in range(10)]})
-    sc._conf.set("spark.streaming.backpressure.enabled", "true")
-    sc._conf.set("spark.streaming.backpressure.initialRate", "4")
-    try:
-        manual = stream()
-        records = manual.ssc.topicStream(f"kafka://{kafka_store.kafka_address}", [name],
-                                         start="earliest")
-    finally:
-        sc._conf.set("spark.streaming.backpressure.enabled", "false")
+def test_backpressure_starts_at_the_initial_rate_shared_by_lag(sc, stream, kafka_store,
+                                                               new_topic):
+    manual, records = backlog_stream(sc, stream, kafka_store, new_topic, {0: 30, 1: 10}, **{
+        "spark.streaming.backpressure.enabled": "true",
+        "spark.streaming.backpressure.initialRate": "4"})
     counts = []
     records.foreachRDD(lambda rdd: counts.append([r.count() for r in rdd.offsetRanges()]))
     manual.run(1)
@@ -212,9 +198,9 @@ def test_backpressure_starts_at_the_initial_rate_shared_by_lag(sc, stream, kafka
     ({"no.such.setting": "1"}, ConfigError, "no.such.setting"),
     ({"security.protocol": "carrier-pigeon"}, ConfigError, "carrier-pigeon.*security.protocol"),
 ])
-def test_bad_kafka_params_are_named_errors_before_any_batch(stream, kafka_store, topic, params,
-                                                            error, named):
-    name = topic(1)
+def test_bad_kafka_params_are_named_errors_before_any_batch(stream, kafka_store, new_topic,
+                                                            params, error, named):
+    name = new_topic(1)
     if params and "group.id" not in params:
         params = {"bootstrap.servers": kafka_store.kafka_address, **params}
     manual = stream()
