@@ -23,7 +23,10 @@ or, with ``messageHandler``, whatever it returns for each
 module does not import the streaming package): it starts at ``fromOffsets``,
 else at ``"auto.offset.reset"`` (``"smallest"``/``"earliest"`` or, by
 default, ``"largest"``/``"latest"``); a ``"group.id"`` starts from the
-group's committed offsets and commits after each batch.
+group's committed offsets and commits after each batch. Without a store
+secret the stream is over the Kafka cluster the parameters name
+(``topicStream("kafka://...", kafka_params=kafkaParams)``). Bad parameters
+are a ConfigError when the stream is made, before any batch.
 
 Thread-safety: as LogRDD.
 """
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+from ember.engine.errors import ConfigError
 from ember.ingest.log_rdd import (
     BrokerAccess, KeyValueDecoder, LogRDD, check_ranges, utf8_decoder,
 )
@@ -88,6 +92,11 @@ def _broker_address(kafka_params: Mapping[str, Any]) -> str:
     return servers.split(",")[0].strip()
 
 
+def _over_kafka(kafka_params: Mapping[str, Any]) -> bool:
+    """No store secret: the brokers are read over Kafka's protocol."""
+    return "ember.secret" not in kafka_params and "ember.secret.file" not in kafka_params
+
+
 class KafkaUtils:
     @staticmethod
     def createRDD(sc: Any, kafkaParams: Mapping[str, Any], offsetRanges: list,
@@ -98,8 +107,7 @@ class KafkaUtils:
         partition, fromOffset, untilOffset)``), one partition per range."""
         decode = (KeyValueDecoder(keyDecoder, valueDecoder) if messageHandler is None
                   else MessageHandlerDecoder(keyDecoder, valueDecoder, messageHandler))
-        if "ember.secret" not in kafkaParams and "ember.secret.file" not in kafkaParams:
-            # No store secret: a broker that speaks Kafka's protocol.
+        if _over_kafka(kafkaParams):
             from ember.ingest.kafka.client import kafka_offset_range_rdd
             return kafka_offset_range_rdd(sc, kafkaParams, offsetRanges, decode)
         address = _broker_address(kafkaParams)
@@ -115,19 +123,26 @@ class KafkaUtils:
                            fromOffsets: Mapping | None = None, keyDecoder: Callable = utf8_decoder,
                            valueDecoder: Callable = utf8_decoder,
                            messageHandler: Callable | None = None) -> Any:
-        """A direct stream over ``topics``: each batch a LogRDD of the offsets
-        from the last batch's end to the latest, ``offsetRanges()`` on it."""
+        """A direct stream over ``topics``: each batch an RDD (LogRDD, or
+        KafkaRDD without a store secret) of the offsets from the last batch's
+        end to the latest, ``offsetRanges()`` on it."""
+        reset = kafkaParams.get("auto.offset.reset", "largest")
+        starts = {"smallest": "earliest", "earliest": "earliest", "largest": "latest",
+                  "latest": "latest"}
+        if str(reset).lower() not in starts:
+            raise ConfigError(f"kafkaParams['auto.offset.reset']={reset!r}: expected 'smallest' "
+                              f"or 'largest' (or 'earliest'/'latest')")
+        start = dict(fromOffsets) if fromOffsets else starts[str(reset).lower()]
+        decoders = {"keyDecoder": keyDecoder, "valueDecoder": valueDecoder,
+                    "messageHandler": messageHandler}
+        if _over_kafka(kafkaParams):
+            from ember.ingest.kafka.client import SCHEME, client_config
+            servers = client_config(kafkaParams)["bootstrap.servers"]
+            return ssc.topicStream(SCHEME + servers, list(topics), start=start,
+                                   group_id=kafkaParams.get("group.id"),
+                                   kafka_params=kafkaParams, **decoders)
         address = _broker_address(kafkaParams)
         secret = coerce_secret(kafkaParams.get("ember.secret"),
                                kafkaParams.get("ember.secret.file"))
-        reset = str(kafkaParams.get("auto.offset.reset", "largest")).lower()
-        starts = {"smallest": "earliest", "earliest": "earliest", "largest": "latest",
-                  "latest": "latest"}
-        if reset not in starts:
-            raise ValueError(f"kafkaParams['auto.offset.reset']={reset!r}: expected 'smallest' "
-                             f"or 'largest' (or 'earliest'/'latest')")
-        start = dict(fromOffsets) if fromOffsets else starts[reset]
         return ssc.topicStream(address, list(topics), start=start,
-                               group_id=kafkaParams.get("group.id"), keyDecoder=keyDecoder,
-                               valueDecoder=valueDecoder, messageHandler=messageHandler,
-                               secret=secret)
+                               group_id=kafkaParams.get("group.id"), secret=secret, **decoders)

@@ -39,7 +39,7 @@ import logging
 import threading
 import uuid
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ember.driver.conf import Conf
 from ember.driver.context import Context
@@ -180,13 +180,15 @@ class StreamingContext:
     def topicStream(self, store: Any, topics: Any, start: Any = "latest",
                     group_id: str | None = None, *, keyDecoder: Callable | None = None,
                     valueDecoder: Callable | None = None, messageHandler: Callable | None = None,
-                    secret: Any = None) -> DStream:
+                    secret: Any = None, kafka_params: Mapping[str, Any] | None = None) -> DStream:
         """A direct stream over log-store topics: each batch is a topic RDD of
         the records from the last batch's end to the latest durable offsets
         (limited by ``spark.streaming.kafka.maxRatePerPartition`` and
         backpressure), with ``offsetRanges()``.
 
-        ``store``: a LogStore handle, or a broker address with ``secret``.
+        ``store``: a LogStore handle, a broker address with ``secret``, or
+        ``"kafka://HOST:PORT[,HOST:PORT]"`` for any Kafka cluster
+        (``kafka_params={...}`` then passes client settings: TLS, SASL).
         ``start``: "latest" (default), "earliest", or {TopicPartition: offset};
         a ``group_id`` with committed offsets starts there, and each completed
         batch commits the group's offsets. Elements are (key, value) decoded
@@ -194,9 +196,16 @@ class StreamingContext:
         """
         from ember.ingest.client.store import LogStore
         from ember.ingest.secret_file import coerce_secret
-        from ember.streaming.topic import LogStoreSource, TopicInputDStream, make_decoder
+        from ember.streaming.topic import (KafkaClusterSource, LogStoreSource, TopicInputDStream,
+                                           make_decoder)
 
-        if isinstance(store, LogStore):
+        if kafka_params is not None and not (isinstance(store, str)
+                                             and store.startswith("kafka://")):
+            raise ValueError(f"topicStream: kafka_params are for a Kafka cluster "
+                             f"('kafka://HOST:PORT'), not {store!r}")
+        if isinstance(store, str) and store.startswith("kafka://"):  # any Kafka cluster
+            source = KafkaClusterSource({**(kafka_params or {}), "bootstrap.servers": store})
+        elif isinstance(store, LogStore):
             source = LogStoreSource(store.address, store.secret)
             self._sc._log_stores[store.address] = store
         elif isinstance(store, str):

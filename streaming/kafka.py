@@ -1,4 +1,5 @@
-"""PySpark 2's ``pyspark.streaming.kafka`` names over ember's log store:
+"""PySpark 2's ``pyspark.streaming.kafka`` names over ember's log store or
+any Kafka cluster (``bootstrap.servers`` without a store secret):
 ``from ember.streaming.kafka import KafkaUtils, OffsetRange, TopicAndPartition``.
 
 ``KafkaUtils`` is ``ember.ingest.KafkaUtils`` (``createRDD``,

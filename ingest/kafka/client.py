@@ -11,10 +11,12 @@ It is the ``kafka`` extra: ``pip install 'ember[kafka]'``.
 building block (``topicRDD("kafka://...")``, ``KafkaUtils.createRDD`` with
 ``bootstrap.servers`` and topic streams use it): one RDD partition per
 ``OffsetRange``, fixed when the RDD is made, so a lost partition is
-recomputed by reading exactly the same offsets again. ``latest_offsets``
-gives each partition's (earliest, latest) offsets, latest being the high
-watermark: what every in-sync replica has, so never a record that can
-disappear. A task assigns its partition at ``fromOffset`` and reads until
+recomputed by reading exactly the same offsets again. ``KafkaCluster`` is
+the driver's side, one long-lived consumer asking the cluster about its
+topics: partitions, watermarks (``latest_offsets`` is a one-off of it), a
+consumer group's committed offsets, and committing them. Latest is always
+the high watermark: what every in-sync replica has, so never a record that
+can disappear. A task assigns its partition at ``fromOffset`` and reads until
 ``untilOffset``; offsets that no longer exist (retention) raise
 OffsetOutOfRangeError naming topic, partition and range, never fewer rows.
 Offsets missing inside a range (compaction, transaction markers) are
@@ -24,11 +26,16 @@ skipped, as Spark's Kafka RDD skips them.
 (``bootstrap.servers`` or PySpark's older ``metadata.broker.list``,
 ``security.protocol``, ``sasl.mechanism``, ``sasl.username``,
 ``sasl.password``, ``ssl.ca.location``, ...); ``group.id`` is not needed.
-They travel to the workers inside the task (over the authenticated
-engine connection); ``repr`` hides every password and secret.
+Whatever they say, reads never commit and never reset an offset
+(``auto.offset.reset`` is ``error``, as Spark fixes its executors' Kafka
+parameters): a range either reads exactly or fails. Settings librdkafka
+does not know are a ConfigError when the RDD or stream is made. They travel
+to the workers inside the task (over the authenticated engine connection);
+``repr`` hides every password and secret.
 
 Thread-safety: RDD objects are used by the driver's thread; ``compute``
-makes its own consumer per task.
+makes its own consumer per task. A ``KafkaCluster`` is used by one thread
+at a time.
 """
 
 from __future__ import annotations
@@ -37,7 +44,11 @@ import time
 from typing import Any, Callable, Iterator, Mapping
 
 from ember.engine.api.rdd import RDD, Partition
-from ember.engine.errors import BrokerUnavailableError, ConfigError, OffsetOutOfRangeError
+from ember.engine.errors import (
+    AuthenticationError, BrokerUnavailableError, CommitFailedError, ConfigError,
+    OffsetOutOfRangeError,
+    UnknownTopicOrPartitionError,
+)
 from ember.engine.wire.closure import Closure
 from ember.ingest.log.record_batch import Record
 from ember.ingest.structs import OffsetRange, TopicPartition
@@ -69,7 +80,7 @@ def client_config(kafka_params: Mapping[str, Any]) -> dict:
         s.strip().removeprefix(SCHEME) for s in str(config["bootstrap.servers"]).split(","))
     config.setdefault("group.id", "ember-kafka-rdd")  # librdkafka wants one; nothing is committed
     config["enable.auto.commit"] = False
-    config.setdefault("auto.offset.reset", "error")
+    config["auto.offset.reset"] = "error"  # a range reads exactly or fails, never skips
     config.setdefault("enable.partition.eof", True)
     config.setdefault("log_level", 3)
     return config
@@ -95,36 +106,140 @@ class KafkaAccess:
         self.config = state["config"]
 
 
+def new_consumer(config: Mapping[str, Any]):
+    """A confluent-kafka Consumer; what librdkafka refuses (an unknown
+    property, a bad value) is a ConfigError naming it. Connects lazily."""
+    kafka = _confluent()
+    try:
+        return kafka.Consumer(dict(config))
+    except kafka.KafkaException as error:
+        raise ConfigError(f"kafkaParams: {error.args[0].str()}") from None
+
+
+class KafkaCluster:
+    """The driver's questions to a Kafka cluster, over one consumer that
+    never joins a group: topic partitions, watermarks, and a group's
+    committed offsets (``group_id``, else the client's default group).
+    A broker that does not answer within ``timeout`` is a
+    BrokerUnavailableError; a refused login an AuthenticationError at once."""
+
+    def __init__(self, kafka_params: Mapping[str, Any], group_id: str | None = None,
+                 timeout: float = 30.0):
+        self._kafka = _confluent()
+        config = client_config(kafka_params)
+        if group_id is not None:
+            config["group.id"] = group_id
+        self.group_id = config["group.id"]
+        self.servers = config["bootstrap.servers"]
+        self.timeout = timeout
+        self._refused: str | None = None
+        users_callback = config.get("error_cb")
+
+        def on_error(error) -> None:
+            if error.code() in (self._kafka.KafkaError._AUTHENTICATION,
+                                self._kafka.KafkaError.SASL_AUTHENTICATION_FAILED):
+                self._refused = error.str()
+            if users_callback is not None:
+                users_callback(error)
+
+        config["error_cb"] = on_error
+        self._consumer = new_consumer(config)
+
+    def __enter__(self) -> "KafkaCluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _request(self, what: str, call: Callable[[float], Any],
+                 failed: Callable[[Any], Exception] | None = None) -> Any:
+        """``call(timeout)``, asked again in short slices until ``timeout``:
+        librdkafka reports a refused login to ``error_cb``, not to the call,
+        so each slice looks for one. A non-transient error is ``failed(error)``."""
+        kafka = self._kafka
+        transient = (kafka.KafkaError._TRANSPORT, kafka.KafkaError._TIMED_OUT,
+                     kafka.KafkaError._ALL_BROKERS_DOWN, kafka.KafkaError._WAIT_COORD)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return call(max(min(_POLL, deadline - time.monotonic()), 0.01))
+            except kafka.KafkaException as error:
+                failure = error.args[0]
+                self._consumer.poll(0)  # serves error_cb
+                if self._refused is not None:
+                    raise AuthenticationError(f"the Kafka brokers at {self.servers} refused the "
+                                              f"login: {self._refused}") from None
+                retry = failure.retriable() or failure.code() in transient
+                if not retry and failed is not None:
+                    raise failed(failure) from None
+                if not retry and failure.code() == kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise UnknownTopicOrPartitionError(f"{what} at {self.servers}: "
+                                                       f"{failure.str()}") from None
+                if not retry or time.monotonic() >= deadline:
+                    raise BrokerUnavailableError(f"the Kafka brokers at {self.servers} did not "
+                                                 f"answer {what}: {failure.str()}") from None
+
+    def partitions(self, topics: list[str]) -> list[TopicPartition]:
+        """Every partition of ``topics``, in topic order then partition order."""
+        metadata = self._request("a metadata request",
+                                 lambda timeout: self._consumer.list_topics(timeout=timeout))
+        out = []
+        for topic in topics:
+            info = metadata.topics.get(topic)
+            if info is None or info.error is not None:
+                raise UnknownTopicOrPartitionError(
+                    f"unknown topic {topic!r} at {self.servers}: "
+                    f"{info.error if info else 'not in the metadata'}")
+            out.extend(TopicPartition(topic, p) for p in sorted(info.partitions))
+        return out
+
+    def watermarks(self, partitions: list[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+        """``{TopicPartition: (earliest, latest)}`` now (latest: the high watermark)."""
+        return {tp: self._request(
+            "a ListOffsets request", lambda timeout, tp=tp: self._consumer.get_watermark_offsets(
+                self._kafka.TopicPartition(tp.topic, tp.partition), timeout=timeout,
+                cached=False)) for tp in partitions}
+
+    def committed(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The group's committed offsets; partitions without one are left out."""
+        found = self._request(f"an OffsetFetch for group {self.group_id!r}",
+                              lambda timeout: self._consumer.committed(
+                                  [self._kafka.TopicPartition(tp.topic, tp.partition)
+                                   for tp in partitions], timeout=timeout))
+        return {TopicPartition(t.topic, t.partition): t.offset for t in found
+                if t.error is None and t.offset >= 0}
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit ``offsets`` for the group, as a consumer outside it
+        (generation -1: the group must have no active members)."""
+        if not offsets:
+            return
+
+        def refused(failure) -> CommitFailedError:
+            return CommitFailedError(f"committing {dict(offsets)} for group {self.group_id!r} "
+                                     f"at {self.servers} failed: {failure.str()}")
+
+        answered = self._request(
+            f"an OffsetCommit for group {self.group_id!r}",
+            lambda timeout: self._consumer.commit(offsets=[
+                self._kafka.TopicPartition(tp.topic, tp.partition, offset)
+                for tp, offset in sorted(offsets.items())], asynchronous=False), refused)
+        errors = [t for t in answered or () if t.error is not None]
+        if errors:
+            raise CommitFailedError(f"committing for group {self.group_id!r} at {self.servers}: "
+                                    + "; ".join(f"{t.topic}-{t.partition}: {t.error.str()}"
+                                                for t in errors))
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
 def latest_offsets(kafka_params: Mapping[str, Any], topics: list[str],
                    timeout: float = 30.0) -> dict[TopicPartition, tuple[int, int]]:
     """``{TopicPartition: (earliest, latest)}`` of every partition of
     ``topics`` now (latest: the high watermark)."""
-    kafka = _confluent()
-    consumer = kafka.Consumer(client_config(kafka_params))
-    try:
-        metadata = consumer.list_topics(timeout=timeout)
-        out = {}
-        for topic in topics:
-            info = metadata.topics.get(topic)
-            if info is None or info.error is not None:
-                from ember.engine.errors import UnknownTopicOrPartitionError
-                raise UnknownTopicOrPartitionError(
-                    f"unknown topic {topic!r} at {consumer_servers(kafka_params)}: "
-                    f"{info.error if info else 'not in the metadata'}")
-            for partition in sorted(info.partitions):
-                low, high = consumer.get_watermark_offsets(
-                    kafka.TopicPartition(topic, partition), timeout=timeout, cached=False)
-                out[TopicPartition(topic, partition)] = (low, high)
-        return out
-    except kafka.KafkaException as error:
-        raise BrokerUnavailableError(f"the Kafka brokers at {consumer_servers(kafka_params)} "
-                                     f"did not answer: {error}") from None
-    finally:
-        consumer.close()
-
-
-def consumer_servers(kafka_params: Mapping[str, Any]) -> str:
-    return str(kafka_params.get("bootstrap.servers") or kafka_params.get("metadata.broker.list"))
+    with KafkaCluster(kafka_params, timeout=timeout) as cluster:
+        return cluster.watermarks(cluster.partitions(topics))
 
 
 class KafkaPartition(Partition):
@@ -189,12 +304,14 @@ def read_kafka_range(access: KafkaAccess, r: OffsetRange,
     if r.fromOffset >= r.untilOffset:
         return
     kafka = _confluent()
-    consumer = kafka.Consumer(access.config)
+    consumer = new_consumer(access.config)
     try:
         consumer.assign([kafka.TopicPartition(r.topic, r.partition, r.fromOffset)])
         position, silent_since = r.fromOffset, time.monotonic()
         while position < r.untilOffset:
-            messages = consumer.consume(10000, timeout=_POLL)
+            # consume() waits until it has as many as asked or the poll time is up: ask for
+            # no more than the range still holds, so a short range costs no idle wait.
+            messages = consumer.consume(min(10000, r.untilOffset - position), timeout=_POLL)
             if not messages and time.monotonic() - silent_since > retry_window:
                 raise BrokerUnavailableError(
                     f"topic {r.topic!r} partition {r.partition}: nothing read past offset "

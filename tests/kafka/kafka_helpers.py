@@ -1,8 +1,10 @@
-"""Helpers of the Kafka listener's tests: the kcat program, a plain reader of
-what the log holds (ember's own consumer), confluent-kafka settings, polling."""
+"""Helpers of the Kafka listener's tests: the ``kafka_store`` and
+``new_topic`` fixtures, the kcat program, a plain reader of what the log
+holds (ember's own consumer), confluent-kafka settings, polling."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import time
@@ -12,6 +14,25 @@ import pytest
 from ember.ingest.client.store import LogStore
 from ember.ingest.structs import TopicPartition
 
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def kafka_store(tmp_path_factory):
+    """A broker with a Kafka listener, in its own process, for one test module."""
+    store = LogStore.start(tmp_path_factory.mktemp("kafka-log"), kafka_listener="127.0.0.1:0")
+    yield store
+    store.stop()
+
+
+@pytest.fixture
+def new_topic(kafka_store):
+    """``new_topic(partitions=3)`` -> the name of a new topic."""
+    def make(partitions: int = 3, **config) -> str:
+        name = f"t{next(_names)}-{int(time.time() * 1000) % 100000}"
+        kafka_store.create_topic(name, partitions, config or None)
+        return name
+    return make
 
 def kcat_program() -> str:
     path = shutil.which("kcat")

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from kafka_helpers import kcat, read_log
+from kafka_helpers import kcat, read_log, wait_for
 from ember.engine.errors import BrokerUnavailableError
 from ember.ingest.client.store import LogStore
 from kafka_clients import CLIENTS, consume_from_beginning, kcat_options, produce, \
@@ -78,6 +78,41 @@ def test_sasl_ssl_with_scram_and_the_right_password_works(secure_store, tls_file
     got = consume_from_beginning(client, secure_store.kafka_address, "secured", 1,
                                  before + 20, security=settings)
     assert [v for _, v in got[0]][before:] == [v for _, _, v in records]
+
+
+def test_a_topic_stream_reads_over_sasl_ssl_with_librdkafkas_settings(sc, secure_store,
+                                                                         tls_files):
+    """createDirectStream passes TLS and SASL through kafkaParams; a wrong
+    password is an AuthenticationError when the stream starts."""
+    from ember.engine.errors import AuthenticationError
+    from ember.streaming import StreamingContext
+    from ember.streaming.kafka import KafkaUtils
+
+    settings = security(tls_files, "SCRAM-SHA-256", "wonderland")
+    produce("confluent-kafka", secure_store.kafka_address, "secured",
+            [(0, None, b"streamed-%d" % i) for i in range(5)], security=settings)
+    expected = [v.decode() for _, v, _ in read_log(secure_store, "secured")[0]]
+    params = {"bootstrap.servers": secure_store.kafka_address, "auto.offset.reset": "smallest",
+              **security_options("confluent-kafka", settings)}
+    ssc = StreamingContext(sc, 0.2)
+    got = []
+    KafkaUtils.createDirectStream(ssc, ["secured"], params).foreachRDD(
+        lambda rdd: got.extend(value for _, value in rdd.collect()))
+    ssc.start()
+    try:
+        wait_for(lambda: len(got) >= len(expected) or ssc.awaitTerminationOrTimeout(0.05),
+                 what="the stream to read the topic")
+    finally:
+        ssc.stop(stopSparkContext=False)
+    assert got == expected
+    ssc = StreamingContext(sc, 0.2)
+    KafkaUtils.createDirectStream(ssc, ["secured"], {**params, "sasl.password": "wrong"}) \
+        .foreachRDD(lambda rdd: None)
+    try:
+        with pytest.raises(AuthenticationError, match="refused the login.*alice"):
+            ssc.start()
+    finally:
+        ssc.stop(stopSparkContext=False)
 
 
 def refused(client: str, address: str, settings: dict) -> str:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
+
+# The Kafka tests' fixtures and helpers (a broker with a Kafka listener, real
+# Kafka clients) serve the streams over a Kafka cluster too.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "kafka"))
+from kafka_helpers import kafka_store, new_topic  # noqa: E402,F401 - fixtures
 
 from streaming_helpers import ManualStream
 

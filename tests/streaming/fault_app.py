@@ -3,6 +3,10 @@ count over a topic, written exactly once two ways.
 
     python fault_app.py BROKER SECRET_FILE CHECKPOINT_DIR OUT_DIR DB BATCHES
 
+``BROKER`` is the log store's address (read over ember's protocol with the
+store's secret), or ``kafka://HOST:PORT`` (read as a Kafka cluster through
+``KafkaUtils.createDirectStream``; the secret file is not used).
+
 * ``OUT_DIR/counts-<batch time>``: ``saveAsTextFiles`` of the windowed
   counts (``w WORD N``, a 2.5 s window sliding every 0.5 s batch, kept
   incrementally with an inverse function) and the running totals
@@ -28,6 +32,7 @@ from ember.driver.conf import Conf
 from ember.driver.context import Context
 from ember.ingest.secret_file import coerce_secret
 from ember.streaming import StreamingContext, StreamingListener
+from ember.streaming.kafka import KafkaUtils
 
 INTERVAL = 0.5
 TOPIC = "words"
@@ -35,7 +40,7 @@ TOPIC = "words"
 
 def main() -> int:
     broker, secret_file, checkpoint_dir, out_dir, db_path, batches = sys.argv[1:7]
-    secret = coerce_secret(None, secret_file)
+    secret = None if broker.startswith("kafka://") else coerce_secret(None, secret_file)
     batches = int(batches)
 
     def setup() -> StreamingContext:
@@ -43,8 +48,13 @@ def main() -> int:
                 .set("spark.streaming.kafka.maxRatePerPartition", "20"))
         sc = Context(conf=conf)
         ssc = StreamingContext(sc, INTERVAL)
-        records = ssc.topicStream(broker, [TOPIC], start="earliest", group_id="word-count",
-                                  secret=secret)
+        if secret is None:
+            records = KafkaUtils.createDirectStream(ssc, [TOPIC], {
+                "bootstrap.servers": broker.removeprefix("kafka://"), "group.id": "word-count",
+                "auto.offset.reset": "smallest"})
+        else:
+            records = ssc.topicStream(broker, [TOPIC], start="earliest", group_id="word-count",
+                                      secret=secret)
         ranges: dict = {}
 
         def remember_ranges(time, rdd):

@@ -1,8 +1,9 @@
 """Exactly-once under faults (RELIABILITY.md 4.7, T1-T5): a stateful windowed
-word count over a topic (``fault_app.py``), run as a real driver process
-that the tests SIGKILL (at failpoints or from outside while its tasks run),
-whose worker is SIGKILLed mid-batch, or whose broker is killed and
-restarted between batches. After a restart through
+word count over a topic (``fault_app.py``: over ember's protocol, and for
+T1-T3 and T5 also over a Kafka cluster, the store's Kafka listener), run as
+a real driver process that the tests SIGKILL (at failpoints or from outside
+while its tasks run), whose worker is SIGKILLed mid-batch, or whose broker
+is killed and restarted between batches. After a restart through
 ``StreamingContext.getOrCreate``, every batch time's output must equal the
 plain-Python oracle of a fault-free run, and every input record must be
 counted exactly once.
@@ -59,8 +60,9 @@ def oracle(k: int) -> list[str]:
 class App:
     """The paths of one application, and its driver runs."""
 
-    def __init__(self, tmp_path, store):
+    def __init__(self, tmp_path, store, broker: str | None = None):
         self.store = store
+        self.broker = broker or store.address
         self.checkpoints = str(tmp_path / "checkpoints")
         self.out = str(tmp_path / "out")
         self.db = str(tmp_path / "results.db")
@@ -75,7 +77,7 @@ class App:
     def start(self, failpoints: str = "") -> subprocess.Popen:
         env = {**os.environ, "EMBER_FAILPOINTS": failpoints}
         process = subprocess.Popen(
-            [sys.executable, APP, self.store.address, self.secret_file, self.checkpoints,
+            [sys.executable, APP, self.broker, self.secret_file, self.checkpoints,
              self.out, self.db, str(BATCHES)],
             stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
         self.runs.append(process)
@@ -151,6 +153,23 @@ def app(tmp_path):
     made.store.stop()
 
 
+@pytest.fixture
+def kafka_app(tmp_path):
+    """The same application reading a Kafka cluster (the store's Kafka
+    listener) through createDirectStream, its input produced by confluent-kafka."""
+    from kafka_clients import produce as kafka_produce
+
+    store = LogStore.start(str(tmp_path / "log"), kafka_listener="127.0.0.1:0")
+    store.create_topic("words", partitions=PARTITIONS)
+    kafka_produce("confluent-kafka", store.kafka_address, "words",
+                  [(p, None, word(p, o).encode()) for p in range(PARTITIONS)
+                   for o in range(DATA_BATCHES * PER_BATCH)])
+    made = App(tmp_path, store, broker=f"kafka://{store.kafka_address}")
+    yield made
+    made.kill_all()
+    made.store.stop()
+
+
 def run_to_the_end(app: App) -> None:
     process = app.start()
     assert app.finish(process) == 0, app.lines[-5:]
@@ -170,6 +189,23 @@ def test_driver_sigkilled_at_a_failpoint_resumes_exactly_once(app, point):
     assert first.wait(120) == -signal.SIGKILL
     assert 0 < len([n for n in os.listdir(app.out)]) < BATCHES
     run_to_the_end(app)
+
+
+@pytest.mark.parametrize("point", ["streaming.after_log", "streaming.before_offset_commit"])
+def test_a_kafka_stream_driver_sigkilled_at_a_failpoint_resumes_exactly_once(kafka_app, point):
+    """T1/T3 over a Kafka cluster: the logged ranges are read again from the
+    Kafka broker, the group's offsets committed there."""
+    test_driver_sigkilled_at_a_failpoint_resumes_exactly_once(kafka_app, point)
+
+
+def test_a_kafka_stream_driver_sigkilled_while_its_tasks_read_resumes_exactly_once(kafka_app):
+    """T2 over a Kafka cluster."""
+    test_driver_sigkilled_while_a_batch_runs_its_tasks_resumes_exactly_once(kafka_app)
+
+
+def test_a_kafka_broker_restarted_between_batches_the_stream_waits_and_resumes(kafka_app):
+    """T5 over a Kafka cluster: librdkafka reconnects; no batch skips input."""
+    test_broker_restarted_between_batches_the_stream_waits_and_resumes(kafka_app)
 
 
 def test_driver_sigkilled_while_a_batch_runs_its_tasks_resumes_exactly_once(app):
@@ -211,8 +247,9 @@ def test_broker_restarted_between_batches_the_stream_waits_and_resumes(app):
     process = app.start()
     app.wait_until(lambda: app.done() >= 4)
     directory, port, secret = app.store.directory, app.store.port, app.store.secret
+    kafka_listener = app.store.kafka_address  # the same Kafka port too, if it has one
     app.store.kill()
     time.sleep(2.0)  # several batch intervals pass without a broker
-    app.store = LogStore.start(directory, port=port, secret=secret)
+    app.store = LogStore.start(directory, port=port, secret=secret, kafka_listener=kafka_listener)
     assert app.finish(process) == 0, app.lines[-5:]
     app.assert_exactly_once()
