@@ -51,6 +51,7 @@ from ember.ingest.log.log_manager import validate_topic_name
 MIN_INSYNC_REPLICAS = "min.insync.replicas"
 UNCLEAN_LEADER_ELECTION = "unclean.leader.election.enable"
 CLUSTER_TOPIC_CONFIGS = (MIN_INSYNC_REPLICAS, UNCLEAN_LEADER_ELECTION)
+PRODUCER_ID_BLOCK = 1000
 
 
 @dataclass(frozen=True)
@@ -473,6 +474,17 @@ class Controller:
         return Decision([record], {"isr": record["isr"], "leader": record.get("leader", state.leader),
                                    "leader_epoch": new_leader_epoch,
                                    "partition_epoch": state.partition_epoch + 1})
+
+    # --- producer ids -------------------------------------------------------------
+
+    def allocate_producer_ids(self, broker_id: int, broker_epoch: int) -> Decision:
+        """A block of producer ids for one broker, unique in the cluster for
+        good (Kafka's AllocateProducerIds): the image keeps the next free id."""
+        self._registered(broker_id, broker_epoch)
+        first = self.image.next_producer_id
+        return Decision([{"type": "producer_ids", "broker_id": broker_id,
+                          "next": first + PRODUCER_ID_BLOCK}],
+                        {"first": first, "count": PRODUCER_ID_BLOCK})
 
     # --- reassignment -------------------------------------------------------------
 

@@ -25,6 +25,7 @@ Records (dicts; ``offset`` is the Raft index of the entry carrying them)::
                         -> partition_epoch + 1; leader_epoch + 1 when the
                            leader changes
     remove_topic        name
+    producer_ids        broker_id, next   (the next producer id never handed out)
 
 Snapshot: :meth:`to_json` / :meth:`from_json` (plain JSON, so a snapshot
 travels to a follower without pickling). :meth:`digest` fingerprints the
@@ -84,6 +85,7 @@ class MetadataImage:
         self.brokers: dict[int, BrokerRegistration] = {}
         self.topics: dict[str, Topic] = {}
         self.offset = 0  # the Raft index of the last applied entry
+        self.next_producer_id = 0
 
     # --- reading ------------------------------------------------------------------
 
@@ -172,11 +174,15 @@ class MetadataImage:
     def _apply_remove_topic(self, r: dict, offset: int) -> None:
         self.topics.pop(r["name"], None)
 
+    def _apply_producer_ids(self, r: dict, offset: int) -> None:
+        self.next_producer_id = max(self.next_producer_id, r["next"])
+
     # --- snapshots ----------------------------------------------------------------
 
     def to_json(self) -> dict:
         return {
             "offset": self.offset,
+            "next_producer_id": self.next_producer_id,
             "brokers": [asdict(b) for _, b in sorted(self.brokers.items())],
             "topics": [{"name": t.name, "topic_id": t.topic_id, "config": t.config,
                         "partitions": [_partition_doc(p) for p in t.partitions]}
@@ -189,6 +195,7 @@ class MetadataImage:
         if not doc:
             return image
         image.offset = doc["offset"]
+        image.next_producer_id = doc.get("next_producer_id", 0)
         for b in doc["brokers"]:
             image.brokers[b["broker_id"]] = BrokerRegistration(**b)
         for t in doc["topics"]:
