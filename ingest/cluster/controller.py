@@ -146,7 +146,7 @@ class Controller:
     # --- brokers ------------------------------------------------------------------
 
     def register_broker(self, broker_id: int, incarnation: str, host: str, port: int,
-                        rack: str | None = None) -> Decision:
+                        rack: str | None = None, kafka: str | None = None) -> Decision:
         """A broker (re)starts. Its epoch will be the offset of this record.
         A restarted broker is a new incarnation: whatever the old one led or
         was in sync for moves away first, since its log may be behind."""
@@ -157,7 +157,8 @@ class Controller:
         if old is not None and old.incarnation != incarnation and not old.fenced:
             records += self._fence([broker_id])
         records.append({"type": "register_broker", "broker_id": broker_id,
-                        "incarnation": incarnation, "host": host, "port": port, "rack": rack})
+                        "incarnation": incarnation, "host": host, "port": port, "rack": rack,
+                        "kafka": kafka})
         self._last_heartbeat[broker_id] = self._clock.monotonic()
         return Decision(records, {"heartbeat_interval": self.settings.broker_heartbeat_interval,
                                   "session_timeout": self.settings.broker_session_timeout})

@@ -35,7 +35,8 @@ the offset the broker has, or with the offset alone at the deadline);
 ``create_topic``, ``delete_topic``, ``alter_partition``,
 ``reassign_partitions``, ``elect_leaders``, ``allocate_producer_ids`` (the
 active controller only; others answer NotControllerError naming the leader
-they know).
+they know). A write's reply carries ``offset``, the Raft index of the entry
+that committed it (a registration's is the broker's epoch).
 
 Test hook: ``trace`` (a file path) appends one line per applied entry
 (``index term kind digest``, the digest of the image after it) and per
@@ -343,7 +344,8 @@ class ControllerServer:
             return
         identity, request_id, reply, proposed_term = waiting
         if term == proposed_term:
-            self._reply(identity, request_id, reply)
+            # The entry's offset: a registration's is the broker's epoch.
+            self._reply(identity, request_id, {**reply, "offset": index})
         else:
             self._reply_error(identity, request_id, self._not_controller())
 
@@ -415,7 +417,8 @@ class ControllerServer:
         if op == "register_broker":
             return c.register_broker(field(h, "broker_id", int, low=0), field(h, "incarnation", str),
                                      field(h, "host", str), field(h, "port", int, low=0, high=65535),
-                                     field(h, "rack", str, optional=True))
+                                     field(h, "rack", str, optional=True),
+                                     field(h, "kafka", str, optional=True))
         if op == "broker_heartbeat":
             replicas = []
             for item in field(h, "replicas", list, optional=True) or []:

@@ -12,7 +12,8 @@ log: it has no clock and no randomness.
 
 Records (dicts; ``offset`` is the Raft index of the entry carrying them)::
 
-    register_broker     broker_id, incarnation, host, port, rack
+    register_broker     broker_id, incarnation, host, port, rack, kafka (HOST:PORT
+                        of its Kafka listener, or null)
                         -> epoch = offset; fenced until it catches up
     unfence_broker      broker_id, epoch
     fence_broker        broker_id, epoch
@@ -54,6 +55,7 @@ class BrokerRegistration:
     rack: str | None = None
     fenced: bool = True
     in_controlled_shutdown: bool = False
+    kafka: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ class MetadataImage:
 
     def _apply_register_broker(self, r: dict, offset: int) -> None:
         self.brokers[r["broker_id"]] = BrokerRegistration(
-            r["broker_id"], r["incarnation"], offset, r["host"], r["port"], r.get("rack"))
+            r["broker_id"], r["incarnation"], offset, r["host"], r["port"], r.get("rack"),
+            kafka=r.get("kafka"))
 
     def _broker_at_epoch(self, r: dict) -> BrokerRegistration | None:
         broker = self.brokers.get(r["broker_id"])

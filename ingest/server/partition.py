@@ -28,11 +28,15 @@ A follower's high watermark is the leader's, bounded by its own fsynced end.
 What it must not know: sockets, the controller's wire; the replica manager
 sends the ISR changes this class proposes.
 
-Thread-safety: not thread-safe; the replica manager calls it under its lock.
+Thread-safety: each Partition has its own ``lock``; the replica manager
+holds it while it checks the role and appends, changes the role, or updates
+a follower's state, so an append never lands in a log that just became a
+follower's.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from ember.ingest.log.partition_log import PartitionLog
@@ -65,6 +69,7 @@ class Partition:
     pending_isr: tuple | None = None  # an ISR change sent to the controller
     pending_since: float = 0.0
     followers: dict[int, FollowerState] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -85,6 +90,8 @@ class Partition:
                     now: float) -> bool:
         """Take (or keep) the leadership; True when this is a new term."""
         new_term = self.role != LEADER or leader_epoch != self.leader_epoch
+        if not new_term and partition_epoch < self.partition_epoch:
+            return False  # an older image than the change the controller answered
         self.partition_epoch, self.replicas, self.isr = partition_epoch, tuple(replicas), tuple(isr)
         self.min_insync = min_insync
         if self.pending_isr is not None and set(self.pending_isr) == set(self.isr):
