@@ -478,6 +478,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example: python -m ember.ingest.cluster.controller_server --node-id 1 "
                "--dir data/c1 --port 9093 --peers 2@tcp://hostb:9093,3@tcp://hostc:9093 "
                "--secret-file cluster.secret")
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser, lifeline: bool = True) -> None:
+    """The member's options (also ``ember logstore controller``'s)."""
     parser.add_argument("--node-id", type=int, help="this member's id")
     parser.add_argument("--dir", help="its directory (formatted on first start)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -489,9 +495,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="only when founding a cluster: ID:INCARNATION,... for every "
                              "founding member (this one's incarnation comes from --incarnation)")
     parser.add_argument("--incarnation", default=None, help="with --initial-voters")
-    parser.add_argument("--lifeline", action="store_true",
-                        help="bootstrap on stdin, exit at its EOF (local_quorum)")
-    return parser
+    if lifeline:
+        parser.add_argument("--lifeline", action="store_true",
+                            help="bootstrap on stdin, exit at its EOF (local_quorum)")
 
 
 def _parse_peers(text: str) -> dict[int, str]:

@@ -68,6 +68,7 @@ from ember.ingest.server import broker_faults
 from ember.ingest.server.group_commit import GroupCommit
 from ember.ingest.server.cluster_member import ClusterMember, ReplicationSettings
 from ember.ingest.server.group_coordinator import GroupCoordinator
+from ember.ingest.server.group_metadata_manager import ReplicatedOffsetStore
 from ember.ingest.server.replica_manager import ReplicaManager
 from ember.ingest.log.log_manager import LogManager
 from ember.ingest.protocol import field, topic_partition
@@ -107,6 +108,16 @@ class ProducerIdAllocator:
                 self._end = end
             self._next += 1
             return self._next - 1
+
+
+class _ClusterProducerIds:
+    """Producer ids of a cluster broker: blocks from the controller."""
+
+    def __init__(self, broker: "Broker"):
+        self._broker = broker
+
+    def allocate(self) -> int:
+        return self._broker.cluster.producer_ids.allocate()
 
 
 class Broker:
@@ -154,15 +165,20 @@ class Broker:
     def start(self) -> str:
         """Open the logs, bind, and serve; returns the ``tcp://`` address."""
         self.logs = LogManager(self.log_dir, clock=self._clock)
-        self.groups = GroupCoordinator(self.log_dir, self._partitions_of, clock=self._clock)
         self._group_commit = GroupCommit().start()
         if self.node_id is None:
+            self.groups = GroupCoordinator(self.log_dir, self._partitions_of, clock=self._clock)
             self._producer_ids = ProducerIdAllocator(self.log_dir)
             self.replicas = ReplicaManager(self.logs, self._group_commit)
         else:
             self.replicas = ReplicaManager(
                 self.logs, self._group_commit, broker_id=self.node_id, clock=self._clock,
                 replica_lag_time_max=self._replication.replica_lag_time_max_ms / 1000)
+            self.offsets = ReplicatedOffsetStore(self.replicas,
+                                                 self._replication.offsets_topic_num_partitions)
+            self.groups = GroupCoordinator(self.log_dir, self._partitions_of, clock=self._clock,
+                                           offsets=self.offsets)
+            self._producer_ids = _ClusterProducerIds(self)
         if self._kafka_options["listener"]:
             self._start_kafka()
         self._zctx = zmq.Context()
@@ -181,10 +197,9 @@ class Broker:
         if self.node_id is not None:
             self.cluster = ClusterMember(self, self._controllers, self._cluster_secret,
                                          self._advertised_host, self._replication)
-            self.cluster.start()
-            self._producer_ids = self.cluster.producer_ids
             if self.kafka is not None:
-                self.kafka.apis.producer_ids = self._producer_ids
+                self.kafka.apis.cluster = self.cluster
+            self.cluster.start()
         log.info("serving %s at %s", self.log_dir, self.address)
         return self.address
 
@@ -327,7 +342,7 @@ class Broker:
     def _op_find_coordinator(self, identity, header, payloads):
         group = field(header, "group", str)
         if self.cluster is None:
-            return {"node_id": None, "address": self.address}, []
+            return {"node_id": None, "address": None}, []  # this broker: the one asked
         return self.cluster.find_coordinator(group), []
 
     def _op_describe_replicas(self, identity, header, payloads):
@@ -542,6 +557,10 @@ def parse_controllers(text: str) -> dict[int, str]:
 
 def _shell_secret(args) -> tuple[bytes, str]:
     path = args.secret_file or os.path.join(args.dir, SECRET_FILE)
+    if args.cluster and not os.path.exists(path):
+        raise ValueError(f"a cluster broker needs the cluster's secret file; {path} does not "
+                         f"exist (make one with `ember secret new --out FILE` and copy it to "
+                         f"every host, then pass --secret-file FILE)")
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         write_secret_file(path, new_secret())

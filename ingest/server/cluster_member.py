@@ -30,9 +30,14 @@ import queue
 import threading
 from dataclasses import dataclass
 
-from ember.engine.errors import EmberError, KafkaTimeoutError
+from ember.engine.errors import (
+    EmberError, KafkaTimeoutError, NotCoordinatorError, TopicAlreadyExistsError,
+)
 from ember.ingest.log.log_config import LogConfig
 from ember.ingest.server.broker_lifecycle import BrokerLifecycle, ClusterProducerIds
+from ember.ingest.server.group_metadata_manager import (
+    OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIG, offsets_partition,
+)
 from ember.ingest.server.partition import LEADER
 from ember.ingest.server.replica_fetcher import ReplicaFetcherManager
 from ember.ingest.server.replica_manager import CLUSTER_CONFIGS
@@ -48,10 +53,13 @@ class ReplicationSettings:
     leader's log end for this long leaves the ISR (Kafka: 30 s; a dead
     broker leaves sooner, when its session expires at the controller).
     default.replication.factor: for topics created without one (Kafka: 1;
-    ``LogStore.start_cluster`` passes its own)."""
+    here, unless set, the smaller of 3 and the brokers alive).
+    offsets.topic.replication.factor, offsets.topic.num.partitions: of the
+    internal topic keeping committed offsets (Kafka: 3 and 50; a partition
+    costs a Python broker more, hence 3)."""
 
     replica_lag_time_max_ms: int = 10_000
-    default_replication_factor: int = 1
+    default_replication_factor: int | None = None
     offsets_topic_replication_factor: int = 3
     offsets_topic_num_partitions: int = 3
 
@@ -68,6 +76,7 @@ class ClusterMember:
         self.fetchers = ReplicaFetcherManager(self.node_id, secret)
         self.replicas.fetchers = self.fetchers
         self.replicas.alter_isr = self._alter_isr
+        self.replicas.on_leadership = self._leadership_changed
         self.lifecycle = BrokerLifecycle(
             self.node_id, controllers, secret, advertised_host or host, int(port),
             kafka=broker.kafka_address, on_image=self.replicas.apply_metadata,
@@ -117,6 +126,45 @@ class ClusterMember:
                      reply["isr"], reply["partition_epoch"])
             self.replicas.isr_changed(partition, isr, reply)
 
+    # --- group coordination -------------------------------------------------------
+
+    def _leadership_changed(self, topic: str, partition: int, leads: bool) -> None:
+        """From the metadata thread: load or drop the groups of an offsets
+        partition this broker starts or stops leading."""
+        if topic != OFFSETS_TOPIC:
+            return
+        offsets = self.broker.offsets
+        offsets.partitions = self.broker.logs.describe_topic(OFFSETS_TOPIC).partitions
+        if leads:
+            offsets.load(partition, self.broker.logs.get_log(OFFSETS_TOPIC, partition))
+        else:
+            self.broker.groups.forget(offsets.unload(partition))
+
+    def find_coordinator(self, group: str) -> dict:
+        """The broker coordinating ``group``: the leader of its offsets
+        partition (the offsets topic is created on first use)."""
+        image = self.image
+        topic = image.topics.get(OFFSETS_TOPIC)
+        if topic is None:
+            live = sum(1 for b in image.brokers.values() if not b.fenced)
+            factor = max(1, min(self.settings.offsets_topic_replication_factor, live))
+            try:
+                self.lifecycle.request(
+                    "create_topic", topic=OFFSETS_TOPIC,
+                    partitions=self.settings.offsets_topic_num_partitions,
+                    replication_factor=factor, config=dict(OFFSETS_TOPIC_CONFIG))
+            except TopicAlreadyExistsError:
+                pass
+            self._await(lambda img: OFFSETS_TOPIC in img.topics, f"topic {OFFSETS_TOPIC}")
+            image = self.image
+            topic = image.topics[OFFSETS_TOPIC]
+        state = topic.partitions[offsets_partition(group, len(topic.partitions))]
+        broker = image.brokers.get(state.leader)
+        if state.leader < 0 or broker is None or broker.fenced:
+            raise NotCoordinatorError(f"group {group!r}: its coordinator is not available "
+                                      f"yet (the offsets partition has no leader)")
+        return {"node_id": state.leader, "address": f"tcp://{broker.host}:{broker.port}"}
+
     # --- what clients ask ---------------------------------------------------------
 
     def _replica_offsets(self) -> list:
@@ -153,10 +201,12 @@ class ClusterMember:
                 "brokers": self.brokers(), "metadata_offset": image.offset}
 
     def create_topic(self, name, partitions, replication_factor, config) -> dict:
+        if replication_factor is None:
+            replication_factor = self.settings.default_replication_factor or min(
+                3, sum(1 for b in self.image.brokers.values() if not b.fenced))
         reply = self.lifecycle.request(
             "create_topic", topic=name, partitions=partitions,
-            replication_factor=replication_factor or self.settings.default_replication_factor,
-            config=config)
+            replication_factor=max(1, replication_factor), config=config)
         self._await(lambda image: name in image.topics, f"topic {name!r} to be created")
         return {"replication_factor": reply.get("replication_factor"),
                 "assignment": reply.get("assignment")}

@@ -27,11 +27,16 @@ def test_every_broker_registers_and_each_partition_gets_a_leader_and_full_isr(cl
     assert [sorted(i) for i in info["isr"]] == [[1, 2, 3]] * 3
     assert all(leader in (1, 2, 3) for leader in info["leaders"])
     assert info["config"]["min.insync.replicas"] == 2
-    described = cluster.describe_cluster()
-    assert sorted(described) == [1, 2, 3]
-    for p, leader in enumerate(info["leaders"]):
-        roles = {node: described[node]["partitions"][f"events-{p}"]["role"] for node in described}
-        assert roles == {n: "leader" if n == leader else "follower" for n in (1, 2, 3)}
+
+    def roles():
+        described = cluster.describe_cluster()
+        return {(p, node): described[node]["partitions"].get(f"events-{p}", {}).get("role")
+                for node in described for p in range(3)}
+
+    # Each broker takes its roles once it has applied the topic's metadata.
+    expected = {(p, node): "leader" if node == leader else "follower"
+                for p, leader in enumerate(info["leaders"]) for node in (1, 2, 3)}
+    wait_for(lambda: roles() == expected, what="every broker to take its roles")
 
 
 def test_acks_all_records_are_stored_byte_for_byte_on_every_replica(cluster):
