@@ -75,7 +75,8 @@ class LogStore:
     def start_cluster(cls, directories: list, replication_factor: int = 3, *,
                       secret: bytes | None = None, env: Mapping[str, str] | None = None,
                       kafka_listener: bool = False, broker_args: list[str] | None = None,
-                      controller_settings: dict | None = None) -> "LogStore":
+                      controller_settings: dict | None = None,
+                      node_env: Mapping[int, Mapping[str, str]] | None = None) -> "LogStore":
         """Start a replicated store on this machine: a controller quorum and
         one broker process per directory (``local_cluster.LocalCluster``),
         one fresh secret for all. Topics created through the handle get
@@ -89,7 +90,8 @@ class LogStore:
         cluster = LocalCluster(directories, replication_factor=replication_factor,
                                secret=None if secret is None else coerce_secret(secret, None),
                                env=env, kafka_listener=kafka_listener, broker_args=broker_args,
-                               controller_settings=controller_settings).start()
+                               controller_settings=controller_settings,
+                               node_env=node_env).start()
         try:
             store = cls(cluster.bootstrap, cluster.secret, cluster=cluster)
         except BaseException:

@@ -10,7 +10,8 @@ pipe (never argv or the environment). In directory ``D`` of broker ``N``
 on ports the kernel picks at their first start, kept across restarts, so
 clients and followers reach a restarted broker where they knew it.
 
-For tests: :meth:`kill` (SIGKILL, or any signal: SIGSTOP then SIGCONT
+For tests: ``env`` (every process) and ``node_env`` (one broker's, also
+settable between restarts) arm the brokers' fault hooks; :meth:`kill` (SIGKILL, or any signal: SIGSTOP then SIGCONT
 pauses a broker), :meth:`restart` (with its directory, or wiped),
 :meth:`describe` (what each broker knows of the partitions it holds). Every
 process is stopped by its PID: :meth:`stop` closes the brokers' lifelines
@@ -43,7 +44,8 @@ class LocalCluster:
     def __init__(self, directories: list, *, replication_factor: int = 3,
                  secret: bytes | None = None, env: Mapping[str, str] | None = None,
                  broker_args: list[str] | None = None, controller_settings: dict | None = None,
-                 kafka_listener: bool = False, startup_timeout: float = 60.0):
+                 kafka_listener: bool = False, startup_timeout: float = 60.0,
+                 node_env: Mapping[int, Mapping[str, str]] | None = None):
         if not directories:
             raise ValueError("a cluster needs at least one directory (one broker each)")
         self.directories = [os.path.abspath(os.fspath(d)) for d in directories]
@@ -56,6 +58,7 @@ class LocalCluster:
         self.secret = secret or new_secret()
         self.ids = list(range(1, len(self.directories) + 1))
         self._env = dict(env or {})
+        self.node_env = {int(k): dict(v) for k, v in (node_env or {}).items()}
         self._broker_args = list(broker_args or [])
         self._kafka_listener = kafka_listener
         self._startup_timeout = startup_timeout
@@ -132,8 +135,9 @@ class LocalCluster:
             if self.kafka_addresses.get(node):
                 kafka_port = int(self.kafka_addresses[node].rsplit(":", 1)[1])
             args += ["--kafka-listener", f"127.0.0.1:{kafka_port}"]
+        env = {**self._env, **self.node_env.get(node, {})}
         process = spawn.spawn(BROKER_MODULE, args, {"secret": self.secret.hex()},
-                              env=spawn.child_environment(self._env), stdout=subprocess.PIPE)
+                              env=spawn.child_environment(env), stdout=subprocess.PIPE)
         self.processes[node] = process
         return process
 

@@ -401,6 +401,8 @@ class Broker:
                        else {"offset": o.first_offset, "last": o.last_offset} for o in outcomes]
             if acks == -1 and broker_faults.hit("produce.drop_reply"):
                 return
+            if acks == -1 and broker_faults.hit("produce.die_before_reply"):
+                broker_faults.die()
             self._endpoint.send([identity, protocol.reply(request_id, {"results": results})])
 
         self.replicas.append(batches, acks, done)

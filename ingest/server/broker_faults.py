@@ -22,6 +22,8 @@ import threading
 ENV = "EMBER_BROKER_FAULTS"
 POINTS = {
     "produce.drop_reply": "a produce request was stored and fsynced; its reply is dropped",
+    "produce.die_before_reply": "an acks=all produce was replicated to the in-sync replicas; "
+                                "SIGKILL before its reply leaves",
     "offsets.before_rename": "a committed-offsets file was written under its temporary "
                              "name; SIGKILL before the rename",
     "replica_fetch.stall": "a leader answers its followers' fetches with no batches (and does "
