@@ -215,6 +215,7 @@ class Consumer:
         self._assignment: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._seeked: set[TopicPartition] = set()
+        self._failing: set[TopicPartition] = set()  # fetches failing since their warning
         self._buffer: dict[TopicPartition, collections.deque] = {}
         self._membership = (_Membership(self._client, self._group_id, config)
                             if self._group_id else None)
@@ -507,8 +508,7 @@ class Consumer:
                     "topic": tp.topic, "partition": tp.partition, "offset": self._positions[tp],
                     "max_bytes": self.config["max_partition_fetch_bytes"]})))
             except RETRIABLE as error:
-                log.warning("fetch of %s failed, retrying: %s", tp, error)
-                self._client.invalidate(tp.topic)
+                self._fetch_failed(tp, error)
         for tp, conn, call in calls:
             try:
                 _, frames = conn.wait(call)
@@ -516,9 +516,9 @@ class Consumer:
                 self._out_of_range(tp, error)
                 continue
             except RETRIABLE as error:
-                log.warning("fetch of %s failed, retrying: %s", tp, error)  # as kafka-python
-                self._client.invalidate(tp.topic)
+                self._fetch_failed(tp, error)
                 continue
+            self._failing.discard(tp)
             if tp not in self._positions:
                 continue  # seek or reassignment meanwhile
             position = self._positions[tp]
@@ -526,6 +526,16 @@ class Consumer:
                        if r.offset >= position]
             if records:
                 self._buffer[tp] = collections.deque(records)
+
+    def _fetch_failed(self, tp: TopicPartition, error: BaseException) -> None:
+        """A fetch that the next poll retries (after a metadata refresh):
+        one warning per partition until a fetch of it succeeds again."""
+        if tp not in self._failing:
+            self._failing.add(tp)
+            log.warning("fetch of %s failed, retrying: %s", tp, error)  # as kafka-python
+        else:
+            log.debug("fetch of %s failed again: %s", tp, error)
+        self._client.invalidate(tp.topic)
 
     def _out_of_range(self, tp: TopicPartition, error: OffsetOutOfRangeError) -> None:
         if tp in self._seeked or self._reset is None:
