@@ -440,6 +440,7 @@ class ReplicaManager:
         diverging epoch, or the leader's offsets) and its batches."""
         keys = {(t, p) for t, p, *_ in requests}
         deadline = self._clock.monotonic() + max_wait_ms / 1000
+        ends = self._log_ends(keys)
 
         def attempt(final: bool) -> bool:
             results, payloads, moved = self._replica_read(replica_id, requests, max_bytes)
@@ -456,6 +457,12 @@ class ReplicaManager:
         parked = _ParkedFetch(keys, attempt, deadline)
         with self._lock:
             self._parked.append(parked)
+        if self._log_ends(keys) != ends:
+            self._wake_fetches(keys)  # an append between the read and the parking
+
+    def _log_ends(self, keys) -> dict:
+        return {k: p.log.log_end_offset for k in keys
+                if (p := self.partitions.get(k)) is not None}
 
     def _replica_read(self, replica_id: int, requests: list, max_bytes: int):
         now = self._clock.monotonic()
