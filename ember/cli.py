@@ -29,6 +29,9 @@ import sys
 import textwrap
 import traceback
 
+from ember.ingest.cluster.cli import (
+    add_cluster_serve_arguments, add_controller_command, cluster_serve_arguments, run_controller,
+)
 from ember.ingest.kafka.cli import (
     add_kafka_serve_arguments, add_users_command, kafka_serve_arguments, run_users,
 )
@@ -80,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--secret-file", help="the secret file (default: DIR/broker.secret)")
     add_kafka_serve_arguments(serve)
+    add_cluster_serve_arguments(serve)
+    add_controller_command(logstore_commands)
     add_logstore_client_commands(logstore_commands)
     add_users_command(logstore_commands)
     add_submit_command(commands)
@@ -117,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_cluster_command(args)
         elif args.command == "logstore" and args.logstore_command == "users":
             return run_users(args)
+        elif args.command == "logstore" and args.logstore_command == "controller":
+            return run_controller(args)
         elif args.command == "connect":
             from ember.etl.cli import run_connect
             return run_connect(args, fail)
@@ -127,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return serve(["--dir", args.dir, "--port", str(args.port), "--host", args.host]
                          + (["--secret-file", args.secret_file] if args.secret_file else [])
-                         + kafka_serve_arguments(args)) or 0
+                         + kafka_serve_arguments(args) + cluster_serve_arguments(args)) or 0
         return 0
     except KeyboardInterrupt:
         print("ember: interrupted", file=sys.stderr)

@@ -291,6 +291,19 @@ class InvalidPartitionsError(LogStoreError, ValueError):
     """A topic's partition count below 1."""
 
 
+class NotEnoughReplicasError(LogStoreError, RuntimeError):
+    """An acks=all produce to a partition whose in-sync replicas are fewer
+    than its min.insync.replicas (Kafka's NOT_ENOUGH_REPLICAS, or
+    NOT_ENOUGH_REPLICAS_AFTER_APPEND when the set shrank while the batch
+    waited: then the batch is stored on fewer replicas and not acknowledged)."""
+
+
+class NotCoordinatorError(LogStoreError, ConnectionError):
+    """A consumer group request reached a broker that does not coordinate
+    the group (Kafka's NOT_COORDINATOR); the client finds the coordinator
+    again."""
+
+
 # --- records read from files and databases (ember.etl) ------------------------------
 
 

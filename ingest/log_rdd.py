@@ -19,6 +19,14 @@ it than another). Elements are ``(key, value)`` decoded as UTF-8 by default
 bytes. An exception from a decoder carries a note naming the topic,
 partition and offset of the record.
 
+In a cluster each range is read from its partition's leader, found through
+metadata and followed through a failover (``cluster_client``); a new leader
+holds every record below the old one's high watermark, so a recomputation
+after a failover reads the same records. A new leader's high watermark may
+trail the old one's for a moment (until its followers fetch): a read that
+finds the range's end past it waits, up to ``retry_window``, rather than
+fail.
+
 The secret travels inside the task binary (over the CURVE-encrypted
 connection to the workers) and never appears in ``repr``, logs or messages.
 
@@ -35,9 +43,9 @@ import time
 from typing import Any, Callable, Iterator, Mapping
 
 from ember.engine.wire.closure import Closure
-from ember.engine.errors import BrokerUnavailableError, KafkaTimeoutError, OffsetOutOfRangeError
+from ember.engine.errors import BrokerUnavailableError, OffsetOutOfRangeError
 from ember.engine.api.rdd import RDD, Partition
-from ember.ingest.client.client import BrokerConnection
+from ember.ingest.client.cluster_client import RETRIABLE, ClusterClient
 from ember.ingest.log.record_batch import Record, iter_records
 from ember.ingest.client.store import LogStore, connect, normalize_address
 from ember.ingest.structs import OffsetRange
@@ -131,19 +139,19 @@ class LogRDD(RDD):
 
 # --- reading a range on a worker -------------------------------------------------
 
-_connections: dict[tuple[str, bytes], BrokerConnection] = {}
-_connections_lock = threading.Lock()
+_clients: dict[tuple[str, bytes], ClusterClient] = {}
+_clients_lock = threading.Lock()
 
 
-def _connection(access: BrokerAccess) -> BrokerConnection:
-    """This process's connection to a broker, made once and shared by tasks."""
+def _client(access: BrokerAccess) -> ClusterClient:
+    """This process's client of a store, made once and shared by tasks."""
     key = (access.address, hashlib.sha256(access.secret).digest())
-    with _connections_lock:
-        conn = _connections.get(key)
-        if conn is None:
-            conn = _connections[key] = BrokerConnection(access.address, access.secret,
-                                                        name="ember-logrdd-io")
-        return conn
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = ClusterClient(access.address, access.secret,
+                                                   name="ember-logrdd")
+        return client
 
 
 def range_unavailable(r: OffsetRange, reason: str) -> OffsetOutOfRangeError:
@@ -161,28 +169,29 @@ def read_range(access: BrokerAccess, r: OffsetRange, fetch_max_bytes: int,
     than return fewer. A broker that does not answer is retried for
     ``retry_window`` seconds (it may be restarting) before the read fails."""
     offset, until = r.fromOffset, r.untilOffset
-    conn = _connection(access) if offset < until else None
+    client = _client(access) if offset < until else None
     while offset < until:
         fields = {"topic": r.topic, "partition": r.partition, "offset": offset,
                   "max_bytes": fetch_max_bytes}
         give_up = time.monotonic() + retry_window
         while True:
             try:
-                header, frames = conn.request("fetch", fields, timeout=min(10.0, retry_window))
-                break
+                header, frames = client.call_leader(r.topic, r.partition, "fetch", fields,
+                                                    deadline=give_up,
+                                                    timeout=min(10.0, retry_window))
             except OffsetOutOfRangeError as error:
                 raise range_unavailable(r, f"the log now starts at "
                                            f"{getattr(error, 'log_start_offset', '?')}") from None
-            except (KafkaTimeoutError, BrokerUnavailableError) as error:
-                if time.monotonic() >= give_up:
-                    raise BrokerUnavailableError(
-                        f"topic {r.topic!r} partition {r.partition} is unavailable: the broker "
-                        f"at {access.address} did not answer for {retry_window:g} s ({error})"
-                    ) from None
-                time.sleep(0.2)
-        if not frames or not frames[0]:
-            raise range_unavailable(r, f"the log holds durable records only up to offset "
-                                       f"{header.get('high_watermark')}")
+            except RETRIABLE as error:
+                raise BrokerUnavailableError(
+                    f"topic {r.topic!r} partition {r.partition} is unavailable: no leader at "
+                    f"{access.address} answered for {retry_window:g} s ({error})") from None
+            if frames and frames[0]:
+                break
+            if not client.clustered or time.monotonic() >= give_up:
+                raise range_unavailable(r, f"the log holds acknowledged records only up to "
+                                           f"offset {header.get('high_watermark')}")
+            time.sleep(0.1)  # a new leader whose high watermark has not caught up yet
         for record in iter_records(frames[0]):
             if record.offset < offset:
                 continue

@@ -46,6 +46,24 @@ Ops and their fields (``TP`` = ``[topic, partition]``)::
                                                     -> offsets: [[topic, partition, stored]]
     fetch_committed   group, partitions: [TP]       -> offsets: [offset | -1]
     enforce_retention                               -> deleted: [[topic, partition, [bases]]]
+    find_coordinator  group                         -> node_id, address (of the broker that
+                                                       coordinates the group)
+
+A broker of a cluster also answers (``ingest.server.cluster_member``):
+``metadata`` adds, per topic, ``leaders``, ``leader_epochs``, ``replicas``
+and ``isr`` (one per partition), and ``brokers`` ({id: address}) and
+``node_id``; ``create_topic`` takes ``replication_factor``; and::
+
+    replica_fetch     replica_id, max_bytes, max_wait_ms, partitions: [[topic, partition,
+                      fetch_offset, last_fetched_epoch, current_leader_epoch]]
+                                                    -> results: [{hw, log_start, log_end}
+                                                       | {diverging: [epoch, end_offset]}
+                                                       | {error}]; frame i+1: batches
+    describe_replicas                               -> node_id, broker_epoch, partitions: {...}
+
+In a cluster, produce, fetch and list_offsets are answered by each
+partition's leader only (NotLeaderOrFollowerError elsewhere), and the group
+ops by the group's coordinator only (NotCoordinatorError elsewhere).
 
 Thread-safety: pure functions; safe from any thread.
 """
@@ -69,7 +87,8 @@ INT64_MAX = (1 << 63) - 1
 OPS = frozenset({
     "metadata", "create_topic", "delete_topic", "init_producer_id", "produce", "fetch",
     "list_offsets", "join_group", "heartbeat", "leave_group", "commit_offsets",
-    "fetch_committed", "enforce_retention",
+    "fetch_committed", "enforce_retention", "replica_fetch", "describe_replicas",
+    "find_coordinator",
 })
 
 # The error classes a reply may name: every EmberError of the shared tree, so

@@ -9,9 +9,16 @@ requests may be in flight at once; each carries an id the reply echoes.
 Connecting waits for the CURVE handshake, so a wrong secret is an
 :class:`AuthenticationError` within milliseconds and an address where
 nothing answers a :class:`BrokerUnavailableError` after ``connect_timeout``.
-If the broker restarts on the same address, ZeroMQ reconnects by itself;
-requests whose replies were lost end in :class:`KafkaTimeoutError` after the
-caller's timeout, and the caller decides whether a retry is safe.
+
+Losing the broker: ZMTP heartbeats (every ``HEARTBEAT_IVL_MS``, given up
+after ``HEARTBEAT_TIMEOUT_MS`` without an answer, which a paused process
+never gives) and the socket's monitor tell the connection when its TCP
+connection goes: every request in flight then fails at once with
+:class:`BrokerUnavailableError` (its outcome is unknown; the caller decides
+whether a retry is safe), and so does a new request until ZeroMQ has
+reconnected by itself (a broker restarted on the same address). Without a
+disconnect, a request whose reply never comes ends in
+:class:`KafkaTimeoutError` after the caller's timeout.
 
 What it must not know: what the ops mean (``protocol`` lists them; the
 producer, consumer and store use them). The secret is used to derive keys
@@ -86,6 +93,41 @@ class Call:
         return self.header, self.frames
 
 
+HEARTBEAT_IVL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 3000
+_monitor_names = itertools.count(1)
+
+
+def _watch_connection(sock: zmq.Socket, conn: "BrokerConnection") -> threading.Thread:
+    """A thread reporting ``sock``'s connects and disconnects to ``conn``
+    until ``conn`` is closed."""
+    from zmq.utils.monitor import recv_monitor_message
+
+    address = f"inproc://ember-connection-monitor-{next(_monitor_names)}-{os.getpid()}"
+    sock.monitor(address, zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+    monitor = sock.context.socket(zmq.PAIR)
+    monitor.connect(address)
+
+    def run() -> None:
+        try:
+            while not conn._closed:
+                if not monitor.poll(200):
+                    continue
+                event = recv_monitor_message(monitor)["event"]
+                if event == zmq.EVENT_DISCONNECTED:
+                    conn._connection_state(False)
+                elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    conn._connection_state(True)
+        except zmq.ZMQError:
+            pass
+        finally:
+            monitor.close(linger=0)
+
+    thread = threading.Thread(target=run, name="ember-logstore-monitor", daemon=True)
+    thread.start()
+    return thread
+
+
 class BrokerConnection:
     def __init__(self, address: str, secret: bytes, *, connect_timeout: float = 10.0,
                  request_timeout: float = 30.0, name: str = "ember-logstore-client"):
@@ -93,6 +135,8 @@ class BrokerConnection:
         self.request_timeout = request_timeout
         zctx = shared_context()
         sock = client_socket(zctx, zmq.DEALER, derive_keys(secret), address)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         try:
             connect_authenticated(sock, address, connect_timeout)
         except ConnectionError as error:  # nothing answered (a wrong secret raises at once)
@@ -106,6 +150,8 @@ class BrokerConnection:
         self._pending: dict[int, Call] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self.connected = True
+        self._monitor = _watch_connection(sock, self)
         self._endpoint = Endpoint(zctx, sock, self._on_reply, name,
                                   max_message_bytes=protocol.MAX_MESSAGE_BYTES,
                                   limit_name="socket.request.max.bytes",
@@ -121,6 +167,9 @@ class BrokerConnection:
         with self._lock:
             if self._closed:
                 raise BrokerUnavailableError(f"the connection to {self.address} is closed")
+            if not self.connected:
+                raise BrokerUnavailableError(f"the broker at {self.address} is unreachable "
+                                             f"(connection lost; reconnecting)")
             self._pending[call.request_id] = call
         self._endpoint.send([protocol.request(call.request_id, op, fields or {}), *frames])
         return call
@@ -182,6 +231,18 @@ class BrokerConnection:
             call.error = error
             call._finish()
 
+    def _connection_state(self, connected: bool) -> None:
+        """From the monitor thread: the TCP connection came or went."""
+        with self._lock:
+            self.connected = connected
+            if connected or self._closed:
+                return
+            pending, self._pending = list(self._pending.values()), {}
+        for call in pending:
+            call.error = BrokerUnavailableError(f"lost the connection to {self.address} "
+                                                f"before {call.op!r} was answered")
+            call._finish()
+
     def close(self) -> None:
         with self._lock:
             if self._closed:
@@ -189,6 +250,7 @@ class BrokerConnection:
             self._closed = True
             pending, self._pending = list(self._pending.values()), {}
         self._endpoint.close()
+        self._monitor.join(1.0)
         for call in pending:
             call.error = BrokerUnavailableError(f"the connection to {self.address} was closed "
                                                 f"before {call.op!r} was answered")

@@ -34,6 +34,14 @@ carries out: commit (auto-commit), give up every partition
 acknowledged for ``session_timeout_ms`` stops using its partitions by
 itself: the coordinator cannot have given them away any earlier.
 
+Leaders and coordinators (``cluster_client``): fetches and offset lookups
+go to each partition's leader, group requests to the group's coordinator.
+A fetch that fails because the leader moved or went away is retried at
+the next poll from the same position, after a metadata refresh; a group
+request follows its coordinator (a coordinator that moved no longer knows
+the member, so it joins again). Committed offsets live with the
+coordinator, replicated, so they survive the loss of a broker.
+
 Thread-safety: like kafka-python's, not thread-safe: one thread uses a
 consumer (its heartbeat thread is internal).
 """
@@ -51,11 +59,11 @@ from ember.engine.errors import (
     BrokerUnavailableError, CommitFailedError, GroupIdRequiredError, KafkaTimeoutError,
     OffsetOutOfRangeError, UnknownTopicOrPartitionError,
 )
-from ember.ingest.client.client import BrokerConnection
+from ember.ingest.client.cluster_client import RETRIABLE, ClusterClient
 from ember.ingest.client.producer import check_configs
 from ember.ingest.log.record_batch import iter_records
 from ember.ingest.secret_file import coerce_secret
-from ember.ingest.client.store import _known_topics, _offsets_or_raise, normalize_address
+from ember.ingest.client.store import _known_topics, list_offsets, normalize_address
 from ember.ingest.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
 log = logging.getLogger(__name__)
@@ -87,8 +95,8 @@ _IDLE_FETCH_BACKOFF = 0.02  # between empty fetches, when the log has nothing ne
 class _Membership:
     """This consumer's membership of its group, and the heartbeat thread."""
 
-    def __init__(self, conn: BrokerConnection, group_id: str, config: dict):
-        self._conn = conn
+    def __init__(self, client: ClusterClient, group_id: str, config: dict):
+        self._client = client
         self.group_id = group_id
         self.member_id = ""
         self.generation = -1
@@ -97,6 +105,7 @@ class _Membership:
         self._timeouts = {"session_timeout_ms": config["session_timeout_ms"],
                           "rebalance_timeout_ms": config["max_poll_interval_ms"]}
         self._backoff = config["retry_backoff_ms"] / 1000
+        self._request_timeout = config["request_timeout_ms"] / 1000
         self._lock = threading.Lock()
         self._rejoin = True
         self._last_ok: float | None = None
@@ -117,9 +126,9 @@ class _Membership:
         still rebalancing at ``deadline`` (call again)."""
         while True:
             sent = time.monotonic()
-            reply, _ = self._conn.request("join_group", {
+            reply, _ = self.request("join_group", {
                 "group": self.group_id, "member_id": self.member_id, "topics": topics,
-                **self._timeouts})
+                **self._timeouts}, max(deadline, sent + self._request_timeout))
             status = reply["status"]
             with self._lock:
                 if status == "unknown_member":
@@ -149,10 +158,10 @@ class _Membership:
                 continue
             sent = time.monotonic()
             try:
-                reply, _ = self._conn.request(
+                reply, _ = self.request(
                     "heartbeat", {"group": self.group_id, "member_id": member_id,
-                                  "generation": generation}, timeout=max(self._interval, 1.0))
-            except (KafkaTimeoutError, BrokerUnavailableError) as error:
+                                  "generation": generation}, sent + max(self._interval, 1.0))
+            except RETRIABLE as error:
                 log.debug("heartbeat of %s failed: %s", member_id, error)
                 continue
             with self._lock:
@@ -166,6 +175,10 @@ class _Membership:
                     if status == "unknown_member":
                         self.member_id, self.generation = "", -1
 
+    def request(self, op: str, fields: dict, deadline: float) -> tuple[dict, list]:
+        """``op`` at the group's coordinator, following it until ``deadline``."""
+        return self._client.call_coordinator(self.group_id, op, fields, deadline=deadline)
+
     def commit_fields(self) -> dict:
         with self._lock:
             return {"member_id": self.member_id, "generation": self.generation}
@@ -176,10 +189,10 @@ class _Membership:
             self._thread.join(5)
         if self.member_id:
             try:
-                self._conn.request("leave_group", {"group": self.group_id,
-                                                   "member_id": self.member_id},
-                                   timeout=timeout)
-            except (KafkaTimeoutError, BrokerUnavailableError) as error:
+                self.request("leave_group", {"group": self.group_id,
+                                             "member_id": self.member_id},
+                             time.monotonic() + timeout)
+            except RETRIABLE as error:
                 log.debug("could not leave group %r cleanly: %s", self.group_id, error)
         self.member_id, self.generation, self._rejoin = "", -1, True
 
@@ -194,18 +207,21 @@ class Consumer:
                               f"'earliest', 'latest' or 'none'")
         self._reset = _RESETS[config["auto_offset_reset"]]
         self._group_id: str | None = config["group_id"]
-        self._conn = BrokerConnection(
+        self._request_timeout = config["request_timeout_ms"] / 1000
+        self._client = ClusterClient(
             normalize_address(bootstrap_servers), coerce_secret(secret, secret_file),
             connect_timeout=config["connect_timeout_ms"] / 1000,
-            request_timeout=config["request_timeout_ms"] / 1000, name="ember-consumer-io")
+            request_timeout=self._request_timeout,
+            retry_backoff=config["retry_backoff_ms"] / 1000, name="ember-consumer")
         self._subscription: list[str] | None = None
         self._manual = False
         self._listener = None
         self._assignment: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._seeked: set[TopicPartition] = set()
+        self._failing: set[TopicPartition] = set()  # fetches failing since their warning
         self._buffer: dict[TopicPartition, collections.deque] = {}
-        self._membership = (_Membership(self._conn, self._group_id, config)
+        self._membership = (_Membership(self._client, self._group_id, config)
                             if self._group_id else None)
         self._next_auto_commit = time.monotonic() + config["auto_commit_interval_ms"] / 1000
         self._next_metadata = 0.0  # group-less subscription: when to list the partitions again
@@ -214,7 +230,7 @@ class Consumer:
             self.subscribe(list(topics))
 
     def __repr__(self) -> str:
-        return f"Consumer({self._conn.address}, group_id={self._group_id!r})"
+        return f"Consumer({','.join(self._client.bootstrap)}, group_id={self._group_id!r})"
 
     # --- what to read ---------------------------------------------------------------
 
@@ -266,16 +282,15 @@ class Consumer:
         self._set_assignment([])
 
     def topics(self) -> set[str]:
-        return set(self._conn.request("metadata", {"topics": None})[0]["topics"])
+        return set(self._client.metadata(None)["topics"])
 
     def partitions_for_topic(self, topic: str) -> set[int] | None:
-        reply = self._conn.request("metadata", {"topics": [topic]})[0]
+        reply = self._client.metadata([topic])
         info = reply["topics"].get(topic)
         return set(range(info["partitions"])) if info else None
 
     def _check_partitions(self, partitions: list[TopicPartition]) -> None:
-        metadata = _known_topics(self._conn.request(
-            "metadata", {"topics": sorted({tp.topic for tp in partitions})})[0])
+        metadata = _known_topics(self._client.metadata(sorted({tp.topic for tp in partitions})))
         for tp in partitions:
             count = metadata[tp.topic]["partitions"]
             if isinstance(tp.partition, bool) or not isinstance(tp.partition, int) or \
@@ -344,9 +359,8 @@ class Consumer:
     def _list_offsets(self, partitions: list[TopicPartition], spec: int) -> list[int]:
         if not partitions:
             return []
-        return _offsets_or_raise(self._conn.request(
-            "list_offsets", {"partitions": [[tp.topic, tp.partition, spec]
-                                            for tp in partitions]})[0])
+        return list_offsets(self._client, [[tp.topic, tp.partition, spec] for tp in partitions],
+                            self._request_timeout)
 
     def _initialize_positions(self, partitions: list[TopicPartition]) -> None:
         committed = self._committed(partitions) if self._group_id else [None] * len(partitions)
@@ -377,8 +391,9 @@ class Consumer:
         return self._committed([TopicPartition(*partition)])[0]
 
     def _committed(self, partitions: list[TopicPartition]) -> list[int | None]:
-        reply, _ = self._conn.request("fetch_committed", {
-            "group": self._group_id, "partitions": [list(tp) for tp in partitions]})
+        reply, _ = self._client.call_coordinator(self._group_id, "fetch_committed", {
+            "group": self._group_id, "partitions": [list(tp) for tp in partitions]},
+            deadline=time.monotonic() + self._request_timeout)
         return [None if offset < 0 else offset for offset in reply["offsets"]]
 
     def commit(self, offsets: dict | None = None) -> None:
@@ -399,8 +414,9 @@ class Consumer:
             return
         fields = (self._membership.commit_fields() if self._subscription is not None
                   else {"member_id": "", "generation": -1})
-        self._conn.request("commit_offsets", {"group": self._group_id, "offsets": entries,
-                                              **fields})
+        self._client.call_coordinator(self._group_id, "commit_offsets", {
+            "group": self._group_id, "offsets": entries, **fields},
+            deadline=time.monotonic() + self._request_timeout)
 
     def _maybe_auto_commit(self) -> None:
         if self._group_id and self.config["enable_auto_commit"] and \
@@ -510,19 +526,25 @@ class Consumer:
         todo = [tp for tp in self._assignment if tp not in self._positions]
         if todo:
             self._initialize_positions(todo)
-        calls = [(tp, self._conn.call("fetch", {
-            "topic": tp.topic, "partition": tp.partition, "offset": self._positions[tp],
-            "max_bytes": self.config["max_partition_fetch_bytes"]}))
-            for tp in self._assignment]
-        for tp, call in calls:
+        calls = []
+        for tp in self._assignment:
             try:
-                _, frames = self._conn.wait(call)
+                conn = self._client.leader(tp.topic, tp.partition)
+                calls.append((tp, conn, conn.call("fetch", {
+                    "topic": tp.topic, "partition": tp.partition, "offset": self._positions[tp],
+                    "max_bytes": self.config["max_partition_fetch_bytes"]})))
+            except RETRIABLE as error:
+                self._fetch_failed(tp, error)
+        for tp, conn, call in calls:
+            try:
+                _, frames = conn.wait(call)
             except OffsetOutOfRangeError as error:
                 self._out_of_range(tp, error)
                 continue
-            except (KafkaTimeoutError, BrokerUnavailableError) as error:
-                log.warning("fetch of %s failed, retrying: %s", tp, error)  # as kafka-python
+            except RETRIABLE as error:
+                self._fetch_failed(tp, error)
                 continue
+            self._failing.discard(tp)
             if tp not in self._positions:
                 continue  # seek or reassignment meanwhile
             position = self._positions[tp]
@@ -530,6 +552,16 @@ class Consumer:
                        if r.offset >= position]
             if records:
                 self._buffer[tp] = collections.deque(records)
+
+    def _fetch_failed(self, tp: TopicPartition, error: BaseException) -> None:
+        """A fetch that the next poll retries (after a metadata refresh):
+        one warning per partition until a fetch of it succeeds again."""
+        if tp not in self._failing:
+            self._failing.add(tp)
+            log.warning("fetch of %s failed, retrying: %s", tp, error)  # as kafka-python
+        else:
+            log.debug("fetch of %s failed again: %s", tp, error)
+        self._client.invalidate(tp.topic)
 
     def _out_of_range(self, tp: TopicPartition, error: OffsetOutOfRangeError) -> None:
         if tp in self._seeked or self._reset is None:
@@ -578,18 +610,19 @@ class Consumer:
             return
         self._closed = True
         if timeout is not None:
-            self._conn.request_timeout = max(timeout, 0.001)
+            self._client.request_timeout = max(timeout, 0.001)
+            self._request_timeout = self._client.request_timeout
         try:
             if self._membership is not None:
                 if self._subscription is not None:
                     self._revoke(commit=autocommit)
                 elif autocommit and self.config["enable_auto_commit"] and self._assignment:
                     self._commit_quietly()
-                self._membership.leave(self._conn.request_timeout)
+                self._membership.leave(self._request_timeout)
         except (KafkaTimeoutError, BrokerUnavailableError) as error:
             log.debug("closing %r: %s", self, error)
         finally:
-            self._conn.close()
+            self._client.close()
 
     def __enter__(self) -> "Consumer":
         return self

@@ -26,6 +26,17 @@ the producer takes a new id, so a later batch can never be mistaken for it.
 A batch the broker refused (record too large, unknown partition, sequence
 gap) fails its futures and is not retried; nothing of it was stored.
 
+Leaders (``cluster_client``): each batch goes to its partition's leader,
+batches for one leader in one request. On the errors of a failover (not the
+leader, no leader yet, the ISR below ``min.insync.replicas``, a lost or
+silent broker) the producer forgets the topic's leaders, refreshes the
+metadata and sends the batch again, byte for byte, after
+``retry_backoff_ms``: the new leader holds the producer state of every
+batch it replicated, so a batch the old leader had already passed on is
+answered as a duplicate with its original offsets, and one it had not is
+appended once. Producer ids come from the cluster (blocks handed out by the
+controller), so they stay unique whichever broker gives them.
+
 Batches are Kafka's RecordBatch v2, compressed as a whole with
 ``compression_type`` ('gzip', 'snappy', 'lz4' or 'zstd'; none by default).
 
@@ -53,7 +64,7 @@ from ember.engine.errors import (
     RecordTooLargeError, UnknownTopicOrPartitionError,
 )
 from ember.ingest import protocol
-from ember.ingest.client.client import BrokerConnection
+from ember.ingest.client.cluster_client import RETRIABLE, ClusterClient
 from ember.ingest.log.log_manager import validate_topic_name
 from ember.ingest.client.partitioner import StickyPartitions, partition_for_key
 from ember.ingest.log.compression import codec_for
@@ -86,8 +97,9 @@ DEFAULTS: dict[str, Any] = {
     "compression_type": None,  # 'gzip', 'snappy', 'lz4', 'zstd' (kafka-python's names)
 }
 _ACKS = {"all": -1, -1: -1, "-1": -1, 1: 1, "1": 1, 0: 0, "0": 0}
-# Errors after which the batch may have been lost on the way and is sent again.
-_RETRIABLE = (KafkaTimeoutError, BrokerUnavailableError, KafkaStorageError)
+# Errors after which the batch may have been lost on the way, or was not
+# taken (a leader moved), and is sent again.
+_RETRIABLE = (KafkaStorageError, *RETRIABLE)
 
 
 def check_configs(configs: dict, defaults: dict, kind: str) -> dict:
@@ -214,10 +226,10 @@ class _PartitionQueue:
 
 
 class _Request:
-    __slots__ = ("batches", "deadline", "call")
+    __slots__ = ("batches", "deadline", "call", "conn")
 
-    def __init__(self, batches: list[_Batch], deadline: float):
-        self.batches, self.deadline, self.call = batches, deadline, None
+    def __init__(self, batches: list[_Batch], deadline: float, conn):
+        self.batches, self.deadline, self.call, self.conn = batches, deadline, None, conn
 
 
 class Producer:
@@ -247,10 +259,11 @@ class Producer:
         self._request_timeout = config["request_timeout_ms"] / 1000
         self._delivery_timeout = config["delivery_timeout_ms"] / 1000
         self._backoff = config["retry_backoff_ms"] / 1000
-        self._conn = BrokerConnection(
+        self._client = ClusterClient(
             normalize_address(bootstrap_servers), coerce_secret(secret, secret_file),
             connect_timeout=config["connect_timeout_ms"] / 1000,
-            request_timeout=self._request_timeout, name="ember-producer-io")
+            request_timeout=self._request_timeout, retry_backoff=self._backoff,
+            name="ember-producer")
         self._cond = threading.Condition()
         self._queues: dict[tuple[str, int], _PartitionQueue] = {}
         self._topics: dict[str, tuple[int, int]] = {}  # topic -> (partitions, max batch bytes)
@@ -269,7 +282,7 @@ class Producer:
         self._thread.start()
 
     def __repr__(self) -> str:
-        return f"Producer({self._conn.address}, acks={self.config['acks']!r})"
+        return f"Producer({','.join(self._client.bootstrap)}, acks={self.config['acks']!r})"
 
     # --- the user's side ----------------------------------------------------------
 
@@ -334,11 +347,11 @@ class Producer:
     def _topic(self, topic: str) -> tuple[int, int]:
         known = self._topics.get(topic)
         if known is None:
-            reply, _ = self._conn.request("metadata", {"topics": [topic]})
-            if topic not in reply["topics"]:
+            try:
+                info = self._client.topic(topic, refresh=True)
+            except UnknownTopicOrPartitionError:
                 raise UnknownTopicOrPartitionError(
-                    f"unknown topic {topic!r}: create it first (store.create_topic)")
-            info = reply["topics"][topic]
+                    f"unknown topic {topic!r}: create it first (store.create_topic)") from None
             max_batch = min(self.config["max_request_size"], info["config"]["max.message.bytes"])
             known = self._topics[topic] = (info["partitions"], max_batch)
         return known
@@ -379,7 +392,7 @@ class Producer:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(5)
-        self._conn.close()
+        self._client.close()
 
     def __enter__(self) -> "Producer":
         return self
@@ -411,7 +424,8 @@ class Producer:
                 self._take_reply(request, done, now)
             for request in [r for r in self._requests if r.deadline <= now]:
                 self._requests.remove(request)
-                self._conn.forget(request.call)
+                if request.call is not None:
+                    request.conn.forget(request.call)
                 error = KafkaTimeoutError(f"no reply to a produce request within "
                                           f"{self._request_timeout:g} s")
                 for batch in request.batches:
@@ -500,23 +514,62 @@ class Producer:
                     producer_id=batch.producer_id,
                     producer_epoch=0 if self._idempotent else NO_PRODUCER_EPOCH,
                     base_sequence=batch.base_sequence, compression_type=self._compression)
+        by_leader: dict[str, list[_Batch]] = {}
+        unrouted: list = []
+        for batch in batches:
+            try:
+                address = self._client.leader_address(batch.topic, batch.partition)
+            except _RETRIABLE as error:
+                unrouted.append((batch, error))
+                continue
+            by_leader.setdefault(address, []).append(batch)
+        if unrouted:
+            done: list = []
+            with self._cond:
+                for batch, error in unrouted:
+                    self._retry_or_fail(batch, error, done, time.monotonic())
+            self._complete(done)
+        for address, group in by_leader.items():
+            self._send_to(address, group)
+
+    def _send_to(self, address: str, batches: list[_Batch]) -> None:
         fields = {"acks": self._acks, "partitions": [[b.topic, b.partition] for b in batches]}
         frames = [b.data for b in batches]
+        try:
+            conn = self._client.connection(address)
+        except _RETRIABLE as error:
+            self._client.drop(address)
+            conn = None
+            connect_error = error
         if self._acks == 0:
-            self._conn.send_oneway("produce", fields, frames)
+            if conn is not None:
+                try:
+                    conn.send_oneway("produce", fields, frames)
+                except BrokerUnavailableError:
+                    pass  # acks=0 confirms nothing
             self._complete([(r, _metadata(b, r, -1), None) for b in batches for r in b.records])
             return
-        request = _Request(batches, time.monotonic() + self._request_timeout)
+        if conn is None:
+            done: list = []
+            with self._cond:
+                for batch in batches:
+                    self._retry_or_fail(batch, connect_error, done, time.monotonic())
+            self._complete(done)
+            return
+        request = _Request(batches, time.monotonic() + self._request_timeout, conn)
         with self._cond:
             self._requests.append(request)
         try:
-            request.call = self._conn.call("produce", fields, frames,
-                                           callback=lambda _call: self._on_reply(request))
+            request.call = conn.call("produce", fields, frames,
+                                     callback=lambda _call: self._on_reply(request))
         except BrokerUnavailableError:
-            request.deadline = 0.0  # the connection is closed: expire now
+            request.deadline = 0.0  # the connection is lost: expire now
+            with self._cond:
+                self._cond.notify_all()
 
     def _take_new_producer_id(self) -> None:
-        reply, _ = self._conn.request("init_producer_id", {}, timeout=self._request_timeout)
+        reply, _ = self._client.request_any("init_producer_id", {},
+                                            timeout=self._request_timeout)
         with self._cond:
             self._producer_id = reply["producer_id"]
             self._new_id_needed = False
@@ -550,6 +603,8 @@ class Producer:
     def _retry_or_fail(self, batch: _Batch, error: BaseException, done: list, now: float) -> None:
         queue = self._queues[batch.topic, batch.partition]
         oldest = min(r.queued_at for r in batch.records)
+        if isinstance(error, _RETRIABLE):
+            self._client.invalidate(batch.topic)  # the leader may have moved
         if isinstance(error, _RETRIABLE) and now - oldest < self._delivery_timeout \
                 and not self._closed:
             batch.retry_at = now + self._backoff

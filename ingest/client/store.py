@@ -39,38 +39,66 @@ from ember.engine.errors import BrokerUnavailableError
 from ember.engine.wire.spawn import child_environment, end, spawn
 from ember.engine.wire.transport import new_secret
 from ember.ingest import protocol
-from ember.ingest.client.client import BrokerConnection
+from ember.ingest.client.cluster_client import ClusterClient, parse_bootstrap
 from ember.ingest.secret_file import coerce_secret
 
 log = logging.getLogger(__name__)
 
 
 def normalize_address(address: str) -> str:
-    """``tcp://host:port`` from that or ``host:port``."""
-    if not isinstance(address, str) or not address:
-        raise ValueError(f"a broker address must be 'tcp://HOST:PORT' or 'HOST:PORT', "
-                         f"got {address!r}")
-    return address if "://" in address else f"tcp://{address}"
+    """``tcp://host:port`` from that or ``host:port``; several, separated by
+    commas, for the brokers of a cluster."""
+    return ",".join(parse_bootstrap(address))
 
 
 class LogStore:
     def __init__(self, address: str, secret: bytes, *, process: subprocess.Popen | None = None,
                  directory: str | None = None, connect_timeout: float = 10.0,
-                 request_timeout: float = 30.0):
+                 request_timeout: float = 30.0, cluster=None):
         self.address = normalize_address(address)
         self.directory = directory
         self.kafka_address: str | None = None  # HOST:PORT of the Kafka listener, if any
         self._secret = secret
         self._process = process
+        self.cluster = cluster  # the LocalCluster this handle started, if any
         self._request_timeout = request_timeout
         self._clients: "weakref.WeakSet" = weakref.WeakSet()
         self._stopped = False
         # A handle dropped without stop() still ends its broker cleanly (at
         # garbage collection or interpreter exit), as a Context ends its workers.
         self._end_broker = weakref.finalize(self, end, process, kill=False) if process else None
-        self._admin = BrokerConnection(self.address, secret, connect_timeout=connect_timeout,
-                                       request_timeout=request_timeout,
-                                       name="ember-logstore-admin")
+        self._end_cluster = weakref.finalize(self, cluster.stop) if cluster is not None else None
+        self._admin = ClusterClient(self.address, secret, connect_timeout=connect_timeout,
+                                    request_timeout=request_timeout, name="ember-logstore-admin")
+
+    @classmethod
+    def start_cluster(cls, directories: list, replication_factor: int = 3, *,
+                      secret: bytes | None = None, env: Mapping[str, str] | None = None,
+                      kafka_listener: bool = False, broker_args: list[str] | None = None,
+                      controller_settings: dict | None = None,
+                      node_env: Mapping[int, Mapping[str, str]] | None = None) -> "LogStore":
+        """Start a replicated store on this machine: a controller quorum and
+        one broker process per directory (``local_cluster.LocalCluster``),
+        one fresh secret for all. Topics created through the handle get
+        ``replication_factor`` replicas (and ``min.insync.replicas`` of
+        min(2, replication factor)). The handle's ``address`` lists every
+        broker; ``store.cluster`` kills, pauses and restarts brokers for
+        tests. ``kafka_listener``: each broker also serves Kafka's protocol
+        on a loopback port of its own."""
+        from ember.ingest.cluster.local_cluster import LocalCluster
+
+        cluster = LocalCluster(directories, replication_factor=replication_factor,
+                               secret=None if secret is None else coerce_secret(secret, None),
+                               env=env, kafka_listener=kafka_listener, broker_args=broker_args,
+                               controller_settings=controller_settings,
+                               node_env=node_env).start()
+        try:
+            store = cls(cluster.bootstrap, cluster.secret, cluster=cluster)
+        except BaseException:
+            cluster.stop()
+            raise
+        store.kafka_address = next(iter(a for a in cluster.kafka_addresses.values() if a), None)
+        return store
 
     # --- spawning -----------------------------------------------------------------
 
@@ -128,7 +156,7 @@ class LogStore:
 
     @property
     def port(self) -> int:
-        return int(self.address.rsplit(":", 1)[1])
+        return int(self.address.split(",")[0].rsplit(":", 1)[1])
 
     @property
     def secret(self) -> bytes:
@@ -136,6 +164,8 @@ class LogStore:
         return self._secret
 
     def alive(self) -> bool:
+        if self.cluster is not None:
+            return bool(self.cluster.alive())
         return self._process is None or self._process.poll() is None
 
     def __repr__(self) -> str:
@@ -166,8 +196,7 @@ class LogStore:
         if self._stopped or not self.alive():
             return ("stopped" if self._stopped else "broker exited"), {}
         try:
-            return "running", self._admin.request("metadata", {"topics": None},
-                                                  timeout=timeout)[0]["topics"]
+            return "running", self._admin.metadata(None, timeout=timeout)["topics"]
         except Exception as error:  # noqa: BLE001 - a display shows what it can
             return f"unreachable ({type(error).__name__}: {error})", {}
 
@@ -197,6 +226,9 @@ class LogStore:
             return
         self._stopped = True
         self._close_clients(timeout=1.0 if self.alive() else 0.0)
+        if self.cluster is not None:
+            self._end_cluster.detach()
+            self.cluster.stop()
         if self._process is not None:
             self._end_broker.detach()
             end(self._process, kill=False, timeout=timeout)
@@ -208,6 +240,9 @@ class LogStore:
 
     def kill(self) -> None:
         """SIGKILL the spawned broker (a crash, for tests)."""
+        if self.cluster is not None:
+            raise ValueError("kill() stops the broker of LogStore.start; in a cluster, "
+                             "kill one broker with store.cluster.kill(node)")
         if self._process is None:
             raise ValueError("kill() needs a broker started by LogStore.start; this handle "
                              "is connected to one that runs elsewhere")
@@ -222,39 +257,75 @@ class LogStore:
     # --- admin --------------------------------------------------------------------
 
     def _request(self, op: str, fields: dict | None = None) -> dict:
-        return self._admin.request(op, fields)[0]
+        return self._admin.request_any(op, fields)[0]
 
     def create_topic(self, name: str, partitions: int = 1,
-                     config: Mapping[str, object] | None = None) -> None:
+                     config: Mapping[str, object] | None = None,
+                     replication_factor: int | None = None) -> None:
         """Create a topic; ``config`` overrides settings with Kafka keys
-        (``{"retention.ms": 60000, "segment.bytes": 1 << 20}``)."""
-        self._request("create_topic", {"topic": name, "partitions": partitions,
-                                       "config": dict(config) if config else None})
+        (``{"retention.ms": 60000, "segment.bytes": 1 << 20}``, and in a
+        cluster ``min.insync.replicas``). ``replication_factor``: in a
+        cluster, the number of replicas (default: the cluster's)."""
+        fields = {"topic": name, "partitions": partitions,
+                  "config": dict(config) if config else None}
+        if replication_factor is not None:
+            fields["replication_factor"] = replication_factor
+        self._request("create_topic", fields)
+        self._admin.invalidate(name)
 
     def delete_topic(self, name: str) -> None:
         self._request("delete_topic", {"topic": name})
+        self._admin.invalidate(name)
 
     def topics(self) -> list[str]:
-        return sorted(self._request("metadata", {"topics": None})["topics"])
+        return sorted(self._admin.metadata(None)["topics"])
 
     def topic_metadata(self, topics: list[str] | None = None) -> dict:
-        """``{topic: {"partitions": N, "config": {...}}}``; unknown names raise."""
-        reply = self._request("metadata", {"topics": topics})
-        return _known_topics(reply)
+        """``{topic: {"partitions": N, "config": {...}}}`` (in a cluster also
+        each partition's ``leaders``, ``leader_epochs``, ``replicas`` and
+        ``isr``); unknown names raise."""
+        return _known_topics(self._admin.metadata(topics))
 
     def partitions_for(self, topic: str) -> int:
         return self.topic_metadata([topic])[topic]["partitions"]
 
-    def list_offsets(self, requests: list[tuple[str, int, int]]) -> list[int]:
+    def list_offsets(self, requests: list[tuple[str, int, int]],
+                     timeout: float | None = None) -> list[int]:
         """Offsets for ``(topic, partition, spec)``: spec -2 = log start,
-        -1 = high watermark (end of durable data), else a timestamp (ms)."""
-        return _offsets_or_raise(self._request("list_offsets",
-                                               {"partitions": [list(r) for r in requests]}))
+        -1 = high watermark (end of acknowledged data), else a timestamp
+        (ms). In a cluster each is asked of the partition's leader, following
+        it through a failover for up to ``timeout`` s (default: the request
+        timeout)."""
+        return list_offsets(self._admin, requests, timeout or self._request_timeout)
 
     def enforce_retention(self) -> dict:
-        """Run retention now; returns ``{(topic, partition): [deleted segment bases]}``."""
-        deleted = self._request("enforce_retention")["deleted"]
-        return {(t, p): bases for t, p, bases in deleted}
+        """Run retention now (on every broker of a cluster); returns
+        ``{(topic, partition): [deleted segment bases]}``."""
+        if not self._admin.clustered:
+            self._admin.metadata([])
+        if not self._admin.clustered:
+            deleted = self._request("enforce_retention")["deleted"]
+            return {(t, p): bases for t, p, bases in deleted}
+        out = {}
+        for address in self._admin.metadata([]).get("brokers", {}).values():
+            reply, _ = self._admin.connection(address).request("enforce_retention")
+            for t, p, bases in reply["deleted"]:
+                out.setdefault((t, p), []).extend(bases)
+        return out
+
+    def describe_cluster(self) -> dict:
+        """Each broker's view of the partitions it holds: ``{broker id:
+        {"partitions": {"topic-p": {role, leader, leader_epoch, isr,
+        high_watermark, log_end_offset, follower_lag, ...}}, ...}}``
+        (unreachable brokers are left out)."""
+        out = {}
+        for node, address in self._admin.metadata([]).get("brokers", {}).items():
+            try:
+                out[int(node)] = self._admin.connection(address).request(
+                    "describe_replicas", timeout=5.0)[0]
+            except Exception:  # noqa: BLE001 - a lost broker is simply not described
+                continue
+        return out
 
     # --- clients ------------------------------------------------------------------
 
@@ -279,6 +350,30 @@ def _known_topics(reply: dict) -> dict:
         from ember.engine.errors import UnknownTopicOrPartitionError
         raise UnknownTopicOrPartitionError(f"unknown topic {reply['unknown'][0]!r}")
     return reply["topics"]
+
+
+def list_offsets(client: ClusterClient, requests: list, timeout: float) -> list[int]:
+    """``(topic, partition, spec)`` offsets, each from its partition's leader."""
+    requests = [list(r) for r in requests]
+    if not requests:
+        return []
+    deadline = time.monotonic() + timeout
+    if not client.clustered:
+        client.metadata([])
+    if not client.clustered:
+        return _offsets_or_raise(client.request_any("list_offsets",
+                                                    {"partitions": requests})[0])
+    out: list = [None] * len(requests)
+    by_partition: dict = {}
+    for i, request in enumerate(requests):
+        by_partition.setdefault((request[0], request[1]), []).append(i)
+    for (topic, partition), indexes in by_partition.items():
+        reply, _ = client.call_leader(topic, partition, "list_offsets",
+                                      {"partitions": [requests[i] for i in indexes]},
+                                      deadline=deadline)
+        for i, offset in zip(indexes, _offsets_or_raise(reply)):
+            out[i] = offset
+    return out
 
 
 def _offsets_or_raise(reply: dict) -> list[int]:

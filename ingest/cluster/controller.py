@@ -51,6 +51,7 @@ from ember.ingest.log.log_manager import validate_topic_name
 MIN_INSYNC_REPLICAS = "min.insync.replicas"
 UNCLEAN_LEADER_ELECTION = "unclean.leader.election.enable"
 CLUSTER_TOPIC_CONFIGS = (MIN_INSYNC_REPLICAS, UNCLEAN_LEADER_ELECTION)
+PRODUCER_ID_BLOCK = 1000
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class Controller:
     # --- brokers ------------------------------------------------------------------
 
     def register_broker(self, broker_id: int, incarnation: str, host: str, port: int,
-                        rack: str | None = None) -> Decision:
+                        rack: str | None = None, kafka: str | None = None) -> Decision:
         """A broker (re)starts. Its epoch will be the offset of this record.
         A restarted broker is a new incarnation: whatever the old one led or
         was in sync for moves away first, since its log may be behind."""
@@ -156,7 +157,8 @@ class Controller:
         if old is not None and old.incarnation != incarnation and not old.fenced:
             records += self._fence([broker_id])
         records.append({"type": "register_broker", "broker_id": broker_id,
-                        "incarnation": incarnation, "host": host, "port": port, "rack": rack})
+                        "incarnation": incarnation, "host": host, "port": port, "rack": rack,
+                        "kafka": kafka})
         self._last_heartbeat[broker_id] = self._clock.monotonic()
         return Decision(records, {"heartbeat_interval": self.settings.broker_heartbeat_interval,
                                   "session_timeout": self.settings.broker_session_timeout})
@@ -473,6 +475,17 @@ class Controller:
         return Decision([record], {"isr": record["isr"], "leader": record.get("leader", state.leader),
                                    "leader_epoch": new_leader_epoch,
                                    "partition_epoch": state.partition_epoch + 1})
+
+    # --- producer ids -------------------------------------------------------------
+
+    def allocate_producer_ids(self, broker_id: int, broker_epoch: int) -> Decision:
+        """A block of producer ids for one broker, unique in the cluster for
+        good (Kafka's AllocateProducerIds): the image keeps the next free id."""
+        self._registered(broker_id, broker_epoch)
+        first = self.image.next_producer_id
+        return Decision([{"type": "producer_ids", "broker_id": broker_id,
+                          "next": first + PRODUCER_ID_BLOCK}],
+                        {"first": first, "count": PRODUCER_ID_BLOCK})
 
     # --- reassignment -------------------------------------------------------------
 

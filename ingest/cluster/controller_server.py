@@ -28,10 +28,15 @@ leadership is answered NotControllerError: its outcome is unknown (the
 entry may still commit), as with Kafka's NOT_CONTROLLER.
 
 Requests (``ingest.protocol`` headers): ``describe`` (any member: its
-committed image and Raft status); ``register_broker``, ``broker_heartbeat``,
-``unregister_broker``, ``create_topic``, ``delete_topic``, ``alter_partition``,
-``reassign_partitions``, ``elect_leaders`` (the active controller only;
-others answer NotControllerError naming the leader they know).
+committed image and Raft status); ``fetch_metadata`` (the active controller:
+a long-poll answered with the whole committed image as soon as it moves past
+the offset the broker has, or with the offset alone at the deadline);
+``register_broker``, ``broker_heartbeat``, ``unregister_broker``,
+``create_topic``, ``delete_topic``, ``alter_partition``,
+``reassign_partitions``, ``elect_leaders``, ``allocate_producer_ids`` (the
+active controller only; others answer NotControllerError naming the leader
+they know). A write's reply carries ``offset``, the Raft index of the entry
+that committed it (a registration's is the broker's epoch).
 
 Test hook: ``trace`` (a file path) appends one line per applied entry
 (``index term kind digest``, the digest of the image after it) and per
@@ -79,7 +84,8 @@ SNAPSHOT_EVERY = 1000  # applied entries between two snapshots
 _POLL_MS = 20
 WRITE_OPS = frozenset({"register_broker", "broker_heartbeat", "unregister_broker",
                        "create_topic", "delete_topic", "alter_partition",
-                       "reassign_partitions", "elect_leaders"})
+                       "reassign_partitions", "elect_leaders", "allocate_producer_ids"})
+MAX_METADATA_WAIT_MS = 5000
 
 
 class ControllerServer:
@@ -107,6 +113,8 @@ class ControllerServer:
         self._requests: list[tuple[bytes, dict]] = []
         self._waiting: dict[int, tuple[bytes | None, int, dict, int]] = {}
         self._inflight: int | None = None
+        # fetch_metadata long-polls: (identity, request id, since, deadline)
+        self._metadata_waiters: list[tuple[bytes, int, int, float]] = []
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -143,6 +151,7 @@ class ControllerServer:
                     self._drain()
                 self.node.tick()
                 self._pump()
+                self._answer_metadata_waiters()
         finally:
             self._close()
 
@@ -219,6 +228,15 @@ class ControllerServer:
             op = field(header, "op", str)
             if op == "describe":
                 self._reply(identity, request_id, self._describe())
+            elif op == "fetch_metadata":
+                if not self._is_active():
+                    raise self._not_controller()
+                since = field(header, "since", int, low=-1)
+                wait = field(header, "max_wait_ms", int, low=0, high=MAX_METADATA_WAIT_MS,
+                             optional=True) or 0
+                self._metadata_waiters.append((identity, request_id, since,
+                                               self._clock.monotonic() + wait / 1000))
+                self._answer_metadata_waiters()
             elif op in WRITE_OPS:
                 if not self._is_active():
                     raise self._not_controller()
@@ -228,6 +246,30 @@ class ControllerServer:
                                     f"{', '.join(sorted(WRITE_OPS))}")
         except EmberError as error:
             self._reply_error(identity, request_id, error)
+
+    def _answer_metadata_waiters(self) -> None:
+        """Answer the fetch_metadata long-polls that something new (or their
+        deadline) completes: the whole committed image when it moved past
+        what the broker has, else only its offset."""
+        if not self._metadata_waiters:
+            return
+        now = self._clock.monotonic()
+        active = self._is_active()
+        image_doc = None
+        waiting = []
+        for identity, request_id, since, deadline in self._metadata_waiters:
+            if not active:
+                self._reply_error(identity, request_id, self._not_controller())
+            elif self.image.offset > since:
+                if image_doc is None:
+                    image_doc = self.image.to_json()
+                self._reply(identity, request_id, {"offset": self.image.offset,
+                                                   "image": image_doc})
+            elif now >= deadline:
+                self._reply(identity, request_id, {"offset": self.image.offset})
+            else:
+                waiting.append((identity, request_id, since, deadline))
+        self._metadata_waiters = waiting
 
     def _not_controller(self) -> NotControllerError:
         leader = self.node.leader_id if self.node is not None else None
@@ -302,7 +344,8 @@ class ControllerServer:
             return
         identity, request_id, reply, proposed_term = waiting
         if term == proposed_term:
-            self._reply(identity, request_id, reply)
+            # The entry's offset: a registration's is the broker's epoch.
+            self._reply(identity, request_id, {**reply, "offset": index})
         else:
             self._reply_error(identity, request_id, self._not_controller())
 
@@ -374,7 +417,8 @@ class ControllerServer:
         if op == "register_broker":
             return c.register_broker(field(h, "broker_id", int, low=0), field(h, "incarnation", str),
                                      field(h, "host", str), field(h, "port", int, low=0, high=65535),
-                                     field(h, "rack", str, optional=True))
+                                     field(h, "rack", str, optional=True),
+                                     field(h, "kafka", str, optional=True))
         if op == "broker_heartbeat":
             replicas = []
             for item in field(h, "replicas", list, optional=True) or []:
@@ -414,6 +458,9 @@ class ControllerServer:
                                         f"got {target!r:.80}")
                 targets[topic, partition] = target
             return c.reassign_partitions(targets)
+        if op == "allocate_producer_ids":
+            return c.allocate_producer_ids(field(h, "broker_id", int, low=0),
+                                           field(h, "broker_epoch", int, low=0))
         if op == "elect_leaders":
             partitions = [topic_partition(item) for item in field(h, "partitions", list)]
             return c.elect_leaders(partitions, field(h, "election_type", str, optional=True)
@@ -431,6 +478,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example: python -m ember.ingest.cluster.controller_server --node-id 1 "
                "--dir data/c1 --port 9093 --peers 2@tcp://hostb:9093,3@tcp://hostc:9093 "
                "--secret-file cluster.secret")
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser, lifeline: bool = True) -> None:
+    """The member's options (also ``ember logstore controller``'s)."""
     parser.add_argument("--node-id", type=int, help="this member's id")
     parser.add_argument("--dir", help="its directory (formatted on first start)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -442,9 +495,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="only when founding a cluster: ID:INCARNATION,... for every "
                              "founding member (this one's incarnation comes from --incarnation)")
     parser.add_argument("--incarnation", default=None, help="with --initial-voters")
-    parser.add_argument("--lifeline", action="store_true",
-                        help="bootstrap on stdin, exit at its EOF (local_quorum)")
-    return parser
+    if lifeline:
+        parser.add_argument("--lifeline", action="store_true",
+                            help="bootstrap on stdin, exit at its EOF (local_quorum)")
 
 
 def _parse_peers(text: str) -> dict[int, str]:

@@ -8,7 +8,8 @@ Founding members are formatted with the initial voter set; a member
 restarted with its directory wiped formats as a new incarnation and rejoins
 as Raft's membership rule says (see ``raft``).
 
-Used by the tests, the benchmarks, and (phase 2) ``LogStore.start_cluster``.
+Used by the tests, the benchmarks, and ``local_cluster.LocalCluster``
+(``LogStore.start_cluster``).
 Every process is stopped by its PID: :meth:`stop` closes the lifelines,
 waits, then SIGKILLs what is left.
 
@@ -38,8 +39,10 @@ class LocalQuorum:
     def __init__(self, root: str | os.PathLike, size: int = 3, *, secret: bytes | None = None,
                  timeouts: dict | None = None, settings: dict | None = None,
                  trace: bool = False, snapshot_every: int | None = None,
-                 env: dict | None = None, cluster_id: str | None = None):
+                 env: dict | None = None, cluster_id: str | None = None,
+                 directories: dict[int, str] | None = None):
         self.root = os.fspath(root)
+        self._directories = {int(k): os.fspath(v) for k, v in (directories or {}).items()}
         self.ids = list(range(1, size + 1))
         self.secret = secret or new_secret()
         self.cluster_id = cluster_id or f"ember-{secrets.token_hex(4)}"
@@ -51,7 +54,7 @@ class LocalQuorum:
         self.incarnations: dict[int, str] = {}
 
     def directory(self, node: int) -> str:
-        return os.path.join(self.root, f"controller-{node}")
+        return self._directories.get(node) or os.path.join(self.root, f"controller-{node}")
 
     def trace_path(self, node: int) -> str:
         return os.path.join(self.root, f"trace-{node}.log")

@@ -12,7 +12,8 @@ log: it has no clock and no randomness.
 
 Records (dicts; ``offset`` is the Raft index of the entry carrying them)::
 
-    register_broker     broker_id, incarnation, host, port, rack
+    register_broker     broker_id, incarnation, host, port, rack, kafka (HOST:PORT
+                        of its Kafka listener, or null)
                         -> epoch = offset; fenced until it catches up
     unfence_broker      broker_id, epoch
     fence_broker        broker_id, epoch
@@ -25,6 +26,7 @@ Records (dicts; ``offset`` is the Raft index of the entry carrying them)::
                         -> partition_epoch + 1; leader_epoch + 1 when the
                            leader changes
     remove_topic        name
+    producer_ids        broker_id, next   (the next producer id never handed out)
 
 Snapshot: :meth:`to_json` / :meth:`from_json` (plain JSON, so a snapshot
 travels to a follower without pickling). :meth:`digest` fingerprints the
@@ -53,6 +55,7 @@ class BrokerRegistration:
     rack: str | None = None
     fenced: bool = True
     in_controlled_shutdown: bool = False
+    kafka: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class MetadataImage:
         self.brokers: dict[int, BrokerRegistration] = {}
         self.topics: dict[str, Topic] = {}
         self.offset = 0  # the Raft index of the last applied entry
+        self.next_producer_id = 0
 
     # --- reading ------------------------------------------------------------------
 
@@ -118,7 +122,8 @@ class MetadataImage:
 
     def _apply_register_broker(self, r: dict, offset: int) -> None:
         self.brokers[r["broker_id"]] = BrokerRegistration(
-            r["broker_id"], r["incarnation"], offset, r["host"], r["port"], r.get("rack"))
+            r["broker_id"], r["incarnation"], offset, r["host"], r["port"], r.get("rack"),
+            kafka=r.get("kafka"))
 
     def _broker_at_epoch(self, r: dict) -> BrokerRegistration | None:
         broker = self.brokers.get(r["broker_id"])
@@ -172,11 +177,15 @@ class MetadataImage:
     def _apply_remove_topic(self, r: dict, offset: int) -> None:
         self.topics.pop(r["name"], None)
 
+    def _apply_producer_ids(self, r: dict, offset: int) -> None:
+        self.next_producer_id = max(self.next_producer_id, r["next"])
+
     # --- snapshots ----------------------------------------------------------------
 
     def to_json(self) -> dict:
         return {
             "offset": self.offset,
+            "next_producer_id": self.next_producer_id,
             "brokers": [asdict(b) for _, b in sorted(self.brokers.items())],
             "topics": [{"name": t.name, "topic_id": t.topic_id, "config": t.config,
                         "partitions": [_partition_doc(p) for p in t.partitions]}
@@ -189,6 +198,7 @@ class MetadataImage:
         if not doc:
             return image
         image.offset = doc["offset"]
+        image.next_producer_id = doc.get("next_producer_id", 0)
         for b in doc["brokers"]:
             image.brokers[b["broker_id"]] = BrokerRegistration(**b)
         for t in doc["topics"]:

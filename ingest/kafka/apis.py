@@ -11,7 +11,15 @@ fsync, a fetch waiting for data, a JoinGroup or SyncGroup waiting for the
 rebalance).
 
 The store is one broker (node 0) that leads every partition, in the
-partition's leader epoch; replication factor 1.
+partition's leader epoch; replication factor 1. A broker of a cluster
+(``cluster`` set: its ``cluster_member.ClusterMember``) answers Metadata
+from the cluster's image instead: every broker's Kafka listener, and per
+partition its real leader, leader epoch, replicas and ISR; FindCoordinator
+names the group's coordinator; CreateTopics and DeleteTopics go to the
+controller. Produce, Fetch and ListOffsets are answered by a partition's
+leader only (NOT_LEADER_OR_FOLLOWER elsewhere: the client refreshes its
+metadata), and group requests by the group's coordinator only
+(NOT_COORDINATOR).
 
 What it must not know: sockets, framing, TLS (``server``).
 
@@ -69,6 +77,7 @@ class KafkaApis:
         self.groups = groups
         self.producer_ids = producer_ids
         self.cluster_id = cluster_id
+        self.cluster = None  # a broker of a cluster: its ClusterMember
         self._parked: set = set()
         self._stop_watch: Callable | None = None
         self._handlers = {key: getattr(self, "_" + name) for key, name in API_NAMES.items()}
@@ -147,12 +156,50 @@ class KafkaApis:
                                "IsrNodes": [NODE_ID], "OfflineReplicas": []})
         return {"ErrorCode": 0, "Name": name, "IsInternal": False, "Partitions": partitions}
 
+    def _cluster_brokers(self, image) -> dict[int, dict]:
+        out = {}
+        for broker in image.brokers.values():
+            if broker.fenced or not broker.kafka:
+                continue
+            host, port = broker.kafka.rsplit(":", 1)
+            out[broker.broker_id] = {"NodeId": broker.broker_id, "Host": host,
+                                     "Port": int(port), "Rack": broker.rack}
+        return out
+
+    def _cluster_metadata(self, version, wanted) -> dict:
+        image = self.cluster.image
+        brokers = self._cluster_brokers(image)
+        names = sorted(image.topics) if wanted is None else wanted
+        topics = []
+        for name in names:
+            topic = image.topics.get(name) if name is not None else None
+            if topic is None:
+                topics.append({"ErrorCode": _error("UNKNOWN_TOPIC_OR_PARTITION"), "Name": name,
+                               "Partitions": []})
+                continue
+            partitions = []
+            for index, state in enumerate(topic.partitions):
+                leader = state.leader if state.leader in brokers else -1
+                partitions.append({
+                    "ErrorCode": 0 if leader >= 0 else _error("LEADER_NOT_AVAILABLE"),
+                    "PartitionIndex": index, "LeaderId": leader,
+                    "LeaderEpoch": state.leader_epoch, "ReplicaNodes": list(state.replicas),
+                    "IsrNodes": list(state.isr),
+                    "OfflineReplicas": [b for b in state.replicas if b not in brokers]})
+            topics.append({"ErrorCode": 0, "Name": name, "IsInternal": name.startswith("__"),
+                           "Partitions": partitions})
+        return {"Brokers": list(brokers.values()), "ClusterId": self.cluster_id,
+                "ControllerId": self.cluster.node_id, "Topics": topics}
+
     def _Metadata(self, conn, version, body, respond):
         wanted = body["Topics"]
         if wanted is None or (version == 0 and not wanted):
-            names = self.logs.topics()
+            names = None if self.cluster is not None else self.logs.topics()
         else:
             names = [topic["Name"] for topic in wanted]
+        if self.cluster is not None:
+            respond(self._cluster_metadata(version, names))
+            return
         respond({"Brokers": [self._broker()], "ClusterId": self.cluster_id,
                  "ControllerId": NODE_ID, "Topics": [self._topic_metadata(n) for n in names]})
 
@@ -164,6 +211,18 @@ class KafkaApis:
             result = {"Name": name, "ErrorCode": 0, "ErrorMessage": None,
                       "NumPartitions": count, "ReplicationFactor": 1, "Configs": None}
             try:
+                if self.cluster is not None:
+                    if body["validateOnly"]:
+                        raise _KafkaError("INVALID_REQUEST", "validateOnly is not supported by "
+                                                             "a cluster")
+                    made = self.cluster.create_topic(
+                        name, 1 if count == -1 else count,
+                        None if topic["ReplicationFactor"] == -1 else topic["ReplicationFactor"],
+                        {c["Name"]: c["Value"] for c in topic["Configs"]})
+                    result["NumPartitions"] = 1 if count == -1 else count
+                    result["ReplicationFactor"] = made.get("replication_factor") or -1
+                    results.append(result)
+                    continue
                 if topic["ReplicationFactor"] not in (-1, 1):
                     raise _KafkaError("INVALID_REPLICATION_FACTOR",
                                       f"replication factor {topic['ReplicationFactor']}: this "
@@ -197,7 +256,10 @@ class KafkaApis:
             try:
                 if name is None:
                     raise _KafkaError("UNKNOWN_TOPIC_ID", "topics are addressed by name here")
-                self.logs.delete_topic(name)
+                if self.cluster is not None:
+                    self.cluster.delete_topic(name)
+                else:
+                    self.logs.delete_topic(name)
             except (EmberError, _KafkaError) as error:
                 result["ErrorCode"], result["ErrorMessage"] = code_of(error), str(error)
             results.append(result)
@@ -208,6 +270,9 @@ class KafkaApis:
         for topic in body["Topics"]:
             result = {"Name": topic["Name"], "ErrorCode": 0, "ErrorMessage": None}
             try:
+                if self.cluster is not None:
+                    raise _KafkaError("INVALID_REQUEST", "adding partitions to a topic of a "
+                                                         "cluster is not supported")
                 if topic["Assignments"]:
                     raise _KafkaError("INVALID_REPLICA_ASSIGNMENT",
                                       "manual replica assignments are not supported")
@@ -399,7 +464,7 @@ class KafkaApis:
                        "Timestamp": -1, "Offset": -1, "LeaderEpoch": -1}
                 partitions.append(out)
                 try:
-                    partition_log = self.logs.get_log(topic["Name"], request["PartitionIndex"])
+                    partition_log = self.replicas.get_log(topic["Name"], request["PartitionIndex"])
                     out["LeaderEpoch"] = partition_log.leader_epoch
                     spec = request["Timestamp"]
                     if spec in (_EARLIEST, _EARLIEST_LOCAL):
@@ -424,7 +489,39 @@ class KafkaApis:
 
     # --- groups ---------------------------------------------------------------------
 
+    def _coordinator_of(self, key: str, key_type: int) -> tuple[dict, int, str | None]:
+        """(broker, error code, message) of the coordinator of ``key``."""
+        if key_type != 0:
+            return ({"NodeId": -1, "Host": "", "Port": -1}, _error("COORDINATOR_NOT_AVAILABLE"),
+                    "transactions are not supported")
+        if self.cluster is None:
+            return self._broker(), 0, None
+        try:
+            node = self.cluster.find_coordinator(key)["node_id"]
+            broker = self._cluster_brokers(self.cluster.image).get(node)
+            if broker is None:
+                raise _KafkaError("COORDINATOR_NOT_AVAILABLE",
+                                  f"broker {node} has no Kafka listener")
+            return broker, 0, None
+        except (EmberError, _KafkaError) as error:
+            return ({"NodeId": -1, "Host": "", "Port": -1}, _error("COORDINATOR_NOT_AVAILABLE"),
+                    str(error))
+
     def _FindCoordinator(self, conn, version, body, respond):
+        if self.cluster is not None:
+            keys = [body["Key"]] if version < 4 else body["CoordinatorKeys"]
+            found = [(key, *self._coordinator_of(key, body["KeyType"])) for key in keys]
+            if version < 4:
+                _, broker, error, message = found[0]
+                respond({"ThrottleTimeMs": 0, "ErrorCode": error, "ErrorMessage": message,
+                         "NodeId": broker["NodeId"], "Host": broker["Host"],
+                         "Port": broker["Port"]})
+            else:
+                respond({"ThrottleTimeMs": 0, "Coordinators": [
+                    {"Key": key, "NodeId": broker["NodeId"], "Host": broker["Host"],
+                     "Port": broker["Port"], "ErrorCode": error, "ErrorMessage": message}
+                    for key, broker, error, message in found]})
+            return
         broker = self._broker()
         if version < 4:
             error = 0 if body["KeyType"] == 0 else _error("COORDINATOR_NOT_AVAILABLE")
@@ -497,7 +594,8 @@ class KafkaApis:
         respond({"ThrottleTimeMs": 0, "ErrorCode": {
             "ok": 0, "rebalancing": _error("REBALANCE_IN_PROGRESS"),
             "stale_generation": _error("ILLEGAL_GENERATION"),
-            "unknown_member": _error("UNKNOWN_MEMBER_ID")}[status]})
+            "unknown_member": _error("UNKNOWN_MEMBER_ID"),
+            "not_coordinator": _error("NOT_COORDINATOR")}[status]})
 
     def _LeaveGroup(self, conn, version, body, respond):
         if version < 3:
@@ -542,15 +640,22 @@ class KafkaApis:
                 for (_, p), offset in zip(pairs, offsets)]})
         return out
 
+    def _committed_or_error(self, group_id: str, topics) -> tuple[int, list]:
+        try:
+            return 0, self._committed_topics(group_id, topics)
+        except EmberError as error:
+            return code_of(error), []
+
     def _OffsetFetch(self, conn, version, body, respond):
         if version < 8:
-            respond({"ThrottleTimeMs": 0, "ErrorCode": 0,
-                     "Topics": self._committed_topics(body["GroupId"], body["Topics"])})
+            error, topics = self._committed_or_error(body["GroupId"], body["Topics"])
+            respond({"ThrottleTimeMs": 0, "ErrorCode": error, "Topics": topics})
             return
-        respond({"ThrottleTimeMs": 0, "Groups": [
-            {"GroupId": group["GroupId"], "ErrorCode": 0,
-             "Topics": self._committed_topics(group["GroupId"], group["Topics"])}
-            for group in body["Groups"]]})
+        groups = []
+        for group in body["Groups"]:
+            error, topics = self._committed_or_error(group["GroupId"], group["Topics"])
+            groups.append({"GroupId": group["GroupId"], "ErrorCode": error, "Topics": topics})
+        respond({"ThrottleTimeMs": 0, "Groups": groups})
 
     def _ListGroups(self, conn, version, body, respond):
         states = set(body["StatesFilter"] or ())

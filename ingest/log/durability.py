@@ -83,17 +83,21 @@ def durable_sizes(journal_path: str | os.PathLike) -> dict[str, int]:
     return sizes
 
 
-def simulate_power_loss(journal_path: str | os.PathLike,
-                        garbage: bytes = b"") -> list[tuple[str, int, int]]:
+def simulate_power_loss(journal_path: str | os.PathLike, garbage: bytes = b"",
+                        under: str | os.PathLike | None = None) -> list[tuple[str, int, int]]:
     """Cut each journaled file back to its last durable size.
 
     Where bytes were lost, up to ``len(garbage)`` bytes of ``garbage`` (no more
     than were lost) are written after the durable prefix. Returns
     ``(path, size_before, durable_size)`` for every file that lost bytes.
-    Files that no longer exist are skipped.
+    Files that no longer exist are skipped; with ``under``, so are files
+    outside that directory (one machine of several losing its power).
     """
+    prefix = None if under is None else os.path.join(os.path.abspath(under), "")
     cut = []
     for path, durable in durable_sizes(journal_path).items():
+        if prefix is not None and not os.path.abspath(path).startswith(prefix):
+            continue
         try:
             before = os.path.getsize(path)
         except FileNotFoundError:

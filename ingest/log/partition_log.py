@@ -3,8 +3,11 @@
 On-disk format, in ``<log_dir>/<topic>-<partition>/``::
 
     <base_offset:020d>.log/.index/.timeindex   segments (segment.py)
-    partition.checkpoint     {"version": 1, "log_start_offset": N, "recovery_point": N}
+    partition.checkpoint     {"version": 1, "log_start_offset": N, "recovery_point": N,
+                              "high_watermark": N}
     producer-state.snapshot  idempotent-producer state (producer_state.py)
+    leader-epoch.checkpoint  where each leader epoch began (leader_epoch_cache.py),
+                             kept once the log is replicated
 
 Both JSON files are replaced atomically (``engine.io.fileio``); a leftover
 temporary file from an interrupted write is removed at load.
@@ -50,9 +53,19 @@ recovery point: by age (newest timestamp older than ``retention.ms``) and by
 size (while the log stays at least ``retention.bytes`` without the segment).
 It checkpoints the new log start before unlinking anything.
 
+Replication (:meth:`enable_replication`, called by the broker of a cluster):
+the high watermark no longer follows the fsynced end; the partition's
+leader sets it (:meth:`update_high_watermark`) to what every in-sync
+replica has fsynced, and a follower to the leader's. It never moves back
+except by truncation, and it is checkpointed (a stale value is only lower).
+A follower appends the leader's batches as they are
+(:meth:`append_replicated`: offsets and epochs kept, CRCs checked, producer
+state and epoch cache updated); :meth:`truncate_to` removes a divergent tail
+(KIP-101) and :meth:`end_offset_for_epoch` answers where an epoch ended.
+
 Invariants: segments are sorted by base offset; only the last takes appends;
-log_start_offset <= high_watermark <= log_end_offset; recovery_point ==
-high_watermark.
+log_start_offset <= high_watermark <= log_end_offset; high_watermark <=
+recovery_point (equal when the log is not replicated).
 
 Thread-safety: thread-safe; one lock serialises append/read/retention, flush() fsyncs outside it.
 """
@@ -73,9 +86,12 @@ from ember.engine.errors import (
     UnknownTopicOrPartitionError,
 )
 from ember.engine.io.fileio import atomic_write, fsync_dir, is_temp_name
+from ember.ingest.log.leader_epoch_cache import UNDEFINED, LeaderEpochCache
 from ember.ingest.log.log_config import LogConfig
 from ember.ingest.log.producer_state import ProducerStateManager
-from ember.ingest.log.record_batch import BatchHeader, validate_batch, with_base_offset
+from ember.ingest.log.record_batch import (
+    BatchHeader, scan_batches, validate_batch, with_base_offset,
+)
 from ember.ingest.log.segment import (
     LOG_SUFFIX, MAX_RELATIVE_OFFSET, SEGMENT_SUFFIXES, LogSegment, file_name,
     parse_file_name,
@@ -128,6 +144,10 @@ class PartitionLog:
         # leader epoch). A single broker leads every partition in epoch 0;
         # replication raises it at each leader election.
         self.leader_epoch = 0
+        self._epochs: LeaderEpochCache | None = None  # once replicated
+        self._hw_follows_flush = True
+        self._checkpointed_hw: int | None = None
+        self._truncations = 0  # a flush must not vouch for data appended after a truncation
         self.recovery_report: list[TruncatedFile] = []
         os.makedirs(self.directory, exist_ok=True)
         self._load(clean_shutdown)
@@ -154,7 +174,7 @@ class PartitionLog:
                 self._unlink_segment_files(base)
                 del files[base]
         bases = sorted(files)
-        log_start, recovery_point = self._read_checkpoint()
+        log_start, recovery_point, self._checkpointed_hw = self._read_checkpoint()
         # A retention delete cut short leaves segments wholly below the log start.
         while len(bases) > 1 and bases[1] <= log_start:
             self._unlink_segment_files(bases.pop(0))
@@ -217,18 +237,21 @@ class PartitionLog:
         log.warning("%s: recovery dropped %d bytes of %s", self.name, dropped, path)
         self.recovery_report.append(TruncatedFile(self.topic, self.partition, path, dropped))
 
-    def _read_checkpoint(self) -> tuple[int, int]:
-        """(log_start_offset, recovery_point); (0, 0) - recover all - if unknown."""
+    def _read_checkpoint(self) -> tuple[int, int, int | None]:
+        """(log_start_offset, recovery_point, high_watermark); (0, 0, None) -
+        recover all - if unknown."""
         try:
             with open(self._path(CHECKPOINT_FILE), "rb") as handle:
                 doc = json.loads(handle.read())
-            return int(doc["log_start_offset"]), int(doc["recovery_point"])
+            hw = doc.get("high_watermark")
+            return (int(doc["log_start_offset"]), int(doc["recovery_point"]),
+                    None if hw is None else int(hw))
         except FileNotFoundError:
-            return 0, 0
+            return 0, 0, None
         except (ValueError, KeyError, TypeError) as error:
             log.warning("%s: ignoring unreadable %s (%r); recovering every segment",
                         self.name, CHECKPOINT_FILE, error)
-            return 0, 0
+            return 0, 0, None
 
     def _rebuild_producer_state(self) -> None:
         offset = None
@@ -274,7 +297,12 @@ class PartitionLog:
 
     @property
     def recovery_point(self) -> int:
+        """Offsets below it are fsynced here."""
         return self._recovery_point
+
+    @property
+    def replicated(self) -> bool:
+        return not self._hw_follows_flush
 
     @property
     def size(self) -> int:
@@ -349,6 +377,8 @@ class PartitionLog:
                                      header.max_timestamp, True)
             stored = header._replace(base_offset=self._log_end_offset,
                                      partition_leader_epoch=self.leader_epoch)
+            if self._epochs is not None:
+                self._assign_epoch(self.leader_epoch, stored.base_offset)
             segment = self._maybe_roll(stored)
             try:
                 segment.append(with_base_offset(batch, stored.base_offset, self.leader_epoch),
@@ -401,6 +431,7 @@ class PartitionLog:
             with self._lock:
                 self._check_usable()
                 target = self._log_end_offset
+                generation = self._truncations
                 first = self._segment_index(self._recovery_point - 1)
                 dirty = [segment for segment in self._segments[first:] if segment.dirty]
                 dir_dirty, self._dir_dirty = self._dir_dirty, False
@@ -413,14 +444,186 @@ class PartitionLog:
                 with self._lock:
                     raise self._fail("fsync", error) from error
             with self._lock:
-                if target > self._high_watermark:
-                    self._high_watermark = self._recovery_point = target
-                return self._high_watermark
+                if target > self._recovery_point and generation == self._truncations:
+                    self._recovery_point = target
+                    if self._hw_follows_flush:
+                        self._high_watermark = target
+                return self._recovery_point
+
+    # --- replication ---------------------------------------------------------------
+
+    def enable_replication(self) -> None:
+        """This log is one replica of a partition: the high watermark is
+        set by replication from now on (it starts at the checkpointed one,
+        never above the log end), and leader epochs are tracked."""
+        with self._lock:
+            self._check_usable()
+            if self._epochs is not None:
+                return
+            self._hw_follows_flush = False
+            hw = self._checkpointed_hw if self._checkpointed_hw is not None else self._log_start_offset
+            self._high_watermark = max(self._log_start_offset, min(hw, self._recovery_point))
+            self._epochs = LeaderEpochCache(self.directory)
+            self._epochs.truncate_from_end(self._log_end_offset)
+            if self._log_end_offset > self._log_start_offset and (
+                    not self._epochs.entries
+                    or self._epochs.entries[0][1] > self._log_start_offset):
+                self._rebuild_epochs()
+            if self._epochs.entries:
+                self.leader_epoch = max(self.leader_epoch, self._epochs.latest_epoch)
+
+    def _rebuild_epochs(self) -> None:
+        def epochs():
+            for segment in self._segments:
+                for _, header in segment.headers():
+                    if header.base_offset >= self._log_start_offset:
+                        yield header.partition_leader_epoch, header.base_offset
+        try:
+            self._epochs.rebuild(epochs())
+        except CorruptRecordError as error:
+            log.warning("%s: leader epochs rebuilt up to %s", self.name, error)
+
+    def _assign_epoch(self, epoch: int, offset: int) -> None:
+        if epoch > self._epochs.latest_epoch:
+            try:
+                self._epochs.assign(epoch, offset)
+            except OSError as error:
+                raise self._fail("writing the leader epoch checkpoint", error) from error
+
+    @property
+    def latest_epoch(self) -> int:
+        """The newest leader epoch with a batch here (or begun here), or -1."""
+        with self._lock:
+            return self._epochs.latest_epoch if self._epochs is not None else UNDEFINED
+
+    def become_leader(self, epoch: int) -> None:
+        """Lead from ``epoch`` on: batches appended from now are stamped with
+        it, and it begins at the log end offset (KIP-101)."""
+        with self._lock:
+            self._check_usable()
+            self.leader_epoch = epoch
+            self._assign_epoch(epoch, self._log_end_offset)
+
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
+        """OffsetForLeaderEpoch: (largest epoch <= ``epoch`` here, the offset
+        where it ended); (-1, -1) when unknown."""
+        with self._lock:
+            self._check_usable()
+            if self._epochs is None:
+                return UNDEFINED, UNDEFINED
+            return self._epochs.end_offset_for(epoch, self._log_end_offset)
+
+    def append_replicated(self, data) -> int:
+        """A follower appends batches fetched from its leader as they are
+        (offsets and leader epochs kept, every CRC checked). The first batch
+        must start at the log end offset. Returns the new log end offset."""
+        with self._lock:
+            self._check_usable()
+            for position, header in scan_batches(data, verify=True):
+                if header.base_offset != self._log_end_offset:
+                    raise CorruptRecordError(
+                        f"{self.name}: a replicated batch at offset {header.base_offset}, "
+                        f"expected {self._log_end_offset}")
+                batch = bytes(data[position:position + header.size])
+                if self._epochs is not None:
+                    self._assign_epoch(header.partition_leader_epoch, header.base_offset)
+                segment = self._maybe_roll(header)
+                try:
+                    segment.append(batch, header)
+                except OSError as error:
+                    raise self._fail("write", error) from error
+                if self._active_since is None:
+                    self._active_since = self._clock.monotonic()
+                self._log_end_offset = header.next_offset
+                self._producers.update(header)
+            return self._log_end_offset
+
+    def update_high_watermark(self, offset: int) -> bool:
+        """Raise the high watermark to ``offset`` (never past what is
+        fsynced here, never down); True when it moved."""
+        with self._lock:
+            offset = min(offset, self._recovery_point)
+            if offset > self._high_watermark:
+                self._high_watermark = offset
+                return True
+            return False
+
+    def truncate_to(self, offset: int) -> None:
+        """Remove every batch from the one holding ``offset`` on (a
+        divergent tail, never anything acknowledged), durably."""
+        with self._flush_lock, self._lock:
+            self._check_usable()
+            if offset >= self._log_end_offset:
+                return
+            offset = max(offset, self._log_start_offset)
+            self._truncations += 1
+            try:
+                index = self._segment_index(offset)
+                doomed = self._segments[index + 1:]
+                del self._segments[index + 1:]
+                del self._bases[index + 1:]
+                for segment in doomed:
+                    segment.delete()
+                removed = self._segments[-1].truncate_to(offset)
+                if doomed:
+                    fsync_dir(self.directory)
+            except OSError as error:
+                raise self._fail("truncation", error) from error
+            self._log_end_offset = self._segments[-1].next_offset
+            self._recovery_point = min(self._recovery_point, self._log_end_offset)
+            self._high_watermark = min(self._high_watermark, self._log_end_offset)
+            if self._epochs is not None:
+                self._epochs.truncate_from_end(self._log_end_offset)
+            self._producers = ProducerStateManager(self.name)
+            self._rebuild_producers_from(self._log_start_offset)
+            log.info("%s: truncated to offset %d (%d bytes of the last segment, %d later "
+                     "segments removed)", self.name, self._log_end_offset, removed, len(doomed))
+            self._write([(CHECKPOINT_FILE, self._checkpoint_data())])
+            try:
+                os.unlink(self._path(PRODUCER_SNAPSHOT_FILE))
+            except FileNotFoundError:
+                pass
+
+    def truncate_fully(self, start_offset: int) -> None:
+        """Empty the log and start it at ``start_offset`` (a follower whose
+        leader no longer has what follows this log's end)."""
+        with self._flush_lock, self._lock:
+            self._check_usable()
+            self._truncations += 1
+            try:
+                for segment in self._segments:
+                    segment.delete()
+                self._segments, self._bases = [], []
+                self._append_segment(self._new_segment(start_offset))
+                fsync_dir(self.directory)
+            except OSError as error:
+                raise self._fail("truncation", error) from error
+            self._log_start_offset = self._log_end_offset = start_offset
+            self._recovery_point = self._high_watermark = start_offset
+            self._active_since = None
+            self._producers = ProducerStateManager(self.name)
+            if self._epochs is not None:
+                self._epochs.clear()
+            self._write([(CHECKPOINT_FILE, self._checkpoint_data())])
+            try:
+                os.unlink(self._path(PRODUCER_SNAPSHOT_FILE))
+            except FileNotFoundError:
+                pass
+
+    def _rebuild_producers_from(self, offset: int) -> None:
+        for segment in self._segments[self._segment_index(offset):]:
+            try:
+                for _, header in segment.headers(max(offset, segment.base_offset)):
+                    if header.base_offset >= offset:
+                        self._producers.update(header)
+            except CorruptRecordError as error:
+                log.warning("%s: producer state misses batches after %s", self.name, error)
 
     def _checkpoint_data(self) -> bytes:
         return json.dumps({"version": _CHECKPOINT_VERSION,
                            "log_start_offset": self._log_start_offset,
-                           "recovery_point": self._recovery_point}).encode()
+                           "recovery_point": self._recovery_point,
+                           "high_watermark": self._high_watermark}).encode()
 
     def _write(self, files: list[tuple[str, bytes]]) -> None:
         try:
@@ -495,7 +698,8 @@ class PartitionLog:
         with self._flush_lock, self._checkpoint_lock, self._lock:
             self._check_usable()
             sealed = [segment for segment in self._segments[:-1]
-                      if segment.next_offset <= self._recovery_point]
+                      if segment.next_offset <= min(self._recovery_point,
+                                                    self._high_watermark)]
             count = 0
             if self.config.retention_ms >= 0:
                 now_ms = self._clock.time_ms()
@@ -535,7 +739,9 @@ class PartitionLog:
                             segment.flush()
                     if self._dir_dirty:
                         fsync_dir(self.directory)
-                    self._high_watermark = self._recovery_point = self._log_end_offset
+                    self._recovery_point = self._log_end_offset
+                    if self._hw_follows_flush:
+                        self._high_watermark = self._log_end_offset
                     self._write([(CHECKPOINT_FILE, self._checkpoint_data()),
                                  (PRODUCER_SNAPSHOT_FILE,
                                   self._producers.snapshot(self._log_end_offset))])

@@ -318,6 +318,22 @@ class LogSegment:
         self._index_batch(position, header)
         self._next_offset = header.next_offset
 
+    def truncate_to(self, offset: int) -> int:
+        """Remove the batch holding ``offset`` and every later one (a
+        replica's divergent tail), rebuild the indexes and fsync. Returns
+        the bytes removed."""
+        found = self._find(offset) if offset < self._next_offset else None
+        if found is None:
+            return 0
+        position = found[0]
+        removed = self._size - position
+        os.ftruncate(self._fd, position)
+        _, self._next_offset, _ = self._rebuild(verify=False, end=position)
+        self._size = position
+        self._flushed_size = -1
+        self.flush()
+        return removed
+
     def seal(self) -> None:
         """Record the largest timestamp in the time index: the segment will
         take no more appends (roll), or the log is closing."""

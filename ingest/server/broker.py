@@ -66,7 +66,9 @@ from ember.engine.wire.transport import Authenticator, Endpoint, derive_keys, ne
 from ember.ingest import protocol
 from ember.ingest.server import broker_faults
 from ember.ingest.server.group_commit import GroupCommit
+from ember.ingest.server.cluster_member import ClusterMember, ReplicationSettings
 from ember.ingest.server.group_coordinator import GroupCoordinator
+from ember.ingest.server.group_metadata_manager import ReplicatedOffsetStore
 from ember.ingest.server.replica_manager import ReplicaManager
 from ember.ingest.log.log_manager import LogManager
 from ember.ingest.protocol import field, topic_partition
@@ -108,6 +110,16 @@ class ProducerIdAllocator:
             return self._next - 1
 
 
+class _ClusterProducerIds:
+    """Producer ids of a cluster broker: blocks from the controller."""
+
+    def __init__(self, broker: "Broker"):
+        self._broker = broker
+
+    def allocate(self) -> int:
+        return self._broker.cluster.producer_ids.allocate()
+
+
 class Broker:
     def __init__(self, log_dir: str, secret: bytes, *, host: str = "127.0.0.1", port: int = 0,
                  clock: Clock = SYSTEM_CLOCK, request_threads: int = 4,
@@ -115,9 +127,20 @@ class Broker:
                  checkpoint_interval_ms: int = 60_000, maintenance_interval: float = 0.1,
                  kafka_listener: str | None = None, kafka_ssl_certfile: str | None = None,
                  kafka_ssl_keyfile: str | None = None, kafka_advertised_host: str | None = None,
-                 kafka_max_request_bytes: int | None = None):
+                 kafka_max_request_bytes: int | None = None, node_id: int | None = None,
+                 controllers: dict[int, str] | None = None, advertised_host: str | None = None,
+                 replication: dict | None = None):
         self.log_dir = os.fspath(log_dir)
         self._keys = derive_keys(secret)
+        # In a cluster (node_id and the controllers' addresses given) the
+        # broker registers with the controller quorum and replicates; the
+        # secret is kept for its connections to the other brokers.
+        self.node_id = node_id
+        self._controllers = controllers
+        self._cluster_secret = secret if node_id is not None else None
+        self._advertised_host = advertised_host
+        self._replication = ReplicationSettings(**(replication or {}))
+        self.cluster: ClusterMember | None = None
         self._host, self._port = host, port
         self._clock = clock
         self._request_threads = request_threads
@@ -142,10 +165,20 @@ class Broker:
     def start(self) -> str:
         """Open the logs, bind, and serve; returns the ``tcp://`` address."""
         self.logs = LogManager(self.log_dir, clock=self._clock)
-        self.groups = GroupCoordinator(self.log_dir, self._partitions_of, clock=self._clock)
-        self._producer_ids = ProducerIdAllocator(self.log_dir)
         self._group_commit = GroupCommit().start()
-        self.replicas = ReplicaManager(self.logs, self._group_commit)
+        if self.node_id is None:
+            self.groups = GroupCoordinator(self.log_dir, self._partitions_of, clock=self._clock)
+            self._producer_ids = ProducerIdAllocator(self.log_dir)
+            self.replicas = ReplicaManager(self.logs, self._group_commit)
+        else:
+            self.replicas = ReplicaManager(
+                self.logs, self._group_commit, broker_id=self.node_id, clock=self._clock,
+                replica_lag_time_max=self._replication.replica_lag_time_max_ms / 1000)
+            self.offsets = ReplicatedOffsetStore(self.replicas,
+                                                 self._replication.offsets_topic_num_partitions)
+            self.groups = GroupCoordinator(self.log_dir, self._partitions_of, clock=self._clock,
+                                           offsets=self.offsets)
+            self._producer_ids = _ClusterProducerIds(self)
         if self._kafka_options["listener"]:
             self._start_kafka()
         self._zctx = zmq.Context()
@@ -161,6 +194,12 @@ class Broker:
         self._spawn(self._maintain, "ember-broker-maintenance")
         self._accepting = True
         self._endpoint.start()
+        if self.node_id is not None:
+            self.cluster = ClusterMember(self, self._controllers, self._cluster_secret,
+                                         self._advertised_host, self._replication)
+            if self.kafka is not None:
+                self.kafka.apis.cluster = self.cluster
+            self.cluster.start()
         log.info("serving %s at %s", self.log_dir, self.address)
         return self.address
 
@@ -188,6 +227,8 @@ class Broker:
         the clean-shutdown marker."""
         if self._stopped.is_set():
             return
+        if self.cluster is not None:
+            self.cluster.stop()  # controlled shutdown: leaderships move first
         self._accepting = False
         self._stopped.set()
         for _ in range(self._request_threads):
@@ -268,6 +309,8 @@ class Broker:
 
     def _op_metadata(self, identity, header, payloads):
         wanted = field(header, "topics", list, optional=True)
+        if self.cluster is not None:
+            return self.cluster.metadata(wanted), []
         names = self.logs.topics() if wanted is None else wanted
         topics, unknown = {}, []
         for name in names:
@@ -281,13 +324,57 @@ class Broker:
         return {"topics": topics, "unknown": unknown}, []
 
     def _op_create_topic(self, identity, header, payloads):
+        if self.cluster is not None:
+            return self.cluster.create_topic(
+                header.get("topic"), header.get("partitions"),
+                field(header, "replication_factor", int, optional=True, low=1),
+                field(header, "config", dict, optional=True)), []
         self.logs.create_topic(header.get("topic"), header.get("partitions"),
                                field(header, "config", dict, optional=True))
         return {}, []
 
     def _op_delete_topic(self, identity, header, payloads):
+        if self.cluster is not None:
+            return self.cluster.delete_topic(field(header, "topic", str)), []
         self.logs.delete_topic(field(header, "topic", str))
         return {}, []
+
+    def _op_find_coordinator(self, identity, header, payloads):
+        group = field(header, "group", str)
+        if self.cluster is None:
+            return {"node_id": None, "address": None}, []  # this broker: the one asked
+        return self.cluster.find_coordinator(group), []
+
+    def _op_describe_replicas(self, identity, header, payloads):
+        """This broker's view of each partition it holds (role, epochs,
+        ISR, offsets, followers' lag) and of the cluster."""
+        if self.cluster is None:
+            return {"node_id": None, "partitions": {}}, []
+        return self.cluster.describe(), []
+
+    def _op_replica_fetch(self, identity, header, payloads):
+        if self.cluster is None:
+            raise ProtocolError("replica_fetch: this broker is not part of a cluster")
+        replica_id = field(header, "replica_id", int, low=0)
+        requests = []
+        for item in field(header, "partitions", list):
+            topic, partition = topic_partition(item)
+            if len(item) != 5 or not all(isinstance(x, int) and not isinstance(x, bool)
+                                         for x in item[2:]):
+                raise ProtocolError(f"each replica fetch must be [topic, partition, fetch "
+                                    f"offset, last fetched epoch, leader epoch], got {item!r:.80}")
+            requests.append((topic, partition, *item[2:]))
+        max_bytes = field(header, "max_bytes", int, low=1, high=_MAX_FETCH_BYTES)
+        max_wait = field(header, "max_wait_ms", int, low=0, high=10_000)
+        request_id = header["id"]
+
+        def respond(results, data):
+            docs = [{"error": protocol.error_doc(r["error"])} if "error" in r else r
+                    for r in results]
+            self._endpoint.send([identity, protocol.reply(request_id, {"results": docs}), *data])
+
+        self.replicas.replica_fetch(replica_id, requests, max_bytes, max_wait, respond)
+        return _NO_REPLY
 
     # --- ops: producing -----------------------------------------------------------
 
@@ -314,6 +401,8 @@ class Broker:
                        else {"offset": o.first_offset, "last": o.last_offset} for o in outcomes]
             if acks == -1 and broker_faults.hit("produce.drop_reply"):
                 return
+            if acks == -1 and broker_faults.hit("produce.die_before_reply"):
+                broker_faults.die()
             self._endpoint.send([identity, protocol.reply(request_id, {"results": results})])
 
         self.replicas.append(batches, acks, done)
@@ -340,7 +429,7 @@ class Broker:
                 raise ProtocolError(f"list_offsets spec {spec!r:.40}: expected -2 (earliest), "
                                     f"-1 (latest) or a timestamp in ms")
             try:
-                partition_log = self.logs.get_log(topic, partition)
+                partition_log = self.replicas.get_log(topic, partition)
                 if spec == -2:
                     offsets.append({"offset": partition_log.log_start_offset})
                 elif spec == -1:
@@ -400,6 +489,7 @@ class Broker:
         while not self._stopped.wait(self._maintenance_interval):
             try:
                 self.groups.tick()
+                self.replicas.tick()
                 now = self._clock.monotonic()
                 if now >= next_retention:
                     next_retention = now + self._retention_interval
@@ -435,13 +525,44 @@ def _parser() -> argparse.ArgumentParser:
                         help="the host name Kafka clients are told to connect to")
     parser.add_argument("--kafka-max-request-bytes", type=int,
                         help="socket.request.max.bytes of the Kafka listener (default 104857600)")
+    parser.add_argument("--node-id", type=int,
+                        help="this broker's id in a cluster (with --cluster)")
+    parser.add_argument("--cluster", metavar="ID@tcp://HOST:PORT,...",
+                        help="the controller quorum's members: this broker joins that "
+                             "cluster and replicates its partitions")
+    parser.add_argument("--advertised-host",
+                        help="the host name other brokers and clients reach this one at "
+                             "(default: --host)")
+    parser.add_argument("--default-replication-factor", type=int, default=None,
+                        help="replication factor of topics created without one (default: "
+                             "the smaller of 3 and the brokers alive)")
+    parser.add_argument("--replica-lag-time-max-ms", type=int, default=None,
+                        help="a follower not caught up for this long leaves the ISR "
+                             "(default: 10000)")
     parser.add_argument("--lifeline", action="store_true",
                         help="started by LogStore.start: bootstrap on stdin, exit at its EOF")
     return parser
 
 
+def parse_controllers(text: str) -> dict[int, str]:
+    """``ID@tcp://HOST:PORT,...`` -> {id: address}; ValueError naming a bad item."""
+    controllers = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        node, _, address = item.partition("@")
+        if not node.isdigit() or not address.startswith("tcp://") or ":" not in address[6:]:
+            raise ValueError(f"--cluster item {item!r}: expected ID@tcp://HOST:PORT")
+        controllers[int(node)] = address
+    if not controllers:
+        raise ValueError("--cluster needs the controller quorum's members: ID@tcp://HOST:PORT,...")
+    return controllers
+
+
 def _shell_secret(args) -> tuple[bytes, str]:
     path = args.secret_file or os.path.join(args.dir, SECRET_FILE)
+    if args.cluster and not os.path.exists(path):
+        raise ValueError(f"a cluster broker needs the cluster's secret file; {path} does not "
+                         f"exist (make one with `ember secret new --out FILE` and copy it to "
+                         f"every host, then pass --secret-file FILE)")
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         write_secret_file(path, new_secret())
@@ -476,7 +597,19 @@ def main(argv: list[str] | None = None) -> int:
             secret, secret_path = bytes.fromhex(bootstrap["secret"]), None
         else:
             secret, secret_path = _shell_secret(args)
-        broker = Broker(args.dir, secret, host=args.host, port=args.port,
+        cluster = {}
+        if args.cluster or args.node_id is not None:
+            if args.cluster is None or args.node_id is None or args.node_id < 0:
+                raise ValueError("a cluster broker needs both --node-id (>= 0) and --cluster")
+            replication = {}
+            if args.default_replication_factor is not None:
+                replication["default_replication_factor"] = args.default_replication_factor
+                replication["offsets_topic_replication_factor"] = args.default_replication_factor
+            if args.replica_lag_time_max_ms is not None:
+                replication["replica_lag_time_max_ms"] = args.replica_lag_time_max_ms
+            cluster = dict(node_id=args.node_id, controllers=parse_controllers(args.cluster),
+                           advertised_host=args.advertised_host, replication=replication)
+        broker = Broker(args.dir, secret, host=args.host, port=args.port, **cluster,
                         retention_check_interval_ms=args.retention_check_ms,
                         kafka_listener=args.kafka_listener,
                         kafka_ssl_certfile=args.kafka_ssl_certfile,
@@ -498,11 +631,13 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     if args.lifeline:
         print(json.dumps({"address": address, "pid": os.getpid(),
-                          "kafka_address": broker.kafka_address}), flush=True)
+                          "kafka_address": broker.kafka_address,
+                          "node_id": broker.node_id}), flush=True)
         threading.Thread(target=_watch_lifeline, args=(stop,), name="ember-lifeline",
                          daemon=True).start()
     else:
-        print(f"ember log store: serving {os.path.abspath(args.dir)} at {address} "
+        print(f"ember log store: {'' if broker.node_id is None else f'broker {broker.node_id} '}"
+              f"serving {os.path.abspath(args.dir)} at {address} "
               f"(secret in {secret_path})" + (f"; Kafka protocol at {broker.kafka_address}"
                                               if broker.kafka_address else ""), flush=True)
     while not stop.wait(1.0):

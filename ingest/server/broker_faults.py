@@ -22,8 +22,12 @@ import threading
 ENV = "EMBER_BROKER_FAULTS"
 POINTS = {
     "produce.drop_reply": "a produce request was stored and fsynced; its reply is dropped",
+    "produce.die_before_reply": "an acks=all produce was replicated to the in-sync replicas; "
+                                "SIGKILL before its reply leaves",
     "offsets.before_rename": "a committed-offsets file was written under its temporary "
                              "name; SIGKILL before the rename",
+    "replica_fetch.stall": "a leader answers its followers' fetches with no batches (and does "
+                           "not count them as caught up): what it appends stays its own",
     "flush.slow_disk": "every group-commit round first waits 100 ms, as on a slow disk, so a "
                        "crash finds written but unsynced data more often",
 }

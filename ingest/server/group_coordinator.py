@@ -52,6 +52,15 @@ before a commit is acknowledged, so after a crash it holds the old or the
 new offsets, never a mix. Membership is not persisted: after a broker
 restart every consumer joins again (with a new member id).
 
+In a cluster the offsets are kept by a ``ReplicatedOffsetStore``
+(``group_metadata_manager``: the replicated ``__consumer_offsets`` topic)
+instead of the file, and this coordinator serves only the groups whose
+offsets partition this broker leads: anything else is NotCoordinatorError
+(``{"status": "not_coordinator"}`` for a heartbeat, NOT_COORDINATOR for a
+Kafka member). A commit is appended under the lock and waits for its
+replication outside it. :meth:`forget` drops the groups of a partition led
+elsewhere now: their members join the new coordinator.
+
 What it must not know: sockets and the wire (the broker calls it with
 checked arguments and turns its results into replies).
 
@@ -204,12 +213,34 @@ def _commit_failed(kafka_error: str, message: str) -> CommitFailedError:
 
 class GroupCoordinator:
     def __init__(self, directory: str, partitions_of: Callable[[str], int | None], *,
-                 clock: Clock = SYSTEM_CLOCK):
+                 clock: Clock = SYSTEM_CLOCK, offsets=None):
         self._partitions_of = partitions_of
         self._clock = clock
-        self._offsets = OffsetStore(directory)
+        self._offsets = offsets if offsets is not None else OffsetStore(directory)
         self._groups: dict[str, _Group] = {}
         self._lock = threading.Lock()
+
+    def _coordinates(self, group_id: str) -> bool:
+        check = getattr(self._offsets, "owns", None)
+        return check is None or check(group_id)
+
+    def _check_coordinator(self, group_id: str) -> None:
+        check = getattr(self._offsets, "check_owner", None)
+        if check is not None:
+            check(group_id)
+
+    def forget(self, groups: list[str]) -> None:
+        """Stop coordinating ``groups`` (another broker does now): their
+        members are dropped, and Kafka members waiting are told NOT_COORDINATOR."""
+        with self._lock:
+            dropped = [self._groups.pop(g) for g in groups if g in self._groups]
+            dropped += [self._groups.pop(g) for g in list(self._groups)
+                        if not self._coordinates(g)]
+        for group in dropped:
+            for member in group.members.values():
+                for waiter in (member.join_waiter, member.sync_waiter):
+                    if waiter is not None:
+                        waiter({"error": "NOT_COORDINATOR", "member_id": member.member_id})
 
     # --- membership ---------------------------------------------------------------
 
@@ -217,6 +248,7 @@ class GroupCoordinator:
              rebalance_timeout_ms: int) -> dict:
         now = self._clock.monotonic()
         topics = sorted(set(topics))
+        self._check_coordinator(group_id)
         with self._lock:
             group = self._groups.setdefault(group_id, _Group(group_id))
             member = group.members.get(member_id) if member_id else None
@@ -252,6 +284,9 @@ class GroupCoordinator:
         join's outcome (generation, protocol, leader, member id, and for the
         leader every member's (id, metadata)) once the rebalance completes."""
         now = self._clock.monotonic()
+        if not self._coordinates(group_id):
+            callback({"error": "NOT_COORDINATOR", "member_id": member_id})
+            return
         with self._lock:
             group = self._groups.setdefault(group_id, _Group(group_id))
             member = group.members.get(member_id) if member_id else None
@@ -302,6 +337,9 @@ class GroupCoordinator:
         """A Kafka SyncGroup: the leader's ``assignments`` ({member id:
         (assignment bytes, its partitions)}); ``callback`` gets this
         member's assignment bytes or ``{"error": name}``."""
+        if not self._coordinates(group_id):
+            callback({"error": "NOT_COORDINATOR"})
+            return
         with self._lock:
             group = self._groups.get(group_id)
             member = group.members.get(member_id) if group else None
@@ -361,6 +399,8 @@ class GroupCoordinator:
                            if name in self._groups else "Empty") for name in names)
 
     def heartbeat(self, group_id: str, member_id: str, generation: int) -> dict:
+        if not self._coordinates(group_id):
+            return {"status": "not_coordinator"}
         with self._lock:
             group = self._groups.get(group_id)
             member = group.members.get(member_id) if group else None
@@ -460,6 +500,11 @@ class GroupCoordinator:
 
     def commit(self, group_id: str, member_id: str, generation: int,
                offsets: list[tuple[str, int, int]]) -> list[int]:
+        stored = self._commit(group_id, member_id, generation, offsets)
+        return stored if isinstance(stored, list) else stored.wait()
+
+    def _commit(self, group_id, member_id, generation, offsets):
+        self._check_coordinator(group_id)
         with self._lock:
             group = self._groups.get(group_id)
             who = f"group {group_id!r}: commit by member {member_id or '(none)'}"
@@ -499,12 +544,14 @@ class GroupCoordinator:
             return self._offsets.commit(group_id, offsets)
 
     def committed(self, group_id: str, partitions: list[tuple[str, int]]) -> list[int]:
+        self._check_coordinator(group_id)
         with self._lock:
             stored = [self._offsets.get(group_id, t, p) for t, p in partitions]
         return [-1 if offset is None else offset for offset in stored]
 
     def offsets_of(self, group_id: str) -> dict[tuple[str, int], int]:
         """Every committed offset of a group."""
+        self._check_coordinator(group_id)
         with self._lock:
             return self._offsets.of_group(group_id)
 
