@@ -126,35 +126,45 @@ def train_em(corpus: Any, k: int, vocabulary: int, iterations: int, alpha: float
         state.unpersist()
         raise InvalidDataError("LDA needs at least one document with a non-zero term count")
     checkpointing = bool(getattr(context, "getCheckpointDir", lambda: None)())
-    for iteration in range(iterations):
-        broadcast = context.broadcast(topic_terms)
-
-        def step(docs: Documents) -> Documents:
-            n_wk = broadcast.value
-            n_k = n_wk.sum(axis=0)
-            doc_topics, _ = docs.doc_topics
-            rows = docs.rows()
-            gamma = ((n_wk[docs.terms] + eta - 1.0) * (doc_topics[rows] + alpha - 1.0)
-                     / (n_k + W * eta - W))
-            gamma /= gamma.sum(axis=1, keepdims=True)
-            weighted = gamma * docs.counts[:, None]
-            new_doc_topics = np.zeros_like(doc_topics)
-            np.add.at(new_doc_topics, rows, weighted)
-            return Documents(docs.ids, docs.indptr, docs.terms, docs.counts,
-                             (new_doc_topics, weighted))
-
-        previous = state
-        state = previous.map(step)
-        state.persist(StorageLevel.MEMORY_AND_DISK)
-        if checkpointing and checkpoint_interval > 0 and (iteration + 1) % checkpoint_interval == 0:
-            state.checkpoint()
-        try:
+    # Each state is computed from the one before it and that iteration's
+    # broadcast, and a lost cached partition is recomputed through that chain:
+    # every broadcast lives until training ends (workers only drop their copies).
+    broadcasts = []
+    try:
+        for iteration in range(iterations):
+            broadcast = context.broadcast(topic_terms)
+            broadcasts.append(broadcast)
+            previous = state
+            state = previous.map(_em_step(broadcast, W, eta, alpha))
+            state.persist(StorageLevel.MEMORY_AND_DISK)
+            if (checkpointing and checkpoint_interval > 0
+                    and (iteration + 1) % checkpoint_interval == 0):
+                state.checkpoint()
             topic_terms = state.treeAggregate(None, term_topics, _merge)
-        finally:
+            broadcast.unpersist()
+            previous.unpersist()
+        state.unpersist()
+    finally:
+        for broadcast in broadcasts:
             broadcast.destroy()
-        previous.unpersist()
-    state.unpersist()
     return topic_terms
+
+
+def _em_step(broadcast: Any, W: int, eta: float, alpha: float):
+    def step(docs: Documents) -> Documents:
+        n_wk = broadcast.value
+        n_k = n_wk.sum(axis=0)
+        doc_topics, _ = docs.doc_topics
+        rows = docs.rows()
+        gamma = ((n_wk[docs.terms] + eta - 1.0) * (doc_topics[rows] + alpha - 1.0)
+                 / (n_k + W * eta - W))
+        gamma /= gamma.sum(axis=1, keepdims=True)
+        weighted = gamma * docs.counts[:, None]
+        new_doc_topics = np.zeros_like(doc_topics)
+        np.add.at(new_doc_topics, rows, weighted)
+        return Documents(docs.ids, docs.indptr, docs.terms, docs.counts,
+                         (new_doc_topics, weighted))
+    return step
 
 
 def train_online(corpus: Any, k: int, vocabulary: int, iterations: int, alpha: float,

@@ -33,6 +33,7 @@ from __future__ import annotations
 import inspect
 import math
 import operator
+import types
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -72,6 +73,9 @@ class DStream:
     """
 
     _name = "DStream"
+
+    # DStream[str] in a type annotation, as PySpark's generic DStream allows
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     def __init__(self, ssc: "StreamingContext", slide_ms: int, parents: list["DStream"]):
         ssc._check_can_add()

@@ -467,7 +467,7 @@ class Consumer:
         now = time.monotonic()
         if now < self._next_metadata:
             return
-        topics = self._conn.request("metadata", {"topics": self._subscription})[0]["topics"]
+        topics = self._client.metadata(list(self._subscription))["topics"]
         wanted = [TopicPartition(topic, partition) for topic in self._subscription
                   if topic in topics for partition in range(topics[topic]["partitions"])]
         missing = any(topic not in topics for topic in self._subscription)

@@ -13,7 +13,9 @@ lists every one still missing.
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import typing
 
 import pytest
 
@@ -322,3 +324,15 @@ def test_context_side_members_exist(sc):
                 if not hasattr(sc, name)]
     missing += sorted(f"RDD.{name}" for name in RDD_CONTEXT_SIDE if not hasattr(EmberRDD, name))
     assert not missing, f"{len(missing)} members are missing: {', '.join(missing)}"
+
+
+@pytest.mark.parametrize("module, name", [
+    ("ember.rdd", "RDD"), ("ember.broadcast", "Broadcast"),
+    ("ember.accumulators", "Accumulator"), ("ember.accumulators", "AccumulatorParam"),
+    ("ember.resultiterable", "ResultIterable"), ("ember.streaming", "DStream"),
+])
+def test_classes_generic_in_pyspark_take_type_arguments_in_annotations(module, name):
+    # a ported program evaluates annotations such as `def f(rdd: RDD[str])`
+    cls = getattr(importlib.import_module(module), name)
+    assert typing.get_origin(cls[int]) is cls
+    assert typing.get_args(cls[int]) == (int,)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ember.mllib.classification import LogisticRegressionWithLBFGS
-from ember.mllib.clustering import KMeans
+from ember.mllib.clustering import LDA, KMeans
 from ember.mllib.linalg import DenseVector
 from ember.mllib.regression import LabeledPoint
 from faults import Background, kill, launches, wait_for, worker_pids
@@ -38,6 +38,17 @@ def _logistic(sc):
     return np.append(model.weights.toArray(), model.intercept)
 
 
+def _lda_em(sc):
+    # each iteration's state is cached and computed from the last one and that
+    # iteration's broadcast topics: a lost block is recomputed through them all
+    rng = np.random.default_rng(2)
+    topics = rng.dirichlet(np.full(40, 0.2), size=3)
+    docs = [[i, DenseVector(rng.multinomial(60, topics[rng.integers(3)]).astype(float))]
+            for i in range(600)]
+    model = LDA.train(sc.parallelize(docs, 4), k=3, maxIterations=30, seed=5, optimizer="em")
+    return model.topicsMatrix()
+
+
 def _train_with_a_kill(cluster, train, after_tasks):
     sc = cluster(2)
     before = len(launches(sc))
@@ -55,8 +66,8 @@ def _train_with_a_kill(cluster, train, after_tasks):
     return result
 
 
-@pytest.mark.parametrize("train, after_tasks", [(_kmeans, 40), (_logistic, 40)],
-                         ids=["kmeans", "logistic_lbfgs"])
+@pytest.mark.parametrize("train, after_tasks", [(_kmeans, 40), (_logistic, 40), (_lda_em, 40)],
+                         ids=["kmeans", "logistic_lbfgs", "lda_em"])
 def test_training_survives_a_worker_sigkill_with_the_fault_free_model(cluster, train,
                                                                       after_tasks):
     faulty = _train_with_a_kill(cluster, train, after_tasks)
