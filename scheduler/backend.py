@@ -46,6 +46,7 @@ method may be called from any thread.
 
 from __future__ import annotations
 
+import collections
 import logging
 import sys
 import threading
@@ -90,6 +91,8 @@ PYTHON_VERSION = "%d.%d" % sys.version_info[:2]
 # Room for the message around a result (its StatusUpdate, with accumulator
 # updates) beyond spark.driver.maxResultSize.
 RESULT_HEADER_BYTES = 16 * 2**20
+# How many of the latest reported tids are remembered (far more than tasks in flight).
+_REPORTED_KEPT = 65536
 
 
 class ZmqBackend:
@@ -113,6 +116,12 @@ class ZmqBackend:
         self.heartbeat_timeout = heartbeat_timeout
         self.kill_timeout = 2.0  # spark.python.task.killTimeout, set by the Context
         self._killing: dict[int, tuple[str, float]] = {}  # tid -> (worker, when to end it)
+        # The latest tids whose StatusUpdate arrived. The scheduler may kill a
+        # task whose update is already on its way to it (queued behind the
+        # event that kills it); the worker, done with it, never answers, so
+        # such a kill must not arm the stuck-worker timer.
+        self._reported: collections.deque[int] = collections.deque(maxlen=_REPORTED_KEPT)
+        self._reported_set: set[int] = set()
         self._ever: set[str] = set()
         self.py_files: list[str] = []  # told to every worker that registers
         # Entries (name, python) of the Context's files directory, shipped
@@ -207,9 +216,12 @@ class ZmqBackend:
             if self.output_sink is not None:
                 self.output_sink(identity, message)
         elif isinstance(message, StatusUpdate):
-            if self._killing:
-                with self._changed:
-                    self._killing.pop(message.tid, None)
+            with self._changed:
+                if len(self._reported) == _REPORTED_KEPT:
+                    self._reported_set.discard(self._reported[0])
+                self._reported.append(message.tid)
+                self._reported_set.add(message.tid)
+                self._killing.pop(message.tid, None)
             self._post(CompletionEvent(
                 worker_id=identity, tid=message.tid, outcome=message.outcome,
                 payload=payloads[0] if payloads else None, duration=message.duration,
@@ -344,7 +356,8 @@ class ZmqBackend:
         slot takes it, so the worker is not watched for ending it in time."""
         if started:
             with self._changed:
-                self._killing[tid] = (worker_id, time.monotonic() + self.kill_timeout + 1.0)
+                if tid not in self._reported_set:
+                    self._killing[tid] = (worker_id, time.monotonic() + self.kill_timeout + 1.0)
         self._send(worker_id, KillTask(tid))
 
     def answer_commit(self, worker_id: str, tid: int, allowed: bool) -> None:

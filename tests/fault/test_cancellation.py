@@ -14,7 +14,8 @@ import time
 import pytest
 
 from ember import InheritableThread, JobCancelledError
-from faults import Background, announce, markers, pid_of_marker, wait_for, worker_pids
+from faults import (Background, announce, launches, markers, pid_of_marker, wait_for,
+                    worker_pids)
 
 pytestmark = pytest.mark.fault
 
@@ -117,6 +118,21 @@ def test_a_task_holding_the_interpreter_is_ended_with_its_worker_and_its_subproc
 
     job = Background(lambda: sc.parallelize([1], 1).map(hold_the_interpreter).collect())
     cancel_and_see_the_worker_end_with_its_child(sc, job, tmp_path, "child")
+
+
+def test_a_kill_that_reaches_a_finished_task_costs_its_worker_nothing(cluster):
+    """The scheduler can kill a task whose result is already on its way to it
+    (queued behind the event that ends its job); the worker, done with the
+    task, has nothing to answer, and must not be taken for stuck."""
+    sc = cluster(2, **{"spark.python.task.killTimeout": "1s"})
+    assert sc.parallelize([1], 1).map(lambda x: x + 1).collect() == [2]
+    worker_id = launches(sc)[-1].worker_id
+    finished_tid = sc._backend._reported[-1]
+    pids = worker_pids(sc)
+    sc._backend.kill(worker_id, finished_tid)
+    time.sleep(1.0 + 1.0 + 1.5)  # the kill timeout, its margin and the monitor's period, passed
+    assert worker_pids(sc) == pids
+    assert sc.parallelize(range(4), 2).sum() == 6
 
 
 def cancel_and_see_the_worker_end_with_its_child(sc, job, directory, prefix):
