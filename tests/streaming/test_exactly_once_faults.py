@@ -72,6 +72,7 @@ class App:
         os.write(fd, store.secret.hex().encode())
         os.close(fd)
         self.lines: list[str] = []
+        self.errors: list[str] = []  # the apps' stderr (ember's warnings)
         self.runs: list[subprocess.Popen] = []
 
     def start(self, failpoints: str = "") -> subprocess.Popen:
@@ -79,14 +80,17 @@ class App:
         process = subprocess.Popen(
             [sys.executable, APP, self.broker, self.secret_file, self.checkpoints,
              self.out, self.db, str(BATCHES)],
-            stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            start_new_session=True)
         self.runs.append(process)
-        threading.Thread(target=self._read, args=(process,), daemon=True).start()
+        threading.Thread(target=self._read, args=(process.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._read, args=(process.stderr, self.errors), daemon=True).start()
         return process
 
-    def _read(self, process: subprocess.Popen) -> None:
-        for line in process.stdout:
-            self.lines.append(line.strip())
+    @staticmethod
+    def _read(stream, into: list[str]) -> None:
+        for line in stream:
+            into.append(line.strip())
 
     def done(self) -> int:
         return sum(1 for line in self.lines if line.startswith("DONE"))
@@ -203,6 +207,12 @@ def test_a_kafka_stream_driver_sigkilled_while_its_tasks_read_resumes_exactly_on
     test_driver_sigkilled_while_a_batch_runs_its_tasks_resumes_exactly_once(kafka_app)
 
 
+def test_a_kafka_stream_worker_sigkilled_mid_batch_recomputes_without_duplicates(kafka_app):
+    """T4 over a Kafka cluster: the lost task's offset range is read again
+    from the cluster, the same records."""
+    test_worker_sigkilled_mid_batch_recomputes_without_duplicates(kafka_app)
+
+
 def test_a_kafka_broker_restarted_between_batches_the_stream_waits_and_resumes(kafka_app):
     """T5 over a Kafka cluster: librdkafka reconnects; no batch skips input."""
     test_broker_restarted_between_batches_the_stream_waits_and_resumes(kafka_app)
@@ -238,6 +248,7 @@ def test_worker_sigkilled_mid_batch_recomputes_without_duplicates(app):
     recomputed from lineage (the topic range read again)."""
     process = app.start("w-1:task.start=kill@30")
     assert app.finish(process) == 0, app.lines[-5:]
+    assert any("worker w-1 lost" in line for line in app.errors), app.errors[-5:]
     app.assert_exactly_once()
 
 
