@@ -12,7 +12,8 @@ clients and followers reach a restarted broker where they knew it.
 
 For tests: ``env`` (every process) and ``node_env`` (one broker's, also
 settable between restarts) arm the brokers' fault hooks; :meth:`kill` (SIGKILL, or any signal: SIGSTOP then SIGCONT
-pauses a broker), :meth:`restart` (with its directory, or wiped),
+pauses a broker), :meth:`stop_broker` (SIGTERM: a
+controlled shutdown), :meth:`restart` (with its directory, or wiped),
 :meth:`describe` (what each broker knows of the partitions it holds). Every
 process is stopped by its PID: :meth:`stop` closes the brokers' lifelines
 (each shuts down cleanly, in a controlled shutdown), then the quorum's.
@@ -196,9 +197,13 @@ class LocalCluster:
             self.processes[node] = None
 
     def stop_broker(self, node: int, timeout: float = 30.0) -> None:
-        """A clean stop of broker ``node`` (controlled shutdown)."""
+        """A clean stop of broker ``node``, as a service manager does it:
+        SIGTERM, then wait for the broker's controlled shutdown (its
+        leaderships move away before it exits)."""
         process = self.processes.get(node)
         if process is not None:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGTERM)
             spawn.end(process, timeout=timeout)
             self.processes[node] = None
 
