@@ -30,7 +30,8 @@ import textwrap
 import traceback
 
 from ember.ingest.cluster.cli import (
-    add_cluster_serve_arguments, add_controller_command, cluster_serve_arguments, run_controller,
+    add_cluster_serve_arguments, add_controller_command, add_reassign_command,
+    cluster_serve_arguments, run_controller, run_reassign,
 )
 from ember.ingest.kafka.cli import (
     add_kafka_serve_arguments, add_users_command, kafka_serve_arguments, run_users,
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_kafka_serve_arguments(serve)
     add_cluster_serve_arguments(serve)
     add_controller_command(logstore_commands)
+    add_reassign_command(logstore_commands)
     add_logstore_client_commands(logstore_commands)
     add_users_command(logstore_commands)
     add_submit_command(commands)
@@ -124,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_users(args)
         elif args.command == "logstore" and args.logstore_command == "controller":
             return run_controller(args)
+        elif args.command == "logstore" and args.logstore_command == "reassign":
+            return run_reassign(args, fail)
         elif args.command == "connect":
             from ember.etl.cli import run_connect
             return run_connect(args, fail)

@@ -327,6 +327,35 @@ class LogStore:
                 out.setdefault((t, p), []).extend(bases)
         return out
 
+    def reassign_partitions(self, plan: Mapping[tuple[str, int], list[int] | None]) -> None:
+        """Move partitions to other brokers (Kafka's
+        alterPartitionReassignments): ``{(topic, partition): [broker ids]}``,
+        the first id being the preferred leader; None cancels a reassignment
+        in progress. The controller adds the new replicas at once; they
+        fetch, catch up and join the ISR; then the replica set becomes the
+        target and the others drop their copies (the leader moves first if
+        it is one of them). Returns once the reassignments started; the
+        first refused partition's error is raised (the others started),
+        naming every refused one."""
+        from ember.ingest.protocol import error_from
+
+        items = [[topic, partition, None if target is None else list(target)]
+                 for (topic, partition), target in plan.items()]
+        results = self._request("reassign_partitions", {"partitions": items})["results"]
+        self._admin.invalidate()
+        refused = {key: error for key, error in sorted(results.items()) if error}
+        if refused:
+            first = error_from(next(iter(refused.values())))
+            raise type(first)(f"reassignment refused for {', '.join(refused)}: " + "; ".join(
+                f"{key}: {error['message']}" for key, error in refused.items()))
+
+    def list_partition_reassignments(self) -> dict:
+        """Reassignments in progress: ``{(topic, partition): {"replicas",
+        "adding", "removing"}}`` (Kafka's listPartitionReassignments)."""
+        reply = self._request("list_reassignments")["reassignments"]
+        return {(key.rsplit("-", 1)[0], int(key.rsplit("-", 1)[1])): state
+                for key, state in reply.items()}
+
     def describe_cluster(self) -> dict:
         """Each broker's view of the partitions it holds: ``{broker id:
         {"partitions": {"topic-p": {role, leader, leader_epoch, isr,
