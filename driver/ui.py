@@ -194,22 +194,51 @@ def _worker_state(state: dict | None) -> dict:
 
 def _log_stores(context: Any) -> list | None:
     """The log stores the Context read topics from (sc.topicRDD), while their
-    handles live: address, state, and each topic's partition count."""
+    handles live: address, state, and each topic's partition count; of a
+    replicated store also each partition's leader, replicas, in-sync
+    replicas, leader epoch and followers' lag (``LogStore.describe``)."""
     stores = []
     for address, store in sorted(dict(context._log_stores).items()):
         state, topics = store.describe()
-        stores.append({"address": address, "state": state,
-                       "topics": [{"name": name, "partitions": meta["partitions"]}
-                                  for name, meta in sorted(topics.items())]})
+        listed = []
+        for name, meta in sorted(topics.items()):
+            topic = {"name": name, "partitions": meta["partitions"]}
+            if "leaders" in meta:
+                lags = meta.get("follower_lag") or [None] * meta["partitions"]
+                topic["partitionStates"] = [
+                    {"partition": p, "leader": meta["leaders"][p],
+                     "replicas": meta["replicas"][p], "isr": meta["isr"][p],
+                     "leaderEpoch": meta["leader_epochs"][p],
+                     "followerLag": None if lags[p] is None
+                     else {str(b): lag for b, lag in lags[p].items()}}
+                    for p in range(meta["partitions"])]
+            listed.append(topic)
+        stores.append({"address": address, "state": state, "topics": listed})
     return stores
 
 
 def _render_log_stores(stores: list) -> str:
-    return table(["address", "state", "topics (partitions)"],
+    html = table(["address", "state", "topics (partitions)"],
                  [[store["address"], store["state"],
                    ", ".join(f"{t['name']} ({t['partitions']})" for t in store["topics"])]
                   for store in stores],
                  empty="This Context has read no topic.")
+    rows, under = [], []
+    for store in stores:
+        for topic in store["topics"]:
+            for p in topic.get("partitionStates", ()):
+                lag = p["followerLag"]
+                rows.append([topic["name"], p["partition"],
+                             p["leader"] if p["leader"] >= 0 else "none",
+                             ",".join(map(str, p["replicas"])), ",".join(map(str, p["isr"])),
+                             p["leaderEpoch"], "?" if lag is None else ", ".join(
+                                 f"{b}: {'?' if v is None else v}" for b, v in sorted(lag.items()))])
+                under.append("class='under-replicated'" if len(p["isr"]) < len(p["replicas"])
+                             else "")
+    if rows:
+        html += table(["topic", "partition", "leader", "replicas", "in-sync replicas",
+                       "leader epoch", "follower lag (offsets)"], rows, row_attributes=under)
+    return html
 
 
 # The log stores' section is contributed through the same hook as any other.

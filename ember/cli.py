@@ -30,7 +30,8 @@ import textwrap
 import traceback
 
 from ember.ingest.cluster.cli import (
-    add_cluster_serve_arguments, add_controller_command, cluster_serve_arguments, run_controller,
+    add_cluster_serve_arguments, add_controller_command, add_reassign_command,
+    cluster_serve_arguments, run_controller, run_reassign,
 )
 from ember.ingest.kafka.cli import (
     add_kafka_serve_arguments, add_users_command, kafka_serve_arguments, run_users,
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_kafka_serve_arguments(serve)
     add_cluster_serve_arguments(serve)
     add_controller_command(logstore_commands)
+    add_reassign_command(logstore_commands)
     add_logstore_client_commands(logstore_commands)
     add_users_command(logstore_commands)
     add_submit_command(commands)
@@ -124,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_users(args)
         elif args.command == "logstore" and args.logstore_command == "controller":
             return run_controller(args)
+        elif args.command == "logstore" and args.logstore_command == "reassign":
+            return run_reassign(args, fail)
         elif args.command == "connect":
             from ember.etl.cli import run_connect
             return run_connect(args, fail)
@@ -282,7 +286,9 @@ def add_logstore_client_commands(logstore_commands) -> None:
     action.add_argument("--list", action="store_true", help="print topic names, one a line")
     action.add_argument("--create", metavar="TOPIC", help="create TOPIC")
     action.add_argument("--describe", metavar="TOPIC", nargs="?", const="",
-                        help="print partitions and settings of TOPIC (or of every topic)")
+                        help="print partitions and settings of TOPIC (or of every topic); "
+                             "of a replicated store also each partition's leader, replicas, "
+                             "in-sync replicas, leader epoch and followers' lag")
     action.add_argument("--delete", metavar="TOPIC", help="delete TOPIC and its data")
     topics.add_argument("--partitions", type=int, default=1,
                         help="partitions of a created topic (default: 1)")
@@ -365,11 +371,10 @@ def _topics(store, args, fail) -> int:
         store.delete_topic(args.delete)
         print(f"Deleted topic {args.delete}.")
     elif args.describe is not None:
-        metadata = store.topic_metadata([args.describe] if args.describe else None)
-        for topic in sorted(metadata):
-            config = " ".join(f"{k}={v}" for k, v in sorted((metadata[topic].get("config") or {}).items()))
-            print(f"Topic: {topic}\tPartitions: {metadata[topic]['partitions']}"
-                  + (f"\tConfigs: {config}" if config else ""))
+        from ember.ingest.client.cluster_describe import describe_lines
+        for line in describe_lines(store.describe_topics([args.describe] if args.describe
+                                                         else None)):
+            print(line)
     else:
         for topic in store.topics():
             print(topic)

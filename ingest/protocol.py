@@ -60,6 +60,10 @@ and ``isr`` (one per partition), and ``brokers`` ({id: address}) and
                                                        | {diverging: [epoch, end_offset]}
                                                        | {error}]; frame i+1: batches
     describe_replicas                               -> node_id, broker_epoch, partitions: {...}
+    reassign_partitions  partitions: [[topic, partition, [broker ids] | null (cancel)]]
+                                                    -> results: {"topic-p": null | {type, message}}
+    list_reassignments                              -> reassignments: {"topic-p": {replicas,
+                                                       adding, removing}}
 
 In a cluster, produce, fetch and list_offsets are answered by each
 partition's leader only (NotLeaderOrFollowerError elsewhere), and the group
@@ -88,7 +92,7 @@ OPS = frozenset({
     "metadata", "create_topic", "delete_topic", "init_producer_id", "produce", "fetch",
     "list_offsets", "join_group", "heartbeat", "leave_group", "commit_offsets",
     "fetch_committed", "enforce_retention", "replica_fetch", "describe_replicas",
-    "find_coordinator",
+    "find_coordinator", "reassign_partitions", "list_reassignments",
 })
 
 # The error classes a reply may name: every EmberError of the shared tree, so

@@ -192,13 +192,27 @@ class LogStore:
     def describe(self, timeout: float = 2.0) -> tuple[str, dict]:
         """(state, {topic: {"partitions": N, "config": {...}}}) for displays:
         "running", "stopped", "broker exited" or "unreachable (...)"; the
-        topics are asked for with a short timeout and are empty unless running."""
+        topics are asked for with a short timeout and are empty unless running.
+        In a cluster each topic is as ``describe_topics`` gives it (leaders,
+        replicas, ISR, leader epochs, follower lag)."""
         if self._stopped or not self.alive():
             return ("stopped" if self._stopped else "broker exited"), {}
         try:
-            return "running", self._admin.metadata(None, timeout=timeout)["topics"]
+            return "running", self.describe_topics(timeout=timeout)
         except Exception as error:  # noqa: BLE001 - a display shows what it can
             return f"unreachable ({type(error).__name__}: {error})", {}
+
+    def describe_topics(self, topics: list[str] | None = None, timeout: float = 5.0) -> dict:
+        """``topic_metadata`` with, in a cluster, what each partition's
+        leader knows: per topic ``replication_factor``, and per partition
+        (lists, as ``leaders`` and ``isr``) ``log_end_offsets``,
+        ``high_watermarks`` and ``follower_lag`` (``{broker: offsets behind
+        the leader's log end}``; None where the leader did not answer within
+        ``timeout``). See ``cluster_describe``."""
+        from ember.ingest.client.cluster_describe import add_partition_states
+
+        reply = self._admin.metadata(topics, timeout=timeout)
+        return _known_topics(add_partition_states(self._admin, reply, timeout))
 
     def __getstate__(self):
         raise TypeError("a LogStore handle cannot be pickled: pass store.address and "
@@ -313,18 +327,53 @@ class LogStore:
                 out.setdefault((t, p), []).extend(bases)
         return out
 
+    def reassign_partitions(self, plan: Mapping[tuple[str, int], list[int] | None]) -> None:
+        """Move partitions to other brokers (Kafka's
+        alterPartitionReassignments): ``{(topic, partition): [broker ids]}``,
+        the first id being the preferred leader; None cancels a reassignment
+        in progress. The controller adds the new replicas at once; they
+        fetch, catch up and join the ISR; then the replica set becomes the
+        target and the others drop their copies (the leader moves first if
+        it is one of them). Returns once the reassignments started; the
+        first refused partition's error is raised (the others started),
+        naming every refused one."""
+        from ember.ingest.protocol import error_from
+
+        items = [[topic, partition, None if target is None else list(target)]
+                 for (topic, partition), target in plan.items()]
+        results = self._request("reassign_partitions", {"partitions": items})["results"]
+        self._admin.invalidate()
+        refused = {key: error for key, error in sorted(results.items()) if error}
+        if refused:
+            first = error_from(next(iter(refused.values())))
+            raise type(first)(f"reassignment refused for {', '.join(refused)}: " + "; ".join(
+                f"{key}: {error['message']}" for key, error in refused.items()))
+
+    def list_partition_reassignments(self) -> dict:
+        """Reassignments in progress: ``{(topic, partition): {"replicas",
+        "adding", "removing"}}`` (Kafka's listPartitionReassignments)."""
+        reply = self._request("list_reassignments")["reassignments"]
+        return {(key.rsplit("-", 1)[0], int(key.rsplit("-", 1)[1])): state
+                for key, state in reply.items()}
+
     def describe_cluster(self) -> dict:
         """Each broker's view of the partitions it holds: ``{broker id:
         {"partitions": {"topic-p": {role, leader, leader_epoch, isr,
-        high_watermark, log_end_offset, follower_lag, ...}}, ...}}``
-        (unreachable brokers are left out)."""
+        high_watermark, log_end_offset, follower_lag, ...}}, ...}}``; a
+        leader's ``follower_lag`` is ``{broker id: offsets behind its log end}``
+        (None until the follower fetched in this epoch). Unreachable brokers
+        are left out."""
         out = {}
         for node, address in self._admin.metadata([]).get("brokers", {}).items():
             try:
-                out[int(node)] = self._admin.connection(address).request(
+                out[int(node)] = view = self._admin.connection(address).request(
                     "describe_replicas", timeout=5.0)[0]
             except Exception:  # noqa: BLE001 - a lost broker is simply not described
                 continue
+            for partition in view.get("partitions", {}).values():
+                if isinstance(partition.get("follower_lag"), dict):
+                    partition["follower_lag"] = {int(b): lag for b, lag
+                                                 in partition["follower_lag"].items()}
         return out
 
     # --- clients ------------------------------------------------------------------

@@ -11,9 +11,12 @@ on ports the kernel picks at their first start, kept across restarts, so
 clients and followers reach a restarted broker where they knew it.
 
 For tests: ``env`` (every process) and ``node_env`` (one broker's, also
-settable between restarts) arm the brokers' fault hooks; :meth:`kill` (SIGKILL, or any signal: SIGSTOP then SIGCONT
-pauses a broker), :meth:`restart` (with its directory, or wiped),
-:meth:`describe` (what each broker knows of the partitions it holds). Every
+settable between restarts) arm the brokers' fault hooks; :meth:`kill`
+(SIGKILL, or any signal: SIGSTOP then SIGCONT pauses a broker),
+:meth:`stop_broker` (SIGTERM: a controlled shutdown), :meth:`restart` (with
+its directory, or wiped), :meth:`add_broker` (one more broker joins the
+running cluster), :meth:`describe` (what each broker knows of the
+partitions it holds). Every
 process is stopped by its PID: :meth:`stop` closes the brokers' lifelines
 (each shuts down cleanly, in a controlled shutdown), then the quorum's.
 
@@ -196,9 +199,13 @@ class LocalCluster:
             self.processes[node] = None
 
     def stop_broker(self, node: int, timeout: float = 30.0) -> None:
-        """A clean stop of broker ``node`` (controlled shutdown)."""
+        """A clean stop of broker ``node``, as a service manager does it:
+        SIGTERM, then wait for the broker's controlled shutdown (its
+        leaderships move away before it exits)."""
         process = self.processes.get(node)
         if process is not None:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGTERM)
             spawn.end(process, timeout=timeout)
             self.processes[node] = None
 
@@ -212,6 +219,21 @@ class LocalCluster:
         port = int(self.addresses[node].rsplit(":", 1)[1]) if node in self.addresses else 0
         self._await_ready(node, self._spawn(node, port))
         self.wait_for_brokers([node], self._startup_timeout)
+
+    def add_broker(self, directory) -> int:
+        """Start one more broker (the next node id, no controller) in
+        ``directory`` and wait until every broker sees it registered; returns
+        its id. It holds nothing until partitions are created on or
+        reassigned to it."""
+        directory = os.path.abspath(os.fspath(directory))
+        if directory in self.directories:
+            raise ValueError(f"every broker needs its own directory; {directory} is taken")
+        self.directories.append(directory)
+        node = len(self.directories)
+        self.ids.append(node)
+        self._await_ready(node, self._spawn(node))
+        self.wait_for_brokers(self.alive(), self._startup_timeout)
+        return node
 
     def stop(self) -> None:
         """Stop every broker (at once, each in a controlled shutdown), then

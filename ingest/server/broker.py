@@ -345,6 +345,19 @@ class Broker:
             return {"node_id": None, "address": None}, []  # this broker: the one asked
         return self.cluster.find_coordinator(group), []
 
+    def _op_reassign_partitions(self, identity, header, payloads):
+        """Kafka's AlterPartitionReassignments: forwarded to the controller."""
+        if self.cluster is None:
+            raise ProtocolError("reassign_partitions: this broker is not part of a cluster; "
+                                "a single broker has no replicas to move")
+        return self.cluster.reassign_partitions(field(header, "partitions", list)), []
+
+    def _op_list_reassignments(self, identity, header, payloads):
+        """Kafka's ListPartitionReassignments, from this broker's image."""
+        if self.cluster is None:
+            return {"reassignments": {}}, []
+        return {"reassignments": self.cluster.reassignments()}, []
+
     def _op_describe_replicas(self, identity, header, payloads):
         """This broker's view of each partition it holds (role, epochs,
         ISR, offsets, followers' lag) and of the cluster."""

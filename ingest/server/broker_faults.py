@@ -28,6 +28,8 @@ POINTS = {
                              "name; SIGKILL before the rename",
     "replica_fetch.stall": "a leader answers its followers' fetches with no batches (and does "
                            "not count them as caught up): what it appends stays its own",
+    "metadata.slow_apply": "every metadata image is applied 2 s after it arrived, as by a "
+                           "broker slow to learn of the controller's decisions",
     "flush.slow_disk": "every group-commit round first waits 100 ms, as on a slow disk, so a "
                        "crash finds written but unsynced data more often",
 }

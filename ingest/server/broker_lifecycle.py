@@ -46,6 +46,7 @@ from ember.engine.errors import (
 )
 from ember.ingest.cluster.controller_client import ControllerClient
 from ember.ingest.cluster.metadata import MetadataImage
+from ember.ingest.server import broker_faults
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,8 @@ class BrokerLifecycle:
             if "image" not in reply or reply["offset"] <= self.image.offset:
                 continue
             image = MetadataImage.from_json(reply["image"])
+            if broker_faults.hit("metadata.slow_apply"):
+                self._stopping.wait(2.0)
             try:
                 self._on_image(image)
             except Exception:  # noqa: BLE001 - keep following; the next image retries

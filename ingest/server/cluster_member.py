@@ -15,7 +15,8 @@ It also answers what clients ask any broker of a cluster: ``metadata``
 (topics with each partition's leader, leader epoch, replicas and ISR, and
 every broker's address, from the image this broker applied), topic creation
 and deletion (forwarded to the controller, answered once this broker's
-image shows the outcome), and ``describe``.
+image shows the outcome), reassignments (started or cancelled at the
+controller, listed from the image), and ``describe``.
 
 What it must not know: sockets of clients (the broker replies), the log
 format.
@@ -215,6 +216,19 @@ class ClusterMember:
         self.lifecycle.request("delete_topic", topic=name)
         self._await(lambda image: name not in image.topics, f"topic {name!r} to be deleted")
         return {}
+
+    def reassign_partitions(self, partitions: list) -> dict:
+        """Start or cancel reassignments at the controller (it checks each
+        item); answered once this broker's image shows the outcome."""
+        reply = self.lifecycle.request("reassign_partitions", partitions=partitions)
+        offset = reply.get("offset", -1)
+        self._await(lambda image: image.offset >= offset, "the reassignment")
+        return {"results": reply.get("results", {})}
+
+    def reassignments(self) -> dict:
+        return {f"{t}-{p}": {"replicas": list(s.replicas), "adding": list(s.adding),
+                             "removing": list(s.removing)}
+                for t, p, s in self.image.partitions() if s.adding or s.removing}
 
     def _await(self, predicate, what: str) -> None:
         if not self.lifecycle.wait_for(predicate, 10.0):

@@ -352,6 +352,7 @@ class ReplicaManager:
                     partition = self.partitions.pop(key, None)
                     if partition is not None:
                         self._stop_partition(partition)
+                    self._drop_stray_replica(name, index, partition)
                     continue
                 partition = self.partitions.get(key)
                 if partition is None:
@@ -406,6 +407,21 @@ class ReplicaManager:
             self.fetchers.follow(partition, None)
         if was_leader and self.on_leadership is not None:
             self.on_leadership(partition.topic, partition.index, False)
+
+    def _drop_stray_replica(self, topic: str, index: int, partition: Partition | None) -> None:
+        """This broker is not (or no longer, after a reassignment) a replica
+        of the partition: its records are no one's to serve or to elect, so
+        they are freed (Kafka deletes a removed replica's log). Under the
+        partition's lock, so a fetch answer still in flight finds the role
+        gone rather than appending after the truncation."""
+        plog = self.logs.get_log(topic, index)
+        if plog.log_end_offset == 0 or plog.offline is not None:
+            return
+        if partition is None:
+            partition = Partition(topic, index, plog, self.broker_id)
+        with partition.lock:
+            plog.truncate_fully(0)
+        log.info("%s: not a replica here; its records were dropped", plog.name)
 
     def _ensure_topic(self, name: str, partitions: int, config: dict) -> None:
         overrides = {k: v for k, v in config.items() if k not in CLUSTER_CONFIGS}
@@ -614,7 +630,17 @@ class ReplicaManager:
                 partition.isr = tuple(reply["isr"])
                 partition.partition_epoch = reply["partition_epoch"]
             if partition.pending_isr == proposed:
-                partition.pending_isr = None
+                if reply["leader"] != self.broker_id:
+                    # The change also moved the leadership (a reassignment that
+                    # removes this broker completed): until the image takes the
+                    # leadership away, its maximal ISR keeps the new leader, so
+                    # it cannot acknowledge a record the new leader lacks (the
+                    # new leader no longer fetches: the high watermark stops).
+                    # Kept past the usual expiry, as Kafka keeps a pending ISR
+                    # until the metadata resolves it.
+                    partition.pending_since = float("inf")
+                else:
+                    partition.pending_isr = None
             moved = self._advance_high_watermark(partition)
         self._check_delayed()
         if moved:
