@@ -416,6 +416,7 @@ class Producer:
         """One round: take replies, expire requests, send what is ready.
         Returns False when the thread should end."""
         done: list[tuple[_Record, RecordMetadata | None, BaseException | None]] = []
+        silent: set[str] = set()
         with self._cond:
             now = time.monotonic()
             replies, self._replies = self._replies, []
@@ -426,6 +427,7 @@ class Producer:
                 self._requests.remove(request)
                 if request.call is not None:
                     request.conn.forget(request.call)
+                    silent.add(request.conn.address)
                 error = KafkaTimeoutError(f"no reply to a produce request within "
                                           f"{self._request_timeout:g} s")
                 for batch in request.batches:
@@ -434,9 +436,14 @@ class Producer:
             if self._closed or (self._closing and not batches and not self._requests and
                                 not any(q.records or q.in_flight for q in self._queues.values())):
                 return self._finish(done)
-            if not batches and not done:
+            if not batches and not done and not silent:
                 self._cond.wait(self._next_wakeup(now))
                 return True
+        for address in silent:
+            # As Kafka's client disconnects a node whose request timed out: a
+            # leader cut off from its followers still answers metadata (naming
+            # itself), so it must not be the first broker asked again.
+            self._client.drop(address)
         self._complete(done)
         if batches:
             self._send(batches)

@@ -440,8 +440,10 @@ class Controller:
         """A partition leader asks to change its ISR. Accepted only from the
         current leader, at its current broker epoch, leader epoch and
         partition epoch; anything older is fenced. A replica may join only if
-        it is a replica, alive and not shutting down. Completes a
-        reassignment whose targets are now all in sync."""
+        it is a replica, alive and not shutting down. The leader may leave
+        the ISR itself (its copy is damaged: ``replica_repair``) for live
+        members of the current ISR; the first of them in replica order leads.
+        Completes a reassignment whose targets are now all in sync."""
         self._registered(broker_id, broker_epoch)
         state = self._state(topic, partition)
         key = f"{topic}-{partition}"
@@ -457,9 +459,20 @@ class Controller:
         if partition_epoch != state.partition_epoch:
             raise InvalidUpdateVersionError(f"{key}: partition epoch {partition_epoch}, the "
                                             f"current one is {state.partition_epoch}")
-        if not isinstance(isr, list) or broker_id not in isr or len(set(isr)) != len(isr):
-            raise IneligibleReplicaError(f"{key}: ISR {isr!r:.80} must list distinct brokers "
-                                         f"including the leader {broker_id}")
+        if not isinstance(isr, list) or not isr or len(set(isr)) != len(isr):
+            raise IneligibleReplicaError(f"{key}: ISR {isr!r:.80} must be a non-empty list of "
+                                         f"distinct brokers")
+        change: dict[str, Any] = {}
+        if broker_id not in isr:
+            # The leader gives up its copy (found corrupt): a live member of the
+            # current ISR, which holds every acknowledged record, leads instead.
+            leader = next((b for b in state.replicas if b in isr and b in state.isr
+                           and self.image.eligible(b)), None)
+            if leader is None or not set(isr) <= set(state.isr):
+                raise IneligibleReplicaError(
+                    f"{key}: leader {broker_id} may leave the ISR only for live members of "
+                    f"the current ISR {list(state.isr)}, got {isr!r:.80}")
+            change["leader"] = leader
         for b in isr:
             if b not in state.replicas:
                 raise IneligibleReplicaError(f"{key}: broker {b} is not a replica "
@@ -468,7 +481,7 @@ class Controller:
                 raise IneligibleReplicaError(f"{key}: broker {b} is fenced or shutting down "
                                              f"and cannot join the ISR")
         ordered = [b for b in state.replicas if b in isr]
-        change: dict[str, Any] = {"isr": ordered}
+        change["isr"] = ordered
         change.update(self._completed_reassignment(state, ordered))
         record = self._change(topic, partition, **change)
         new_leader_epoch = state.leader_epoch + (record.get("leader", state.leader) != state.leader)

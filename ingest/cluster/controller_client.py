@@ -42,6 +42,7 @@ class ControllerClient:
         self._attempt_timeout = attempt_timeout
         self._backoff = backoff
         self.leader: int | None = None
+        self._cursor = 0
         self.update_addresses(addresses)
 
     def update_addresses(self, addresses: dict[int, str]) -> None:
@@ -83,17 +84,20 @@ class ControllerClient:
         deadline = time.monotonic() + timeout
         order = sorted(self._sockets)
         with self._lock:
-            attempt = 0
             while True:
-                node = self.leader if self.leader in self._sockets else order[attempt % len(order)]
-                attempt += 1
+                node = self.leader if self.leader in self._sockets \
+                    else order[self._cursor % len(order)]
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise KafkaTimeoutError(f"no active controller answered {op} within "
                                             f"{timeout:.1f} s")
                 reply = self._attempt(node, op, fields, min(self._attempt_timeout, left))
                 if reply is None:
+                    # The next attempt, of this request or the next one, starts
+                    # after the silent member: one cut off from this client must
+                    # not take every request's whole time (a heartbeat's is short).
                     self.leader = None
+                    self._cursor = order.index(node) + 1
                     continue
                 if "error" in reply:
                     error = protocol.error_from(reply["error"])
@@ -101,6 +105,7 @@ class ControllerClient:
                         hint = getattr(error, "leader_id", None)
                         self.leader = hint if hint in self._sockets and hint != node else None
                         if self.leader is None:
+                            self._cursor = order.index(node) + 1
                             time.sleep(min(self._backoff, max(0.0, deadline - time.monotonic())))
                         continue
                     self.leader = node

@@ -600,7 +600,7 @@ def _force_exit_after(seconds: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+    logging.basicConfig(level=os.environ.get("EMBER_BROKER_LOG", "WARNING"), stream=sys.stderr,
                         format="ember broker %(process)d: %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     broker = None

@@ -49,6 +49,9 @@ new waits (parked, no thread held) until an append or ``max_wait_ms``.
 Replication, follower side: ``replica_fetcher`` fetches and appends; roles
 come from the cluster's metadata image (:meth:`apply_metadata`).
 
+A corrupt batch found by a read in a cluster: ``replica_repair`` (the
+leadership goes to a healthy in-sync replica, the copy is fetched again).
+
 ISR changes (Kafka's AlterPartition) are proposed through ``alter_isr`` (set
 by the broker: it sends them to the controller) with the leader epoch and
 partition epoch; a removal counts only once the controller committed it,
@@ -70,7 +73,7 @@ from typing import Callable, Iterable
 
 from ember.engine.clock import SYSTEM_CLOCK, Clock
 from ember.engine.errors import (
-    EmberError, FencedLeaderEpochError, KafkaStorageError, KafkaTimeoutError,
+    CorruptRecordError, EmberError, FencedLeaderEpochError, KafkaStorageError, KafkaTimeoutError,
     NotEnoughReplicasError, NotLeaderOrFollowerError, OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
@@ -79,6 +82,7 @@ from ember.ingest.log.partition_log import LogAppendInfo, PartitionLog
 from ember.ingest.server import broker_faults
 from ember.ingest.server.group_commit import GroupCommit
 from ember.ingest.server.partition import FOLLOWER, LEADER, NONE, Partition
+from ember.ingest.server.replica_repair import ReplicaRepair
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +168,7 @@ class ReplicaManager:
         self.alter_isr: Callable[[Partition, list[int]], None] | None = None
         self.fetchers = None
         self.on_leadership: Callable[[str, int, bool], None] | None = None
+        self.repair = ReplicaRepair(broker_id)
 
     @property
     def clustered(self) -> bool:
@@ -266,7 +271,15 @@ class ReplicaManager:
         batch is larger) below the high watermark, and the log they came
         from (for its offsets)."""
         partition_log = self.get_log(topic, partition)
-        return partition_log.read(offset, max_bytes), partition_log
+        try:
+            return partition_log.read(offset, max_bytes), partition_log
+        except CorruptRecordError as error:
+            if not self.clustered:
+                raise
+            answer = self._damaged(self.partitions[topic, partition], error)
+            if answer is error:
+                raise
+            raise answer from error
 
     def get_log(self, topic: str, partition: int) -> PartitionLog:
         """The log a client may read or list offsets of: in a cluster, the
@@ -312,6 +325,13 @@ class ReplicaManager:
             self._notify_watchers(logs)
 
     # --- the cluster: partitions and roles ----------------------------------------
+
+    def _damaged(self, partition: Partition, error: CorruptRecordError) -> EmberError:
+        """A read here found a corrupt batch (``replica_repair``): the error
+        to answer with, once the leadership is on its way to a healthy replica."""
+        with partition.lock:
+            return self.repair.damaged(partition, error,
+                                       self._propose_isr if self.alter_isr else None)
 
     def _not_leader(self, partition: Partition) -> NotLeaderOrFollowerError:
         error = NotLeaderOrFollowerError(
@@ -385,6 +405,7 @@ class ReplicaManager:
                 if changed:
                     log.info("%s: follower of broker %d in epoch %d", partition.log.name,
                              state.leader, state.leader_epoch)
+                    self.repair.before_following(partition)
                 broker = brokers.get(state.leader)
                 source = (state.leader, f"tcp://{broker.host}:{broker.port}") if broker else None
             else:
@@ -492,6 +513,8 @@ class ReplicaManager:
                     partition = self.partitions[topic, index]
                     data = partition.log.read(fetch_offset, budget, committed_only=False)
                     budget -= len(data)
+            except CorruptRecordError as error:
+                result = {"error": self._damaged(self.partitions[topic, index], error)}
             except EmberError as error:
                 result = {"error": error}
             results.append(result)

@@ -215,6 +215,28 @@ def test_isr_changes_are_accepted_only_from_the_current_leader_at_its_current_ep
                                      [leader])
 
 
+def test_a_leader_whose_copy_is_damaged_hands_its_partition_to_a_live_isr_member(h):
+    """L11 with replicas: the leader leaves the ISR itself; the first live
+    member of the remaining ISR leads in a new leader epoch. It may not
+    leave for a replica outside the ISR, nor leave no one."""
+    h.create("t", partitions=1, rf=3)
+    state = h.state()
+    leader, epoch = state.leader, h.epochs[state.leader]
+    others = [b for b in state.replicas if b != leader]
+    with pytest.raises(IneligibleReplicaError, match="non-empty list"):
+        h.controller.alter_partition(leader, epoch, "t", 0, 0, 0, [])
+    shrunk = h.commit(h.controller.alter_partition(leader, epoch, "t", 0, 0, 0,
+                                                   [leader, others[0]]))
+    with pytest.raises(IneligibleReplicaError, match="only for live members of the current ISR"):
+        h.controller.alter_partition(leader, epoch, "t", 0, 0, shrunk["partition_epoch"],
+                                     [others[1]])
+    reply = h.commit(h.controller.alter_partition(leader, epoch, "t", 0, 0,
+                                                  shrunk["partition_epoch"], [others[0]]))
+    state = h.state()
+    assert (state.leader, state.isr, state.leader_epoch) == (others[0], (others[0],), 1)
+    assert (reply["leader"], reply["leader_epoch"]) == (others[0], 1)
+
+
 def test_a_fenced_broker_cannot_rejoin_an_isr(h):
     h.create("t", partitions=1, rf=3)
     leader = h.state().leader

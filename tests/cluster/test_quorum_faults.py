@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from ember.engine.errors import NotControllerError
+from ember.engine.errors import KafkaTimeoutError, NotControllerError
 from ember.ingest.cluster.local_quorum import LocalQuorum
 from tests.cluster.quorum_checker import Workload, check
 
@@ -186,3 +186,30 @@ def test_snapshots_and_replies_larger_than_a_frame_travel_in_pieces(quorum):
     wide = next(topic for topic in image["topics"] if topic["name"] == "wide")
     assert len(wide["partitions"]) == 6_000
     assert len(result["states"]) == 3
+
+
+def test_a_silent_member_does_not_take_every_short_request_of_a_client(quorum):
+    """A broker's heartbeat has about one attempt's time. When the member a
+    client tries first goes silent with its connection up (paused here; cut
+    off by the network alike), the next request must start at another
+    member, not spend its whole time on the silent one again: otherwise the
+    broker never reaches the new active controller and is fenced."""
+    q = quorum(3)
+    silent = min(q.ids)
+    with q.client(attempt_timeout=1.0) as client:
+        for node in q.ids:  # connections up to every member, as a running broker has
+            client.ask(node, "describe", timeout=30)
+        q.kill(silent, signal.SIGSTOP)
+        try:
+            with q.client() as probe:
+                q.wait_for_active(probe, exclude={silent})
+            outcomes = []
+            for _ in range(10):
+                try:
+                    client.request("fetch_metadata", timeout=1.0, since=-1, max_wait_ms=0)
+                    outcomes.append(True)
+                except KafkaTimeoutError:
+                    outcomes.append(False)
+        finally:
+            q.kill(silent, signal.SIGCONT)
+    assert any(outcomes), "every request went to the silent member"

@@ -9,6 +9,9 @@ at teardown, SIGTERM first so that they remove their files, then SIGKILL.
 the bridge by a veth pair, each with an address of 10.213.7.0/24 and no
 route anywhere else. ``cut(host)``/``heal(host)`` take the host's port on the
 bridge down and up: a network partition, not a process failure.
+``separate(host, others)``/``join(host, others)`` cut (and restore) only the
+paths between ``host`` and ``others``, both ways, with blackhole routes in
+each namespace, so the rest of the network still reaches every one of them.
 """
 
 from __future__ import annotations
@@ -96,6 +99,19 @@ class Hosts:
 
     def heal(self, name: str) -> None:
         run("ip", "-n", self.switch, "link", "set", self._port(name), "up")
+
+    def _blackholes(self, action: str, name: str, others: list[str]) -> None:
+        for here, there in [(name, other) for other in others] + [(other, name) for other in others]:
+            run("ip", "-n", self.namespace(here), "route", action, "blackhole",
+                f"{self.address[there]}/32")
+
+    def separate(self, name: str, others: list[str]) -> None:
+        """Drop every packet between ``name`` and each of ``others``."""
+        self._blackholes("add", name, others)
+
+    def join(self, name: str, others: list[str]) -> None:
+        """Undo ``separate(name, others)``."""
+        self._blackholes("del", name, others)
 
     def command(self, name: str | None, argv: list[str]) -> list[str]:
         """``argv`` run in host ``name``'s namespace (None: this one)."""
