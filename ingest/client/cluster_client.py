@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any, Callable
 
 from ember.engine.errors import (
     BrokerUnavailableError, FencedLeaderEpochError, KafkaTimeoutError, LeaderNotAvailableError,
@@ -289,32 +290,28 @@ class ClusterClient:
                     deadline: float, timeout: float | None = None) -> tuple[dict, list]:
         """``op`` at the partition's leader, following it through failovers
         until ``deadline`` (then the last error is raised)."""
-        attempt = 0
-        while True:
-            conn = None
-            try:
-                conn = self.leader(topic, partition, refresh=attempt > 0)
-                left = deadline - time.monotonic()
-                return conn.request(op, fields, timeout=max(0.1, min(
-                    left, timeout or self.request_timeout)))
-            except RETRIABLE as error:
-                if conn is not None and isinstance(error, (BrokerUnavailableError,
-                                                           KafkaTimeoutError)):
-                    self.drop(conn.address)
-                if time.monotonic() >= deadline:
-                    raise
-                log.debug("%s of %s-%s: %s; retrying", op, topic, partition, error)
-                self.invalidate(topic)
-                self._backoff(attempt, deadline)
-                attempt += 1
+        return self._call(lambda refresh: self.leader(topic, partition, refresh=refresh),
+                          op, fields, deadline, timeout, f"{topic}-{partition}",
+                          lambda: self.invalidate(topic))
 
     def call_coordinator(self, group: str, op: str, fields: dict, *, deadline: float,
                          timeout: float | None = None) -> tuple[dict, list]:
+        """``op`` at the group's coordinator, following it until ``deadline``."""
+        return self._call(lambda refresh: self.coordinator(group, refresh=refresh),
+                          op, fields, deadline, timeout, f"group {group!r}", None)
+
+    def _call(self, find: Callable[[bool], Any], op: str, fields: dict, deadline: float,
+              timeout: float | None, what: str,
+              forget: Callable[[], None] | None) -> tuple[dict, list]:
+        """``op`` at the broker ``find(refresh)`` names, asked again (and the
+        broker looked up afresh) after each retriable error until ``deadline``;
+        a broker that did not answer is dropped, and ``forget`` clears what
+        named it."""
         attempt = 0
         while True:
             conn = None
             try:
-                conn = self.coordinator(group, refresh=attempt > 0)
+                conn = find(attempt > 0)
                 left = deadline - time.monotonic()
                 return conn.request(op, fields, timeout=max(0.1, min(
                     left, timeout or self.request_timeout)))
@@ -324,6 +321,8 @@ class ClusterClient:
                     self.drop(conn.address)
                 if time.monotonic() >= deadline:
                     raise
-                log.debug("%s of group %r: %s; retrying", op, group, error)
+                log.debug("%s of %s: %s; retrying", op, what, error)
+                if forget is not None:
+                    forget()
                 self._backoff(attempt, deadline)
                 attempt += 1

@@ -37,7 +37,7 @@ from typing import Mapping
 from ember.engine.errors import BrokerUnavailableError
 from ember.engine.wire import spawn
 from ember.engine.wire.transport import new_secret
-from ember.ingest.cluster.local_quorum import LocalQuorum
+from ember.ingest.cluster.local_quorum import LocalQuorum, signal_process
 
 BROKER_MODULE = "ember.ingest.server.broker"
 MAX_CONTROLLERS = 3
@@ -189,13 +189,8 @@ class LocalCluster:
         process = self.processes.get(node)
         if process is None:
             raise ValueError(f"broker {node} is not running")
-        os.kill(process.pid, signum)
+        signal_process(process, signum)
         if signum == signal.SIGKILL:
-            process.wait(10)
-            try:
-                process.stdin.close()
-            except OSError:
-                pass
             self.processes[node] = None
 
     def stop_broker(self, node: int, timeout: float = 30.0) -> None:

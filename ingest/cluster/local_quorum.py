@@ -35,6 +35,18 @@ from ember.ingest.cluster.raft_storage import format_directory
 MODULE = "ember.ingest.cluster.controller_server"
 
 
+def signal_process(process: subprocess.Popen, signum: int) -> None:
+    """Send ``signum`` to a member's process; after SIGKILL, reap it and
+    close its lifeline (a local cluster's brokers are signalled the same way)."""
+    os.kill(process.pid, signum)
+    if signum == signal.SIGKILL:
+        process.wait(10)
+        try:
+            process.stdin.close()
+        except OSError:
+            pass
+
+
 class LocalQuorum:
     def __init__(self, root: str | os.PathLike, size: int = 3, *, secret: bytes | None = None,
                  timeouts: dict | None = None, settings: dict | None = None,
@@ -120,14 +132,8 @@ class LocalQuorum:
     def kill(self, node: int, signum: int = signal.SIGKILL) -> None:
         """Send ``signum`` to the member's process (SIGKILL: it is gone, and
         reaped here; SIGSTOP/SIGCONT: paused and resumed)."""
-        process = self.processes[node]
-        os.kill(process.pid, signum)
+        signal_process(self.processes[node], signum)
         if signum == signal.SIGKILL:
-            process.wait(10)
-            try:
-                process.stdin.close()
-            except OSError:
-                pass
             self.processes[node] = None
 
     def restart(self, node: int, *, wipe: bool = False) -> None:

@@ -578,11 +578,7 @@ class PartitionLog:
             self._rebuild_producers_from(self._log_start_offset)
             log.info("%s: truncated to offset %d (%d bytes of the last segment, %d later "
                      "segments removed)", self.name, self._log_end_offset, removed, len(doomed))
-            self._write([(CHECKPOINT_FILE, self._checkpoint_data())])
-            try:
-                os.unlink(self._path(PRODUCER_SNAPSHOT_FILE))
-            except FileNotFoundError:
-                pass
+            self._checkpoint_after_truncation()
 
     def truncate_fully(self, start_offset: int) -> None:
         """Empty the log and start it at ``start_offset`` (a follower whose
@@ -604,11 +600,16 @@ class PartitionLog:
             self._producers = ProducerStateManager(self.name)
             if self._epochs is not None:
                 self._epochs.clear()
-            self._write([(CHECKPOINT_FILE, self._checkpoint_data())])
-            try:
-                os.unlink(self._path(PRODUCER_SNAPSHOT_FILE))
-            except FileNotFoundError:
-                pass
+            self._checkpoint_after_truncation()
+
+    def _checkpoint_after_truncation(self) -> None:
+        """Record the truncated log's offsets, and drop the producer snapshot:
+        it describes batches that are gone."""
+        self._write([(CHECKPOINT_FILE, self._checkpoint_data())])
+        try:
+            os.unlink(self._path(PRODUCER_SNAPSHOT_FILE))
+        except FileNotFoundError:
+            pass
 
     def _rebuild_producers_from(self, offset: int) -> None:
         for segment in self._segments[self._segment_index(offset):]:
