@@ -6,8 +6,9 @@ broker, and answers the test's commands: one JSON object a line on stdin,
 one JSON reply a line on stdout (``{"ok": value}`` or ``{"error": text}``).
 
 Commands: ``connect`` (brokers, secret file, addresses by node), ``create``
-(a topic at RF 3), ``start`` (the workload, with a seed), ``acked``,
-``wait_acked``, ``state`` (leader, leader epoch, ISR of a partition, as the
+(a topic at RF 3), ``start`` (the workload, with a seed and producer
+settings), ``acked``, ``wait_acked``, ``refusals`` (the refused writes'
+errors), ``state`` (leader, leader epoch, ISR of a partition, as the
 metadata says), ``replica`` (what one broker reports for its replica),
 ``send_to`` / ``outcome`` (an acks=all write sent straight to one broker, on
 a thread, and its reply once it came), ``finish`` (stop the workload and
@@ -51,12 +52,17 @@ class ClientHost:
         self.store.create_topic(topic, partitions, replication_factor=3)
         return True
 
-    def start(self, topic, partitions, seed):
-        self.workload = Workload(self.store, topic, partitions, seed).start()
+    def start(self, topic, partitions, seed, producer_configs=None):
+        self.workload = Workload(self.store, topic, partitions, seed,
+                                 **(producer_configs or {})).start()
         return True
 
     def acked(self):
         return self.workload.acked_count()
+
+    def refusals(self):
+        """The errors of the writes that were refused, in no order."""
+        return sorted(set(self.workload.failed.values()))
 
     def wait_acked(self, more, within):
         self.workload.wait_acked(more, within)

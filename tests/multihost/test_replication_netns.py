@@ -1,10 +1,11 @@
 """A replicated store across network namespaces (RELIABILITY.md §4.2 L01,
-L04, L06, L08 with real network faults): the producer and consumers on one
+L04, L05, L06, L08 with real network faults): the producer and consumers on one
 host, three brokers (each with a controller quorum member) on three others,
 joined by a bridge on 10.213.7.0/24. Faults: a leader cut off from the other
 brokers and the controller majority while the clients still reach it, a
 follower cut off from everyone, SIGKILL of the leader, SIGSTOP then SIGCONT
-of the leader.
+of the leader, a follower killed and its directory wiped (L04 with a lost
+disk), two brokers killed at once (L05: writes refused, none lost).
 
 Workload and checker: ``tests/replication/workload.py`` (an idempotent
 acks=all producer with unique values and consumers reading throughout; every
@@ -23,6 +24,7 @@ import json
 import os
 import random
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -201,11 +203,13 @@ def start_client(cluster, processes, tmp_path, seed: int) -> ClientHost:
     return client
 
 
-def start_workload(cluster, processes, tmp_path, seed: int, partitions: int) -> ClientHost:
+def start_workload(cluster, processes, tmp_path, seed: int, partitions: int,
+                   **producer_configs) -> ClientHost:
     client = start_client(cluster, processes, tmp_path, seed)
     client.call("create", topic=TOPIC, partitions=partitions)
     wait_for_full_isr(client, partitions)
-    client.call("start", topic=TOPIC, partitions=partitions, seed=seed)
+    client.call("start", topic=TOPIC, partitions=partitions, seed=seed,
+                producer_configs=producer_configs)
     return client
 
 
@@ -339,6 +343,68 @@ def test_the_leader_killed_or_paused_on_its_host_loses_nothing(
             client.call("wait_acked", more=50, within=120)
         finally:
             cluster.signal(old, signal.SIGCONT)
+    wait_for_full_isr(client)
+    client.call("wait_acked", more=50, within=120)
+    finish(client, cluster, partitions=1)
+
+
+@seeds
+def test_a_follower_killed_and_its_directory_wiped_starts_over_from_the_leader(
+        cluster, processes, tmp_path, seed):
+    """L04 with a lost disk: a follower's broker is killed and its log
+    directory deleted; writes go on with two in sync; the broker started on
+    an empty directory fetches the whole log from the leader and rejoins
+    the ISR, and ends holding the same records at the same offsets."""
+    rng = random.Random(seed)
+    partitions = 2
+    client = start_workload(cluster, processes, tmp_path, seed, partitions)
+    client.call("wait_acked", more=rng.randrange(30, 200), within=120)
+    partition = rng.randrange(partitions)
+    leader = client.state(partition)[0]
+    follower = rng.choice([n for n in NODES if n != leader])
+    cluster.signal(follower, signal.SIGKILL)
+    wait_for(lambda: (lambda s: s is not None and follower not in s[2])(client.state(partition)),
+             timeout=120, interval=0.2, what=f"broker {follower} to leave the ISR (seed {seed})")
+    client.call("wait_acked", more=100, within=120)
+    shutil.rmtree(cluster.broker_directory(follower))
+    cluster.start_broker(follower)
+    wait_for_full_isr(client, partitions)
+    client.call("wait_acked", more=50, within=120)
+    finish(client, cluster, partitions)
+
+
+@seeds
+def test_two_brokers_killed_at_once_refuse_writes_and_lose_none(
+        cluster, processes, tmp_path, seed):
+    """L05 across hosts: two of the three brokers (the leader among them or
+    not, as the seed says) are killed at once. The survivor is alone in
+    the ISR, below min.insync.replicas: every acks=all write is refused
+    with a named error and none is acknowledged. Once both return, writes
+    go on and every record acknowledged before the fault is still there."""
+    rng = random.Random(seed)
+    client = start_workload(cluster, processes, tmp_path, seed, partitions=1,
+                            delivery_timeout_ms=4000)
+    client.call("wait_acked", more=rng.randrange(30, 200), within=120)
+    leader = client.state()[0]
+    followers = [n for n in NODES if n != leader]
+    victims = [leader, rng.choice(followers)] if rng.random() < 0.5 else followers
+    survivor = next(n for n in NODES if n not in victims)
+    for node in victims:
+        cluster.brokers[node].send_signal(signal.SIGKILL)
+    for node in victims:
+        cluster.brokers[node].wait(30)
+    wait_for(lambda: (lambda s: s is not None and s[2] == [survivor])(client.state()),
+             timeout=120, interval=0.2,
+             what=f"the ISR to shrink to broker {survivor} (seed {seed})")
+    before = client.call("acked")
+    refused = wait_for(lambda: [e for e in client.call("refusals")
+                                if "NotEnoughReplicas" in e or "LeaderNotAvailable" in e],
+                       timeout=120, interval=0.2, what=f"a refused write (seed {seed})")
+    assert client.call("acked") == before, \
+        f"a write was acknowledged with one replica in sync (seed {seed})"
+    print(f"\nseed {seed}: brokers {victims} killed, writes refused: {refused[0]}")
+    for node in victims:
+        cluster.start_broker(node)
     wait_for_full_isr(client)
     client.call("wait_acked", more=50, within=120)
     finish(client, cluster, partitions=1)
