@@ -177,7 +177,8 @@ class SimulatedCluster:
         self._checksums = {n: array("I", [7] * n).tobytes() for n in (middle, reduces)}
         total = maps + middle + reduces
         loss_points = sorted(self.rng.sample(range(1, total), losses)) if losses else []
-        waiter = self.scheduler.submit_job(second, Closure(list, []), list(range(reduces)), {}, "sim:1")
+        waiter = self.scheduler.submit_job(self.scheduler.new_job(reduces), second,
+                                           Closure(list, []), list(range(reduces)), {}, "sim:1")
         self.process(self.scheduler._queue.get())
         self._learn_binaries()
         finished = 0

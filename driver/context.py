@@ -915,14 +915,19 @@ class Context:
         properties = dict(self._local_properties())
         if self.profiler_collector is not None:
             properties["spark.python.profile"] = "true"
-        waiter = self._scheduler.submit_job(rdd, action, wanted, properties, f"{name} at {callsite}")
-        # Bars are closed at their final counts before the results are returned.
-        with self._progress.track(waiter.job_id):
-            try:
+        waiter = self._scheduler.new_job(len(wanted))
+        # Ctrl-C (or a notebook's interrupt) may land anywhere from here on,
+        # even before the job is posted: a cancel of a job never submitted
+        # is dropped by the scheduler, one of a job it runs stops it.
+        try:
+            self._scheduler.submit_job(waiter, rdd, action, wanted, properties,
+                                       f"{name} at {callsite}")
+            # Bars are closed at their final counts before the results are returned.
+            with self._progress.track(waiter.job_id):
                 payloads = waiter.wait()
-            except KeyboardInterrupt:  # Ctrl-C, or a notebook's interrupt: cancel, and tell the caller
-                self._scheduler.cancel_job(waiter.job_id, "interrupted by the user (KeyboardInterrupt)")
-                raise
+        except KeyboardInterrupt:
+            self._scheduler.cancel_job(waiter.job_id, "interrupted by the user (KeyboardInterrupt)")
+            raise
         results = [loads(payload) for payload in payloads]
         rdd._do_checkpoint()  # RDDs marked for checkpointing are saved after their first job
         return results

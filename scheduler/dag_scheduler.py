@@ -252,11 +252,14 @@ class DAGScheduler:
 
     # --- API for other threads ------------------------------------------------
 
-    def submit_job(self, rdd: Any, func: Closure, partitions: list[int], properties: dict,
-                   callsite: str) -> JobWaiter:
-        job_id = next(self._job_ids)
-        waiter = JobWaiter(job_id, len(partitions))
-        self.post(JobSubmitted(ActiveJob(job_id, rdd, func, partitions, waiter, properties, callsite)))
+    def new_job(self, tasks: int) -> JobWaiter:
+        """The waiter of a job about to be submitted, with its id."""
+        return JobWaiter(next(self._job_ids), tasks)
+
+    def submit_job(self, waiter: JobWaiter, rdd: Any, func: Closure, partitions: list[int],
+                   properties: dict, callsite: str) -> JobWaiter:
+        self.post(JobSubmitted(ActiveJob(waiter.job_id, rdd, func, partitions, waiter,
+                                         properties, callsite)))
         return waiter
 
     def cancel_job(self, job_id: int, reason: str) -> None:

@@ -24,7 +24,10 @@ with the original offsets instead of appending it again. A batch whose
 outcome stays unknown until ``delivery_timeout_ms`` fails its futures, and
 the producer takes a new id, so a later batch can never be mistaken for it.
 A batch the broker refused (record too large, unknown partition, sequence
-gap) fails its futures and is not retried; nothing of it was stored.
+gap) fails its futures and is not retried; nothing of it was stored. After
+a sequence gap (the log lost the producer's last batches, as an unclean
+election does) the producer also takes a new id, so the batches after it
+are accepted again.
 
 Leaders (``cluster_client``): each batch goes to its partition's leader,
 batches for one leader in one request. On the errors of a failover (not the
@@ -61,7 +64,7 @@ from typing import Any, Callable
 from ember.engine.clock import SYSTEM_CLOCK
 from ember.engine.errors import (
     BrokerUnavailableError, ConfigError, KafkaStorageError, KafkaTimeoutError,
-    RecordTooLargeError, UnknownTopicOrPartitionError,
+    OutOfOrderSequenceError, RecordTooLargeError, UnknownTopicOrPartitionError,
 )
 from ember.ingest import protocol
 from ember.ingest.client.cluster_client import RETRIABLE, ClusterClient
@@ -621,6 +624,12 @@ class Producer:
             # The batch may or may not be stored: a new producer id makes sure
             # no later batch can be taken for a repeat of it.
             self._new_id_needed = self._idempotent
+        elif isinstance(error, OutOfOrderSequenceError) and self._idempotent:
+            # The partition's log no longer holds this producer's last batches
+            # (an unclean election dropped them): its sequence cannot go on.
+            # As Kafka's producer bumps its epoch, later batches start over
+            # under a new id.
+            self._new_id_needed = True
         elif self._idempotent and batch.base_sequence != NO_SEQUENCE:
             queue.next_sequence = batch.base_sequence  # refused: nothing was stored
         done.extend((r, None, error) for r in batch.records)

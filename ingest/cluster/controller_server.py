@@ -390,6 +390,14 @@ class ControllerServer:
                     continue
                 return
             if decision.records:
+                for record in decision.records:
+                    if record.get("unclean"):
+                        # Kafka warns at this point too: the operator must know
+                        # that acknowledged records may be gone.
+                        log.warning("unclean leader election: broker %s leads %s-%s alone, "
+                                    "records in offsets %s (from its log end to the highest "
+                                    "high watermark reported) may be lost", record["leader"],
+                                    record["topic"], record["partition"], record.get("lost_range"))
                 index, term = node.propose({"records": decision.records})
                 self._waiting[index] = (identity, header["id"] if header else -1,
                                         decision.reply, term)

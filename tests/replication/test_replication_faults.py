@@ -1,7 +1,8 @@
 """Faults of a three-broker cluster (RF 3, min.insync.replicas 2, acks=all,
 idempotent producer, unique values), checked against a plain-Python oracle
 of the workload's history (``workload``): RELIABILITY.md §4.2 L01, L02, L04,
-L05, L07, L08, L16, L24 and L17 across a failover, on one host with real
+L05, L07 (and an unclean election allowed by the topic), L08, L16, L24 and
+L17 across a failover, on one host with real
 processes (SIGKILL, SIGSTOP/SIGCONT, a wiped directory, a simulated power
 loss).
 
@@ -223,6 +224,57 @@ def test_a_partition_whose_isr_is_down_waits_for_it_rather_than_lose_records(clu
     finally:
         workload.stop()
     workload.check()
+
+
+def test_an_unclean_election_when_the_topic_allows_it_loses_only_what_the_new_leader_lacked(
+        cluster):
+    """L07's other side: with ``unclean.leader.election.enable`` set on the
+    topic, a replica that fell out of sync leads once it is the only one
+    alive, as in Kafka: the records acknowledged after it left the ISR are
+    lost, nothing else is; the returning brokers truncate their divergent
+    tails to its log and follow it, and nothing is ever stored twice."""
+    cluster.create_topic("events", 1, config={"unclean.leader.election.enable": True})
+    workload = Workload(cluster, "events", 1, seed=11).start()
+    try:
+        workload.wait_acked(50)
+        leader = leader_of(cluster, "events")
+        stale, other = [n for n in (1, 2, 3) if n != leader]
+        cluster.cluster.kill(stale)
+        wait_for(lambda: stale not in partition_state(cluster, "events")[2],
+                 what=f"broker {stale} to leave the ISR")
+        workload.wait_acked(100)  # records broker {stale} does not have
+        cluster.cluster.kill(leader)
+        cluster.cluster.kill(other)
+        cluster.cluster.restart(stale)
+        # Until the others' sessions expire, the metadata may still name one.
+        wait_for(lambda: partition_state(cluster, "events")[::2] == (stale, [stale]),
+                 timeout=60, what=f"broker {stale} to lead alone")
+        stale_end = replica_view(cluster, stale, "events")["log_end_offset"]
+        with workload._lock:
+            before = dict(workload.acked)
+            reads_before = len(workload.reads)
+        cluster.cluster.restart(leader)
+        cluster.cluster.restart(other)
+        wait_for_full_isr(cluster, "events")
+        workload.wait_acked(50)
+    finally:
+        workload.stop()
+    lost = {v for v, (_, offset) in before.items() if offset >= stale_end}
+    assert len(lost) >= 100, f"only {len(lost)} records past broker {stale}'s log end {stale_end}"
+    final = read_topic(cluster, "events")
+    stored = {value for records in final.values() for _, _, value in records}
+    assert not lost & stored, "a record past the unclean leader's log end came back"
+    # Everything else is held to the usual promise: the lost records are
+    # taken out of the history (acknowledged, and read before the election).
+    with workload._lock:
+        for value in lost:
+            del workload.acked[value]
+        workload.reads[:reads_before] = [r for r in workload.reads[:reads_before]
+                                         if r[2] not in lost]
+    workload.check(final)
+    ends = {n: replica_view(cluster, n, "events")["log_end_offset"] for n in (1, 2, 3)}
+    wait_for(lambda: len({replica_view(cluster, n, "events")["log_end_offset"]
+                          for n in (1, 2, 3)}) == 1, what=f"the replicas to agree ({ends})")
 
 
 @seeds

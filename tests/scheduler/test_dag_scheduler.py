@@ -98,7 +98,8 @@ class Harness:
 
     def submit(self, rdd, partitions=None):
         partitions = list(range(rdd.getNumPartitions())) if partitions is None else partitions
-        waiter = self.scheduler.submit_job(rdd, Closure(list, []), partitions, {}, "test:1")
+        waiter = self.scheduler.submit_job(self.scheduler.new_job(len(partitions)), rdd,
+                                           Closure(list, []), partitions, {}, "test:1")
         self.scheduler.process(self.scheduler._queue.get())
         return waiter
 
