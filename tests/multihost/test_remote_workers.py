@@ -272,8 +272,6 @@ def test_workers_fence_themselves_and_exit_when_their_driver_is_killed(processes
     while "registered with the driver" not in (line := worker.stderr.readline()):
         assert line, "the worker ended before registering"
     driver.kill()
-    killed_at = time.monotonic()
     code, _, err = finish(worker, timeout=20)
     assert code == 5, err
     assert "no word from the driver" in err and "fencing myself" in err
-    assert time.monotonic() - killed_at < 3 + 5, "gone within the heartbeat timeout (and a margin)"
