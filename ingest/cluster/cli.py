@@ -71,6 +71,8 @@ def run_controller(args) -> int:
         value = getattr(args, flag)
         if value is not None:
             argv += ["--" + flag.replace("_", "-"), value]
+    for item in args.config:
+        argv += ["--config", item]
     return main(argv) or 0
 
 

@@ -61,17 +61,29 @@ class ControllerSettings:
     broker.session.timeout.ms: a broker silent this long is fenced and its
     leaderships move (Kafka: 9 s; ember 3 s, so a broker's loss is repaired
     well within the 5 s failover goal). broker.heartbeat.interval.ms: what
-    brokers are told to use. default.replication.factor as Kafka's (1)."""
+    brokers are told to use. default.replication.factor as Kafka's (1).
+    auto.leader.rebalance.enable, leader.imbalance.check.interval.seconds
+    and leader.imbalance.per.broker.percentage as Kafka's (on, 300 s,
+    10 %)."""
 
     broker_session_timeout: float = 3.0
     broker_heartbeat_interval: float = 0.5
     default_replication_factor: int = 1
+    auto_leader_rebalance_enable: bool = True
+    leader_imbalance_check_interval: float = 300.0
+    leader_imbalance_per_broker_percentage: float = 10.0
 
     def __post_init__(self):
         if not 0 < self.broker_heartbeat_interval < self.broker_session_timeout:
             raise ConfigError(
                 f"broker.heartbeat.interval ({self.broker_heartbeat_interval} s) must be "
                 f"positive and below broker.session.timeout ({self.broker_session_timeout} s)")
+        if not self.leader_imbalance_check_interval > 0:
+            raise ConfigError(f"leader.imbalance.check.interval "
+                              f"({self.leader_imbalance_check_interval} s) must be positive")
+        if not 0 <= self.leader_imbalance_per_broker_percentage <= 100:
+            raise ConfigError(f"leader.imbalance.per.broker.percentage "
+                              f"({self.leader_imbalance_per_broker_percentage}) must be 0 to 100")
 
 
 @dataclass
@@ -115,6 +127,7 @@ class Controller:
         self._metadata_offset: dict[int, int] = {}
         self._replica_offsets: dict[tuple[str, int, int], tuple[int, int]] = {}
         self._shutdown_offset: dict[int, int] = {}
+        self._next_rebalance_check = clock.monotonic() + settings.leader_imbalance_check_interval
 
     # --- activation and time ------------------------------------------------------
 
@@ -123,10 +136,13 @@ class Controller:
         full session from now (its heartbeats went to the old controller)."""
         now = self._clock.monotonic()
         self._last_heartbeat = {broker: now for broker in self.image.brokers}
+        self._next_rebalance_check = now + self.settings.leader_imbalance_check_interval
 
     def tick(self) -> Decision:
         """Fence brokers whose session expired; their partitions get new
-        leaders (or none) in the same decision."""
+        leaders (or none) in the same decision. Otherwise, every
+        leader.imbalance.check.interval, give leaderships back to preferred
+        replicas (:meth:`_rebalance_leaders`)."""
         now = self._clock.monotonic()
         records: list[dict] = []
         expired = sorted(b.broker_id for b in self.image.brokers.values()
@@ -134,7 +150,32 @@ class Controller:
                          > self.settings.broker_session_timeout)
         if expired:
             records = self._fence(expired)
+        elif self.settings.auto_leader_rebalance_enable and now >= self._next_rebalance_check:
+            self._next_rebalance_check = now + self.settings.leader_imbalance_check_interval
+            records = self._rebalance_leaders()
         return Decision(records, {"fenced": expired})
+
+    def _rebalance_leaders(self) -> list[dict]:
+        """Kafka's automatic preferred leader election: a broker that is the
+        preferred (first) replica of more partitions it does not lead than
+        leader.imbalance.per.broker.percentage of its preferred partitions
+        takes those leaderships back, wherever it is alive and in sync and no
+        reassignment is moving the partition. After a rolling restart this
+        is what spreads the leaders again."""
+        preferred: dict[int, list] = {}
+        for topic, index, state in self.image.partitions():
+            if state.replicas:
+                preferred.setdefault(state.preferred_leader, []).append((topic, index, state))
+        records = []
+        for broker, partitions in sorted(preferred.items()):
+            led_elsewhere = [(t, i, s) for t, i, s in partitions if s.leader != broker]
+            share = 100.0 * len(led_elsewhere) / len(partitions)
+            if share <= self.settings.leader_imbalance_per_broker_percentage \
+                    or not self.image.eligible(broker):
+                continue
+            records += [self._change(t, i, leader=broker) for t, i, s in led_elsewhere
+                        if broker in s.isr and not s.adding and not s.removing]
+        return records
 
     def _fence(self, broker_ids: list[int]) -> list[dict]:
         records = [{"type": "fence_broker", "broker_id": b,

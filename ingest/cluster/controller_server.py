@@ -503,9 +503,49 @@ def add_arguments(parser: argparse.ArgumentParser, lifeline: bool = True) -> Non
                         help="only when founding a cluster: ID:INCARNATION,... for every "
                              "founding member (this one's incarnation comes from --incarnation)")
     parser.add_argument("--incarnation", default=None, help="with --initial-voters")
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="a controller setting by Kafka's name (repeatable): "
+                             + ", ".join(CONTROLLER_CONFIGS))
     if lifeline:
         parser.add_argument("--lifeline", action="store_true",
                             help="bootstrap on stdin, exit at its EOF (local_quorum)")
+
+
+# Kafka's name -> (ControllerSettings field, parser, factor to seconds).
+CONTROLLER_CONFIGS = {
+    "broker.session.timeout.ms": ("broker_session_timeout", float, 0.001),
+    "broker.heartbeat.interval.ms": ("broker_heartbeat_interval", float, 0.001),
+    "default.replication.factor": ("default_replication_factor", int, None),
+    "auto.leader.rebalance.enable": ("auto_leader_rebalance_enable", "bool", None),
+    "leader.imbalance.check.interval.seconds": ("leader_imbalance_check_interval", float, 1.0),
+    "leader.imbalance.per.broker.percentage": ("leader_imbalance_per_broker_percentage",
+                                               float, None),
+}
+
+
+def settings_from_config(items: list[str]) -> dict:
+    """``--config KEY=VALUE`` items as ControllerSettings fields; a ValueError
+    names an unknown key or a value that does not parse."""
+    settings = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or key not in CONTROLLER_CONFIGS:
+            raise ValueError(f"--config {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(CONTROLLER_CONFIGS)}")
+        name, kind, factor = CONTROLLER_CONFIGS[key]
+        try:
+            if kind == "bool":
+                if text.lower() not in ("true", "false"):
+                    raise ValueError
+                value = text.lower() == "true"
+            else:
+                value = kind(text)
+        except ValueError:
+            raise ValueError(f"--config {key}={text!r}: expected "
+                             f"{'true or false' if kind == 'bool' else kind.__name__}") from None
+        settings[name] = value * factor if factor else value
+    return settings
 
 
 def _parse_peers(text: str) -> dict[int, str]:
@@ -539,7 +579,8 @@ def main(argv: list[str] | None = None) -> int:
             secret = bytes.fromhex(boot.pop("secret"))
         else:
             boot = {"node_id": args.node_id, "dir": args.dir, "host": args.host, "port": args.port,
-                    "cluster_id": args.cluster_id, "incarnation": args.incarnation}
+                    "cluster_id": args.cluster_id, "incarnation": args.incarnation,
+                    "settings": settings_from_config(args.config)}
             if args.initial_voters:
                 boot["initial_voters"] = dict(item.split(":", 1) for item in args.initial_voters.split(","))
             if args.node_id is None or not args.dir or not args.secret_file:

@@ -325,3 +325,67 @@ def test_the_image_survives_a_snapshot_round_trip(h):
     h.heartbeat(1, want_shutdown=True)
     copy = MetadataImage.from_json(h.image.to_json())
     assert copy.digest() == h.image.digest() and copy.to_json() == h.image.to_json()
+
+
+def test_leaders_go_back_to_their_preferred_replicas_at_the_imbalance_check():
+    """Kafka's auto.leader.rebalance.enable: after broker 1 was away and came
+    back in sync, the next check (leader.imbalance.check.interval) gives it
+    back the partitions it is the first replica of; a broker under the
+    imbalance percentage, or out of the ISR, is left alone."""
+    h = Harness()
+    h.controller = Controller(h.image, ControllerSettings(
+        broker_session_timeout=SESSION, leader_imbalance_check_interval=60.0),
+        clock=h.clock, rng=random.Random(7))
+    h.controller.activate()
+    h.commit(h.controller.create_topic("t", 3, assignment=[[1, 2, 3], [2, 3, 1], [3, 1, 2]]))
+    h.heartbeat(1, want_shutdown=True)
+    assert h.state("t", 0).leader == 2
+    h.clock.advance(SESSION + 1)
+    h.heartbeat_all([2, 3])
+    h.tick()
+    h.start_broker(1, incarnation="restarted")
+    h.clock.advance(30)
+    h.heartbeat_all([1, 2, 3])
+    assert h.controller.tick().records == [], "before the check interval"
+    h.clock.advance(31)
+    h.heartbeat_all([1, 2, 3])
+    assert h.controller.tick().records == [], "broker 1 is not back in the ISR yet"
+    state = h.state("t", 0)
+    h.commit(h.controller.alter_partition(2, h.epochs[2], "t", 0, state.leader_epoch,
+                                          state.partition_epoch, [2, 3, 1]))
+    h.clock.advance(61)
+    h.heartbeat_all([1, 2, 3])
+    h.tick()
+    assert [h.state("t", p).leader for p in range(3)] == [1, 2, 3]
+    h.clock.advance(61)
+    h.heartbeat_all([1, 2, 3])
+    assert h.controller.tick().records == [], "balanced: nothing to do"
+
+
+def test_no_automatic_rebalance_when_it_is_disabled():
+    h = Harness()
+    h.controller = Controller(h.image, ControllerSettings(
+        broker_session_timeout=SESSION, auto_leader_rebalance_enable=False,
+        leader_imbalance_check_interval=1.0), clock=h.clock, rng=random.Random(7))
+    h.controller.activate()
+    h.commit(h.controller.create_topic("t", 1, assignment=[[1, 2, 3]]))
+    h.heartbeat(1, want_shutdown=True)
+    h.clock.advance(SESSION + 1)
+    h.heartbeat_all([2, 3])
+    h.tick()
+    h.start_broker(1, incarnation="restarted")
+    state = h.state()
+    h.commit(h.controller.alter_partition(2, h.epochs[2], "t", 0, state.leader_epoch,
+                                          state.partition_epoch, [2, 3, 1]))
+    h.clock.advance(10)
+    h.heartbeat_all([1, 2, 3])
+    assert h.controller.tick().records == [] and h.state().leader == 2
+
+
+@pytest.mark.parametrize("settings, named", [
+    (dict(leader_imbalance_check_interval=0), "leader.imbalance.check.interval"),
+    (dict(leader_imbalance_per_broker_percentage=150), "leader.imbalance.per.broker.percentage"),
+])
+def test_bad_rebalance_settings_are_named(settings, named):
+    with pytest.raises(ConfigError, match=named):
+        ControllerSettings(**settings)

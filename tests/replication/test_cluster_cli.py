@@ -105,3 +105,20 @@ def test_a_cluster_broker_refuses_to_make_its_own_secret(tmp_path):
     assert result.returncode == 1
     assert "needs the cluster's secret file" in result.stderr and missing in result.stderr
     assert not os.path.exists(missing)
+
+
+@pytest.mark.parametrize("item, named", [
+    ("leader.imbalance.per.broker.percentage=150", "leader.imbalance.per.broker.percentage"),
+    ("auto.leader.rebalance.enable=maybe", "expected true or false"),
+    ("leader.imbalance.check.interval=5", "expected KEY=VALUE with KEY one of"),
+])
+def test_a_controller_refuses_a_bad_setting_by_its_name(tmp_path, item, named):
+    secret_file = str(tmp_path / "cluster.secret")
+    write_secret_file(secret_file, new_secret())
+    result = subprocess.run([sys.executable, "-m", "ember", "logstore", "controller",
+                             "--node-id", "1", "--dir", str(tmp_path / "c1"),
+                             "--secret-file", secret_file, "--initial-voters", "1:c1",
+                             "--incarnation", "c1", "--config", item],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert named in result.stderr, result.stderr
