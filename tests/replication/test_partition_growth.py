@@ -9,13 +9,15 @@ record is read exactly once."""
 from __future__ import annotations
 
 import collections
+import subprocess
+import sys
 import threading
 
 import pytest
 
-from ember.engine.errors import (
-    InvalidPartitionsError, UnknownTopicOrPartitionError,
-)
+from ember.engine.errors import InvalidPartitionsError, UnknownTopicOrPartitionError
+from ember.engine.wire.secret_file import write_secret_file
+from ember.engine.wire.transport import new_secret
 
 from tests.ingest.broker_helpers import read_topic
 from tests.replication.cluster_helpers import replica_view, wait_for
@@ -173,3 +175,33 @@ def test_a_producer_and_a_group_running_across_the_growth_lose_and_repeat_nothin
     repeated = [v for v, n in counts.items() if n > 1]
     assert not repeated, f"read more than once: {repeated[:5]}"
     assert all(stored[v] == (p, o) for p, o, v in reads)
+
+
+def test_topics_create_with_a_replication_factor_and_alter_from_the_shell(start_cluster,
+                                                                           tmp_path):
+    secret = new_secret()
+    write_secret_file(tmp_path / "secret", secret)
+    store = start_cluster(secret=secret)
+    args = ["--broker", store.address, "--secret-file", str(tmp_path / "secret")]
+
+    def topics(*more):
+        return subprocess.run([sys.executable, "-m", "ember", "logstore", "topics", *args, *more],
+                              capture_output=True, text=True, timeout=120)
+
+    created = topics("--create", "audit", "--partitions", "1", "--replication-factor", "2")
+    assert created.returncode == 0, created.stderr
+    assert "Created topic audit with 1 partition and replication factor 2." in created.stdout
+    grown = topics("--alter", "audit", "--partitions", "3")
+    assert grown.returncode == 0 and "Topic audit now has 3 partitions." in grown.stdout, \
+        grown.stderr
+    info = store.topic_metadata(["audit"])["audit"]
+    assert [len(replicas) for replicas in info["replicas"]] == [2, 2, 2]
+    described = topics("--describe", "audit").stdout
+    assert "Topic: audit\tPartitions: 3\tReplicationFactor: 2" in described
+    assert all(f"Partition: {p}\t" in described for p in range(3))
+    too_many = topics("--create", "wide", "--replication-factor", "4")
+    assert too_many.returncode == 1
+    assert "InvalidReplicationFactorError: topic 'wide': replication factor 4 is larger than " \
+           "the 3 live brokers" in too_many.stderr
+    shrink = topics("--alter", "audit", "--partitions", "2")
+    assert shrink.returncode == 1 and "InvalidPartitionsError" in shrink.stderr
