@@ -63,9 +63,13 @@ def test_a_replicated_topic_grows_through_the_store_and_a_kafka_admin_client(sta
         with pytest.raises(kafka.errors.InvalidPartitionsError):
             admin.create_partitions({"events": NewPartitions(4)})
         admin.create_partitions({"events": NewPartitions(7)})
-        assert store.partitions_for("events") == 7
-        described = admin.describe_topics(["events"])[0]
-        assert len(described["partitions"]) == 7
+        # Answered once the listener's broker has them; the broker the
+        # store's handle asks may apply the metadata a moment later.
+        wait_for(lambda: store.partitions_for("events") == 7, 30,
+                 what="every broker's metadata to show 7 partitions")
+        described = wait_for(lambda: next(
+            (d for d in admin.describe_topics(["events"]) if len(d["partitions"]) == 7), None),
+            30, what="the Kafka metadata to list 7 partitions")
         assert all(sorted(p["isr_nodes"]) == [1, 2, 3] for p in described["partitions"])
     finally:
         admin.close()
@@ -148,8 +152,9 @@ def test_a_producer_and_a_group_running_across_the_growth_lose_and_repeat_nothin
                  what="records acknowledged in the new partitions 2 and 3")
         wait_for(lambda: {p for p, _, _ in list(reads)} >= {2, 3}, 60,
                  what="the group to read the new partitions")
-        assert sorted(tp.partition for m in members for tp in m.consumer.assignment()) == \
-            [0, 1, 2, 3]
+        wait_for(lambda: sorted(tp.partition for m in members
+                                for tp in m.consumer.assignment()) == [0, 1, 2, 3], 60,
+                 what="the four partitions to be shared by the two members")
         target = len(acked) + 200
         wait_for(lambda: len(acked) >= target, 60, what="200 more acknowledged records")
     finally:
