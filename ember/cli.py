@@ -258,7 +258,9 @@ def run_submit(args, fail) -> int:
 _CLIENT_EPILOGS = {
     "topics": "examples:\n  ember logstore topics --broker 127.0.0.1:9092 --secret-file data/log/broker.secret\n"
               "  ember logstore topics --broker 127.0.0.1:9092 --secret-file F --create clicks "
-              "--partitions 4 --config retention.ms=86400000",
+              "--partitions 4 --config retention.ms=86400000\n"
+              "  ember logstore topics --broker 127.0.0.1:9092 --secret-file F --alter clicks "
+              "--partitions 8",
     "produce": "example:\n  printf 'u1:home\\nu2:cart\\n' | ember logstore produce --broker 127.0.0.1:9092 "
                "--secret-file F --topic clicks --key-separator :",
     "consume": "example:\n  ember logstore consume --broker 127.0.0.1:9092 --secret-file F --topic clicks "
@@ -280,8 +282,9 @@ def add_logstore_client_commands(logstore_commands) -> None:
                             help="the broker's secret file (mode 0600)")
         return parser
 
-    topics = client("topics", "list, create, describe or delete topics",
-                    "List the broker's topics (the default), or create, describe or delete one.")
+    topics = client("topics", "list, create, describe, alter or delete topics",
+                    "List the broker's topics (the default), or create, describe, alter (add "
+                    "partitions to) or delete one.")
     action = topics.add_mutually_exclusive_group()
     action.add_argument("--list", action="store_true", help="print topic names, one a line")
     action.add_argument("--create", metavar="TOPIC", help="create TOPIC")
@@ -289,9 +292,15 @@ def add_logstore_client_commands(logstore_commands) -> None:
                         help="print partitions and settings of TOPIC (or of every topic); "
                              "of a replicated store also each partition's leader, replicas, "
                              "in-sync replicas, leader epoch and followers' lag")
+    action.add_argument("--alter", metavar="TOPIC",
+                        help="add partitions to TOPIC (with --partitions, the new count)")
     action.add_argument("--delete", metavar="TOPIC", help="delete TOPIC and its data")
-    topics.add_argument("--partitions", type=int, default=1,
-                        help="partitions of a created topic (default: 1)")
+    topics.add_argument("--partitions", type=int,
+                        help="partitions of a created topic (default: 1), or the count an "
+                             "altered one grows to (partitions are only ever added)")
+    topics.add_argument("--replication-factor", type=int, metavar="N",
+                        help="replicas of each partition of a created topic (default: the "
+                             "cluster's; a single broker has 1)")
     topics.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                         help="a topic setting with Kafka's key, e.g. retention.ms=60000 "
                              "(repeatable, with --create)")
@@ -362,11 +371,24 @@ def run_logstore_client(args, fail) -> int:
 
 
 def _topics(store, args, fail) -> int:
+    if args.replication_factor is not None and not args.create:
+        fail("--replication-factor goes with --create")
+    if args.alter and args.partitions is None:
+        fail(f"--alter {args.alter}: --partitions N is needed (the new partition count)")
     if args.create:
+        if args.replication_factor is not None and args.replication_factor < 1:
+            fail(f"--replication-factor {args.replication_factor}: expected at least 1")
         config = dict(_key_value(item, "--config", fail) for item in args.config)
-        store.create_topic(args.create, partitions=args.partitions, config=config or None)
-        print(f"Created topic {args.create} with {args.partitions} partition"
-              f"{'s' if args.partitions != 1 else ''}.")
+        partitions = 1 if args.partitions is None else args.partitions
+        store.create_topic(args.create, partitions=partitions, config=config or None,
+                           replication_factor=args.replication_factor)
+        print(f"Created topic {args.create} with {partitions} partition"
+              f"{'s' if partitions != 1 else ''}"
+              + (f" and replication factor {args.replication_factor}."
+                 if args.replication_factor is not None else "."))
+    elif args.alter:
+        store.create_partitions(args.alter, args.partitions)
+        print(f"Topic {args.alter} now has {args.partitions} partitions.")
     elif args.delete:
         store.delete_topic(args.delete)
         print(f"Deleted topic {args.delete}.")

@@ -288,7 +288,7 @@ class PreferredLeaderNotAvailableError(LogStoreError, LookupError):
 
 
 class InvalidPartitionsError(LogStoreError, ValueError):
-    """A topic's partition count below 1."""
+    """A topic's partition count below 1, or one that would not grow it."""
 
 
 class NotEnoughReplicasError(LogStoreError, RuntimeError):

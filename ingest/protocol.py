@@ -26,7 +26,10 @@ a :class:`ProtocolError` reply naming the field, never a crash.
 Ops and their fields (``TP`` = ``[topic, partition]``)::
 
     metadata          topics: [str] | null          -> topics: {name: {partitions, config}}
-    create_topic      topic, partitions, config     -> {}
+    create_topic      topic, partitions, config, replication_factor (> 1 only in a cluster)
+                                                    -> {}
+    create_partitions topic, count, validate_only   -> partitions, replication_factor
+                                                       (the topic grows to count partitions)
     delete_topic      topic                         -> {}
     init_producer_id                                -> producer_id, producer_epoch
     produce           acks (-1 all, 1, 0), partitions: [TP] (frame i+1 is its batch)
@@ -89,7 +92,7 @@ MAX_MESSAGE_BYTES = 100 * 1024 * 1024
 INT64_MAX = (1 << 63) - 1
 
 OPS = frozenset({
-    "metadata", "create_topic", "delete_topic", "init_producer_id", "produce", "fetch",
+    "metadata", "create_topic", "create_partitions", "delete_topic", "init_producer_id", "produce", "fetch",
     "list_offsets", "join_group", "heartbeat", "leave_group", "commit_offsets",
     "fetch_committed", "enforce_retention", "replica_fetch", "describe_replicas",
     "find_coordinator", "reassign_partitions", "list_reassignments",

@@ -244,6 +244,8 @@ class ClusterClient:
     def leader_address(self, topic: str, partition: int, refresh: bool = False) -> str:
         """The address of ``topic``-``partition``'s leader."""
         info = self.topic(topic, refresh)
+        if not refresh and not 0 <= partition < info["partitions"]:
+            info = self.topic(topic, True)  # the topic may have grown since
         if not 0 <= partition < info["partitions"]:
             raise UnknownTopicOrPartitionError(
                 f"topic {topic!r} has partitions 0 to {info['partitions'] - 1}; there is no "

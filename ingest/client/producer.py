@@ -64,7 +64,8 @@ from typing import Any, Callable
 from ember.engine.clock import SYSTEM_CLOCK
 from ember.engine.errors import (
     BrokerUnavailableError, ConfigError, KafkaStorageError, KafkaTimeoutError,
-    OutOfOrderSequenceError, RecordTooLargeError, UnknownTopicOrPartitionError,
+    LeaderNotAvailableError, OutOfOrderSequenceError, RecordTooLargeError,
+    UnknownTopicOrPartitionError,
 )
 from ember.ingest import protocol
 from ember.ingest.client.cluster_client import RETRIABLE, ClusterClient
@@ -98,6 +99,7 @@ DEFAULTS: dict[str, Any] = {
     "client_id": None,
     "connect_timeout_ms": 10000,
     "compression_type": None,  # 'gzip', 'snappy', 'lz4', 'zstd' (kafka-python's names)
+    "metadata_max_age_ms": 300000,  # partition counts are learnt again this often
 }
 _ACKS = {"all": -1, -1: -1, "-1": -1, 1: 1, "1": 1, 0: 0, "0": 0}
 # Errors after which the batch may have been lost on the way, or was not
@@ -270,6 +272,7 @@ class Producer:
         self._cond = threading.Condition()
         self._queues: dict[tuple[str, int], _PartitionQueue] = {}
         self._topics: dict[str, tuple[int, int]] = {}  # topic -> (partitions, max batch bytes)
+        self._topics_expire: dict[str, float] = {}  # topic -> when to learn it again
         self._sticky = StickyPartitions()
         self._requests: list[_Request] = []
         self._replies: list[_Request] = []
@@ -348,15 +351,30 @@ class Producer:
         return record.future
 
     def _topic(self, topic: str) -> tuple[int, int]:
+        """(partitions, max batch bytes) of ``topic``, learnt again once older
+        than ``metadata_max_age_ms`` so partitions added meanwhile are used."""
         known = self._topics.get(topic)
-        if known is None:
-            try:
-                info = self._client.topic(topic, refresh=True)
-            except UnknownTopicOrPartitionError:
-                raise UnknownTopicOrPartitionError(
-                    f"unknown topic {topic!r}: create it first (store.create_topic)") from None
-            max_batch = min(self.config["max_request_size"], info["config"]["max.message.bytes"])
-            known = self._topics[topic] = (info["partitions"], max_batch)
+        now = time.monotonic()
+        if known is not None and now < self._topics_expire.get(topic, 0.0):
+            return known
+        try:
+            info = self._client.topic(topic, refresh=True)
+        except UnknownTopicOrPartitionError:
+            raise UnknownTopicOrPartitionError(
+                f"unknown topic {topic!r}: create it first (store.create_topic)") from None
+        except RETRIABLE as error:
+            if known is None:
+                raise
+            # Keep sending with what is known; ask again after a backoff.
+            log.debug("metadata refresh of %r failed: %s", topic, error)
+            self._topics_expire[topic] = now + self._backoff
+            return known
+        max_batch = min(self.config["max_request_size"], info["config"]["max.message.bytes"])
+        # Never fewer partitions than known: a broker behind the one that
+        # answered before may still show the count from before a growth.
+        partitions = max(info["partitions"], known[0] if known else 0)
+        known = self._topics[topic] = (partitions, max_batch)
+        self._topics_expire[topic] = now + self.config["metadata_max_age_ms"] / 1000
         return known
 
     def partitions_for(self, topic: str) -> set[int]:
@@ -530,6 +548,14 @@ class Producer:
             try:
                 address = self._client.leader_address(batch.topic, batch.partition)
             except _RETRIABLE as error:
+                unrouted.append((batch, error))
+                continue
+            except UnknownTopicOrPartitionError as error:
+                if batch.partition < self._topics.get(batch.topic, (0,))[0]:
+                    # Added lately: the broker asked has not applied it yet.
+                    error = LeaderNotAvailableError(
+                        f"topic {batch.topic!r} partition {batch.partition}: not yet in the "
+                        f"metadata a broker gave ({error})")
                 unrouted.append((batch, error))
                 continue
             by_leader.setdefault(address, []).append(batch)

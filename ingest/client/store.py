@@ -287,6 +287,20 @@ class LogStore:
         self._request("create_topic", fields)
         self._admin.invalidate(name)
 
+    def create_partitions(self, topic: str, count: int, validate_only: bool = False) -> None:
+        """Grow ``topic`` to ``count`` partitions (Kafka's
+        ``create_partitions``; partitions are only ever added). In a
+        cluster the controller places the new partitions' replicas as a new
+        topic's (as many as the topic's first partition has). Producers and
+        consumers see them at their next metadata refresh
+        (``metadata_max_age_ms``); a subscribed group then rebalances.
+        InvalidPartitionsError if ``count`` would not grow the topic,
+        UnknownTopicOrPartitionError for an unknown topic. ``validate_only``:
+        the checks alone."""
+        self._request("create_partitions", {"topic": topic, "count": count,
+                                            "validate_only": bool(validate_only)})
+        self._admin.invalidate(topic)
+
     def delete_topic(self, name: str) -> None:
         self._request("delete_topic", {"topic": name})
         self._admin.invalidate(name)

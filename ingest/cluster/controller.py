@@ -3,7 +3,8 @@ records and replies out.
 
 Owns what Kafka's QuorumController decides: broker registration, sessions
 (heartbeats, expiry, fencing, unfencing), controlled shutdown, topic creation
-(replica placement, the replication checks of RELIABILITY.md B17) and
+(replica placement, the replication checks of RELIABILITY.md B17),
+growth (CreatePartitions: new partitions placed as a new topic's are) and
 deletion, leader election (clean from the ISR; unclean only when the topic
 allows it), ISR changes requested by partition leaders (accepted only with
 the current leader epoch and partition epoch, KIP-101/KIP-279 and Kafka's
@@ -46,7 +47,7 @@ from ember.engine.errors import (
 )
 from ember.ingest.cluster.metadata import NO_LEADER, MetadataImage, PartitionState
 from ember.ingest.log import log_config
-from ember.ingest.log.log_manager import validate_topic_name
+from ember.ingest.log.log_manager import check_partition_growth, validate_topic_name
 
 MIN_INSYNC_REPLICAS = "min.insync.replicas"
 UNCLEAN_LEADER_ELECTION = "unclean.leader.election.enable"
@@ -286,12 +287,55 @@ class Controller:
         records: list[dict] = [{"type": "topic", "name": name,
                                 "topic_id": str(uuid.UUID(int=self._rng.getrandbits(128))),
                                 "config": config}]
-        for index, replicas in enumerate(assignment):
+        records += self._new_partitions(name, 0, assignment)
+        return Decision(records, {"topic": name, "partitions": len(assignment),
+                                  "replication_factor": replication_factor,
+                                  "assignment": assignment})
+
+    def _new_partitions(self, name: str, first: int, assignment: list[list[int]]) -> list[dict]:
+        """The records of new partitions ``first``, ``first + 1``, ...: every
+        live replica in sync (they are all empty), the first eligible one leads."""
+        records = []
+        for index, replicas in enumerate(assignment, start=first):
             isr = [b for b in replicas if self.image.alive(b)]
             leader = next((b for b in replicas if self.image.eligible(b)), NO_LEADER)
             records.append({"type": "partition", "topic": name, "partition": index,
                             "replicas": replicas, "isr": isr or replicas[:1], "leader": leader})
-        return Decision(records, {"topic": name, "partitions": len(assignment),
+        return records
+
+    def create_partitions(self, name: str, count: int, validate_only: bool = False) -> Decision:
+        """Kafka's CreatePartitions: grow topic ``name`` to ``count``
+        partitions (never shrink it). The new partitions get as many
+        replicas as the topic's first partition, placed over the live
+        brokers as ``create_topic`` places them, continuing its round robin
+        from the first partition's preferred leader; each starts at leader
+        epoch 0 with every live replica in sync. ``validate_only``: every
+        check, no records."""
+        topic = self.image.topics.get(name)
+        if topic is None:
+            raise UnknownTopicOrPartitionError(f"topic {name!r} does not exist")
+        current = len(topic.partitions)
+        check_partition_growth(name, current, count)
+        if name.startswith("__"):
+            # Groups are mapped to its partitions by a hash over their count:
+            # growing it would move every group's coordinator and offsets.
+            raise InvalidPartitionsError(
+                f"topic {name!r} is internal: its number of partitions ({current}) cannot "
+                f"be changed")
+        first = topic.partitions[0]
+        replication_factor = len([b for b in first.replicas if b not in first.adding])
+        live = sorted(b for b in self.image.brokers if self.image.eligible(b))
+        if replication_factor > len(live):
+            raise InvalidReplicationFactorError(
+                f"topic {name!r}: its replication factor {replication_factor} is larger than "
+                f"the {len(live)} live broker{'s' if len(live) != 1 else ''} ({live}), so no "
+                f"new partition can be placed")
+        preferred = first.preferred_leader
+        start = ((live.index(preferred) + current) % len(live)) if preferred in live else None
+        assignment = assign_replicas(live, count - current, replication_factor, self._rng,
+                                     start_index=start)
+        records = [] if validate_only else self._new_partitions(name, current, assignment)
+        return Decision(records, {"topic": name, "partitions": count,
                                   "replication_factor": replication_factor,
                                   "assignment": assignment})
 

@@ -32,7 +32,7 @@ committed image and Raft status); ``fetch_metadata`` (the active controller:
 a long-poll answered with the whole committed image as soon as it moves past
 the offset the broker has, or with the offset alone at the deadline);
 ``register_broker``, ``broker_heartbeat``, ``unregister_broker``,
-``create_topic``, ``delete_topic``, ``alter_partition``,
+``create_topic``, ``create_partitions``, ``delete_topic``, ``alter_partition``,
 ``reassign_partitions``, ``elect_leaders``, ``allocate_producer_ids`` (the
 active controller only; others answer NotControllerError naming the leader
 they know). A write's reply carries ``offset``, the Raft index of the entry
@@ -83,7 +83,7 @@ PEER_SEND_TIMEOUT_MS = 200  # the longest a message in pieces may block the loop
 SNAPSHOT_EVERY = 1000  # applied entries between two snapshots
 _POLL_MS = 20
 WRITE_OPS = frozenset({"register_broker", "broker_heartbeat", "unregister_broker",
-                       "create_topic", "delete_topic", "alter_partition",
+                       "create_topic", "create_partitions", "delete_topic", "alter_partition",
                        "reassign_partitions", "elect_leaders", "allocate_producer_ids"})
 MAX_METADATA_WAIT_MS = 5000
 
@@ -445,6 +445,9 @@ class ControllerServer:
                                   h.get("replication_factor"),
                                   field(h, "config", dict, optional=True),
                                   field(h, "assignment", list, optional=True))
+        if op == "create_partitions":
+            return c.create_partitions(field(h, "topic", str), h.get("count"),
+                                       bool(field(h, "validate_only", bool, optional=True)))
         if op == "delete_topic":
             return c.delete_topic(field(h, "topic", str))
         if op == "alter_partition":

@@ -15,8 +15,8 @@ partition's leader epoch; replication factor 1. A broker of a cluster
 (``cluster`` set: its ``cluster_member.ClusterMember``) answers Metadata
 from the cluster's image instead: every broker's Kafka listener, and per
 partition its real leader, leader epoch, replicas and ISR; FindCoordinator
-names the group's coordinator; CreateTopics and DeleteTopics go to the
-controller. Produce, Fetch and ListOffsets are answered by a partition's
+names the group's coordinator; CreateTopics, CreatePartitions and
+DeleteTopics go to the controller. Produce, Fetch and ListOffsets are answered by a partition's
 leader only (NOT_LEADER_OR_FOLLOWER elsewhere: the client refreshes its
 metadata), and group requests by the group's coordinator only
 (NOT_COORDINATOR).
@@ -33,7 +33,7 @@ import logging
 import time
 from typing import Callable
 
-from ember.engine.errors import ConfigError, EmberError, LogStoreError
+from ember.engine.errors import EmberError, LogStoreError
 from ember.ingest.kafka import codec
 from ember.ingest.kafka.errors import CODES, code_of
 from ember.ingest.log import record_batch
@@ -270,21 +270,16 @@ class KafkaApis:
         for topic in body["Topics"]:
             result = {"Name": topic["Name"], "ErrorCode": 0, "ErrorMessage": None}
             try:
-                if self.cluster is not None:
-                    raise _KafkaError("INVALID_REQUEST", "adding partitions to a topic of a "
-                                                         "cluster is not supported")
                 if topic["Assignments"]:
                     raise _KafkaError("INVALID_REPLICA_ASSIGNMENT",
                                       "manual replica assignments are not supported")
-                if body["ValidateOnly"]:
-                    current = self.logs.describe_topic(topic["Name"]).partitions
-                    if topic["Count"] <= current:
-                        raise _KafkaError("INVALID_PARTITIONS",
-                                          f"topic has {current} partitions; the count must grow")
+                if self.cluster is not None:
+                    self.cluster.create_partitions(topic["Name"], topic["Count"],
+                                                   bool(body["ValidateOnly"]))
+                elif body["ValidateOnly"]:
+                    self.logs.check_partition_count(topic["Name"], topic["Count"])
                 else:
                     self.logs.create_partitions(topic["Name"], topic["Count"])
-            except ConfigError as error:
-                result["ErrorCode"], result["ErrorMessage"] = _error("INVALID_PARTITIONS"), str(error)
             except (EmberError, _KafkaError) as error:
                 result["ErrorCode"], result["ErrorMessage"] = code_of(error), str(error)
             results.append(result)

@@ -35,6 +35,8 @@ _BY_TYPE = [
     (errors.InvalidProducerEpochError, "INVALID_PRODUCER_EPOCH"),
     (errors.KafkaStorageError, "KAFKA_STORAGE_ERROR"),
     (errors.TopicAlreadyExistsError, "TOPIC_ALREADY_EXISTS"),
+    (errors.InvalidPartitionsError, "INVALID_PARTITIONS"),
+    (errors.InvalidReplicationFactorError, "INVALID_REPLICATION_FACTOR"),
     (errors.InvalidTopicError, "INVALID_TOPIC_EXCEPTION"),
     (errors.ConfigError, "INVALID_CONFIG"),
     (errors.BrokerUnavailableError, "LEADER_NOT_AVAILABLE"),

@@ -45,8 +45,8 @@ from typing import Mapping, NamedTuple
 
 from ember.engine.clock import SYSTEM_CLOCK, Clock
 from ember.engine.errors import (
-    ConfigError, InvalidTopicError, KafkaStorageError, TopicAlreadyExistsError,
-    UnknownTopicOrPartitionError,
+    ConfigError, InvalidPartitionsError, InvalidTopicError, KafkaStorageError,
+    TopicAlreadyExistsError, UnknownTopicOrPartitionError,
 )
 from ember.engine.io.fileio import atomic_write, fsync_dir, is_temp_name
 from ember.ingest.log.format_upgrade import upgrade_partition
@@ -81,6 +81,20 @@ def validate_topic_name(name: object) -> None:
     else:
         return
     raise InvalidTopicError(f"invalid topic name {name!r:.300}: it {problem}")
+
+
+def check_partition_growth(name: str, current: int, count) -> None:
+    """Kafka's CreatePartitions rule: a topic's partition count only ever
+    grows. InvalidPartitionsError naming the topic and both counts otherwise."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidPartitionsError(f"topic {name!r}: partitions = {count!r}; expected an "
+                                     f"integer larger than its current {current}")
+    if count < current:
+        raise InvalidPartitionsError(
+            f"topic {name!r} currently has {current} partitions, which is higher than the "
+            f"requested {count}: partitions can only be added")
+    if count == current:
+        raise InvalidPartitionsError(f"topic {name!r} already has {current} partitions")
 
 
 def partition_dir_name(topic: str, partition: int) -> str:
@@ -242,11 +256,7 @@ class LogManager:
         directories are made first, the catalog is rewritten last."""
         with self._lock:
             self._check_open()
-            metadata = self.describe_topic(name)
-            if isinstance(count, bool) or not isinstance(count, int) or \
-                    count <= metadata.partitions:
-                raise ConfigError(f"topic {name!r} has {metadata.partitions} partitions; a new "
-                                  f"count must be larger, got {count!r}")
+            metadata = self.check_partition_count(name, count)
             logs = []
             try:
                 for partition in range(metadata.partitions, count):
@@ -268,6 +278,14 @@ class LogManager:
             self._topics[name] = grown
             log.info("topic %r grew from %d to %d partitions", name, metadata.partitions, count)
             return grown
+
+    def check_partition_count(self, name: str, count: int) -> TopicMetadata:
+        """The checks of :meth:`create_partitions` alone (Kafka's
+        validateOnly): UnknownTopicOrPartitionError, or InvalidPartitionsError
+        unless ``count`` is a whole number larger than the current count."""
+        metadata = self.describe_topic(name)
+        check_partition_growth(name, metadata.partitions, count)
+        return metadata
 
     def delete_topic(self, name: str) -> None:
         with self._lock:

@@ -58,8 +58,8 @@ import zmq
 
 from ember.engine.clock import SYSTEM_CLOCK, Clock
 from ember.engine.errors import (
-    BrokerUnavailableError, EmberError, KafkaStorageError, LogStoreError, MessageTooLargeError,
-    ProtocolError,
+    BrokerUnavailableError, EmberError, InvalidReplicationFactorError, KafkaStorageError,
+    LogStoreError, MessageTooLargeError, ProtocolError,
 )
 from ember.engine.io.fileio import atomic_write
 from ember.engine.wire.transport import Authenticator, Endpoint, derive_keys, new_secret, server_socket
@@ -329,9 +329,26 @@ class Broker:
                 header.get("topic"), header.get("partitions"),
                 field(header, "replication_factor", int, optional=True, low=1),
                 field(header, "config", dict, optional=True)), []
+        factor = field(header, "replication_factor", int, optional=True, low=1)
+        if factor is not None and factor > 1:
+            raise InvalidReplicationFactorError(
+                f"topic {header.get('topic')!r}: replication factor {factor}: this store is "
+                f"one broker, so only 1 (start a cluster for more replicas)")
         self.logs.create_topic(header.get("topic"), header.get("partitions"),
                                field(header, "config", dict, optional=True))
         return {}, []
+
+    def _op_create_partitions(self, identity, header, payloads):
+        """Kafka's CreatePartitions: grow a topic (at the controller in a cluster)."""
+        name = field(header, "topic", str)
+        validate_only = bool(field(header, "validate_only", bool, optional=True))
+        if self.cluster is not None:
+            return self.cluster.create_partitions(name, header.get("count"), validate_only), []
+        if validate_only:
+            self.logs.check_partition_count(name, header.get("count"))
+        else:
+            self.logs.create_partitions(name, header.get("count"))
+        return {"partitions": header.get("count"), "replication_factor": 1}, []
 
     def _op_delete_topic(self, identity, header, payloads):
         if self.cluster is not None:

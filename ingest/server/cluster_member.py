@@ -212,6 +212,20 @@ class ClusterMember:
         return {"replication_factor": reply.get("replication_factor"),
                 "assignment": reply.get("assignment")}
 
+    def create_partitions(self, name, count, validate_only: bool = False) -> dict:
+        """Grow topic ``name`` to ``count`` partitions at the controller;
+        answered once this broker's image has them (``validate_only``: the
+        controller's checks alone)."""
+        reply = self.lifecycle.request("create_partitions", topic=name, count=count,
+                                       validate_only=validate_only)
+        if not validate_only:
+            self._await(lambda image: name in image.topics
+                        and len(image.topics[name].partitions) >= count,
+                        f"topic {name!r} to have {count} partitions")
+        return {"partitions": reply.get("partitions"),
+                "replication_factor": reply.get("replication_factor"),
+                "assignment": reply.get("assignment")}
+
     def delete_topic(self, name) -> dict:
         self.lifecycle.request("delete_topic", topic=name)
         self._await(lambda image: name not in image.topics, f"topic {name!r} to be deleted")

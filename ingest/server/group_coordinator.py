@@ -18,6 +18,11 @@ Membership (eager rebalancing, as Kafka's classic protocol). A group is
 * Completion bumps the generation and assigns partitions with Kafka's range
   assignor (per topic, contiguous ranges over the members sorted by id). So
   two members never own one partition at once.
+* The partition counts of the subscribed topics are noted at completion; a
+  count that changes (partitions added, a subscribed topic created) starts a
+  rebalance at the next ``tick``, so the new partitions are assigned (as
+  Kafka's consumers rejoin when their metadata shows a subscribed topic's
+  partition count changed).
 
 Members speaking Kafka's protocol (``kafka_join``/``kafka_sync``, called by
 the Kafka listener) and ember's own share these groups: one group, one
@@ -185,6 +190,7 @@ class _Group:
         self.leader: str | None = None
         self.protocol: str | None = None
         self.pending: set[str] = set()  # member ids handed out by MEMBER_ID_REQUIRED
+        self.partition_counts: dict[str, int | None] = {}  # of the subscribed topics, as assigned
 
 
 def range_assignment(members: dict[str, list[str]],
@@ -434,6 +440,15 @@ class GroupCoordinator:
                             and now - group.rebalance_started > m.rebalance_timeout]
                     if late:
                         self._remove(group, late, "did not rejoin in time")
+                elif group.state == STABLE and group.partition_counts != self._counts(group):
+                    log.info("group %r: the partition counts of its topics changed from %s to "
+                             "%s; rebalancing", group.group_id, group.partition_counts,
+                             self._counts(group))
+                    self._start_rebalance(group, now)
+
+    def _counts(self, group: _Group) -> dict[str, int | None]:
+        topics = {t for m in group.members.values() for t in m.topics}
+        return {topic: self._partitions_of(topic) for topic in sorted(topics)}
 
     def _remove(self, group: _Group, member_ids: list[str], why: str) -> None:
         for member_id in member_ids:
@@ -464,6 +479,7 @@ class GroupCoordinator:
         if group.state != REBALANCING or not all(m.rejoined for m in group.members.values()):
             return
         group.generation += 1
+        group.partition_counts = self._counts(group)
         members = list(group.members.values())
         kafka = [m for m in members if m.kafka]
         if not kafka:

@@ -343,7 +343,19 @@ class ReplicaManager:
     def leader_partition(self, topic: str, index: int) -> Partition:
         partition = self.partitions.get((topic, index))
         if partition is None:
-            self.logs.get_log(topic, index)  # UnknownTopicOrPartitionError names it
+            try:
+                self.logs.get_log(topic, index)  # UnknownTopicOrPartitionError names it
+            except UnknownTopicOrPartitionError:
+                if topic not in self.logs.topics() or not isinstance(index, int) or index < 0:
+                    raise
+                # A partition just added that this broker's image does not have
+                # yet, though the client's metadata (from another broker) does:
+                # the client refreshes and asks again, as after a leader change.
+                error = NotLeaderOrFollowerError(
+                    f"topic {topic!r} partition {index}: broker {self.broker_id} has not yet "
+                    f"seen the partition (its metadata is behind)")
+                error.leader_id = -1
+                raise error from None
             error = NotLeaderOrFollowerError(f"topic {topic!r} partition {index}: broker "
                                              f"{self.broker_id} is not one of its replicas")
             error.leader_id = -1

@@ -226,6 +226,35 @@ def test_a_client_with_the_wrong_secret_is_one_error_line_and_exit_code_1(broker
     assert one_error_line(unknown) == "ember: error: UnknownTopicOrPartitionError: unknown topic 'nope'"
 
 
+def test_topics_alter_adds_partitions_and_refuses_what_would_not_grow(broker):
+    assert ember("logstore", "topics", *broker, "--create", "clicks", "--partitions", "2"
+                 ).returncode == 0
+    grown = ember("logstore", "topics", *broker, "--alter", "clicks", "--partitions", "4")
+    assert grown.returncode == 0, grown.stderr
+    assert "Topic clicks now has 4 partitions." in grown.stdout
+    described = ember("logstore", "topics", *broker, "--describe", "clicks")
+    assert "Topic: clicks\tPartitions: 4" in described.stdout, described.stderr
+    shrink = ember("logstore", "topics", *broker, "--alter", "clicks", "--partitions", "3")
+    assert shrink.returncode == 1
+    assert one_error_line(shrink) == (
+        "ember: error: InvalidPartitionsError: topic 'clicks' currently has 4 partitions, "
+        "which is higher than the requested 3: partitions can only be added")
+    unknown = ember("logstore", "topics", *broker, "--alter", "nope", "--partitions", "3")
+    assert unknown.returncode == 1 and "UnknownTopicOrPartitionError" in one_error_line(unknown)
+    no_count = ember("logstore", "topics", *broker, "--alter", "clicks")
+    assert no_count.returncode == 2 and "--partitions N is needed" in no_count.stderr
+    replicated = ember("logstore", "topics", *broker, "--create", "r", "--replication-factor", "3")
+    assert replicated.returncode == 1
+    assert one_error_line(replicated) == (
+        "ember: error: InvalidReplicationFactorError: topic 'r': replication factor 3: this "
+        "store is one broker, so only 1 (start a cluster for more replicas)")
+    misplaced = ember("logstore", "topics", *broker, "--alter", "clicks", "--partitions", "5",
+                      "--replication-factor", "1")
+    assert misplaced.returncode == 2 and "--replication-factor goes with --create" in \
+        misplaced.stderr
+    assert ember("logstore", "topics", *broker).stdout.split() == ["clicks"]
+
+
 def test_submit_defaults_reach_any_conf_through_the_environment(monkeypatch):
     from ember import Conf
     from ember.engine.errors import ConfigError

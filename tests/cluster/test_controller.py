@@ -11,7 +11,7 @@ import pytest
 from ember.engine.clock import ManualClock
 from ember.engine.errors import (
     BrokerNotAvailableError, ConfigError, FencedLeaderEpochError, IneligibleReplicaError,
-    InvalidConfigurationError, InvalidReplicationFactorError, InvalidTopicError,
+    InvalidConfigurationError, InvalidPartitionsError, InvalidReplicationFactorError, InvalidTopicError,
     InvalidUpdateVersionError, LeaderNotAvailableError, NoReassignmentInProgressError,
     NotLeaderOrFollowerError, StaleBrokerEpochError, TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
@@ -132,6 +132,41 @@ def test_duplicate_and_unknown_topics_are_named(h):
         h.controller.delete_topic("u")
     h.commit(h.controller.delete_topic("t"))
     assert "t" not in h.image.topics
+
+
+def test_partitions_added_to_a_topic_are_placed_like_a_new_topics_and_lead_at_epoch_zero():
+    h = Harness(brokers=(1, 2, 3, 4))
+    h.create("t", partitions=2, rf=3)
+    before = [h.state("t", p) for p in range(2)]
+    assert h.commit(h.controller.create_partitions("t", 6, validate_only=True))["partitions"] == 6
+    assert len(h.image.topics["t"].partitions) == 2  # validation writes nothing
+    reply = h.commit(h.controller.create_partitions("t", 6))
+    assert reply["replication_factor"] == 3 and len(reply["assignment"]) == 4
+    assert [h.state("t", p) for p in range(2)] == before  # the old ones are untouched
+    new = [h.state("t", p) for p in range(2, 6)]
+    assert all(len(set(s.replicas)) == 3 and s.isr == s.replicas and s.leader == s.replicas[0]
+               and s.leader_epoch == 0 and s.partition_epoch == 0 for s in new)
+    assert sorted(s.leader for s in new) == [1, 2, 3, 4]  # round robin over the brokers
+
+
+def test_partition_counts_that_do_not_grow_a_topic_are_refused_by_name(h):
+    h.create("t", partitions=3, rf=3)
+    for count, message in [(2, "currently has 3 partitions, which is higher than the "
+                               "requested 2"), (3, "already has 3 partitions"),
+                           (0, "partitions = 0"), ("4", "partitions = '4'")]:
+        with pytest.raises(InvalidPartitionsError, match=message):
+            h.controller.create_partitions("t", count)
+    with pytest.raises(UnknownTopicOrPartitionError, match="'nope' does not exist"):
+        h.controller.create_partitions("nope", 4)
+    h.create("__consumer_offsets", partitions=2, rf=3)
+    with pytest.raises(InvalidPartitionsError, match="internal"):
+        h.controller.create_partitions("__consumer_offsets", 4)
+    h.clock.advance(SESSION + 1)
+    h.heartbeat_all([1])
+    h.tick()  # brokers 2 and 3 are fenced: three replicas no longer fit
+    with pytest.raises(InvalidReplicationFactorError, match="replication factor 3 is larger "
+                                                            "than the 1 live broker"):
+        h.controller.create_partitions("t", 4)
 
 
 def test_a_lost_broker_is_fenced_after_its_session_and_its_partitions_get_leaders_from_the_isr(h):
