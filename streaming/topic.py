@@ -15,7 +15,8 @@ reads), its settings checked when the stream is made.
 * Start: ``start`` ("earliest", "latest", or {TopicPartition or (topic,
   partition): offset}); with a ``group_id`` whose committed offsets exist,
   those win for their partitions.
-* Each batch (``_plan``): ask the latest offsets (an unreachable broker is
+* Each batch (``_plan``): list the topics' partitions (one added since the
+  last batch joins from its earliest offset), ask the latest offsets (an unreachable broker is
   asked again, with a warning each time, for ``ember.streaming.topic.retryWindow``,
   then the stream fails), clamp them by the rate limit
   (``spark.streaming.kafka.maxRatePerPartition``) or the backpressure
@@ -369,6 +370,7 @@ class TopicInputDStream(InputDStream):
         return clamped
 
     def _plan(self, time: int) -> list[OffsetRange]:
+        self._follow_new_partitions()
         latest = self._ask("reading the latest offsets",
                            lambda: self._source.offsets(self._partitions, "latest"))
         until = self._clamp(latest)
@@ -377,6 +379,22 @@ class TopicInputDStream(InputDStream):
                   for tp in self._partitions]
         self._current = {TopicPartition(r.topic, r.partition): r.untilOffset for r in ranges}
         return ranges
+
+    def _follow_new_partitions(self) -> None:
+        """Partitions added to the topics while the stream runs join it from
+        their earliest offset (every record in them was written after the
+        stream started), as Spark's direct stream picks them up at its next
+        batch. Kafka's partitions never go away, so none is dropped."""
+        listed = self._ask("listing partitions", lambda: self._source.partitions(self._topics))
+        new = [tp for tp in listed if tp not in self._current]
+        if not new:
+            return
+        start = self._ask("reading the earliest offsets of new partitions",
+                          lambda: self._source.offsets(new, "earliest"))
+        log.info("topic stream %s: new partitions %s, read from their earliest offsets",
+                 self._topics, [f"{tp.topic}-{tp.partition}" for tp in new])
+        self._partitions = self._partitions + new
+        self._current.update(start)
 
     def _input_info(self, time: int, spec: list[OffsetRange]) -> StreamInputInfo:
         lines = [f"topic: {r.topic}\tpartition: {r.partition}\toffsets: {r.fromOffset} to "

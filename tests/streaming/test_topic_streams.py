@@ -54,6 +54,30 @@ def test_topic_stream_reads_the_records_produced_while_it_runs(stream, store):
         assert [r.count() for r in ends] == [1, 2, 3, 4]
 
 
+def test_partitions_added_while_the_stream_runs_are_read_from_their_start(stream, store):
+    """As Spark's direct stream: a partition added to the topic joins at the
+    next batch, from its earliest offset, so records written to it before
+    that batch are read too, exactly once."""
+    store.create_topic("growing", partitions=1)
+    manual = stream()
+    words = manual.ssc.topicStream(store, ["growing"])
+    ranges, values = [], manual.collect(words.map(lambda kv: kv[1]))
+    words.foreachRDD(lambda rdd: ranges.append(rdd.offsetRanges()))
+    manual.ssc.start()
+    produce(store, "growing", {0: ["a", "b"]})
+    manual.run(1)
+    store.create_partitions("growing", 3)
+    produce(store, "growing", {0: ["c"], 1: ["d", "e"], 2: ["f"]})
+    manual.run(1)
+    produce(store, "growing", {2: ["g"]})
+    manual.run(1)
+    assert [sorted(v) for v in values] == [["a", "b"], ["c", "d", "e", "f"], ["g"]]
+    assert [sorted((r.partition, r.fromOffset, r.untilOffset) for r in batch)
+            for batch in ranges] == [[(0, 0, 2)],
+                                     [(0, 2, 3), (1, 0, 2), (2, 0, 1)],
+                                     [(0, 3, 3), (1, 2, 2), (2, 1, 2)]]
+
+
 def test_stateful_windowed_word_count_over_a_topic(stream, store):
     store.create_topic("fruit", partitions=2)
     manual = stream()
