@@ -22,6 +22,7 @@ import zmq
 import psutil
 
 from ember.engine.wire.transport import DEFAULT_MAX_MESSAGE_SIZE, client_socket, connect_authenticated
+from tests.waiting import wait_for
 
 GREETING_BYTES = 64
 HANDSHAKE_FRAMES = 2  # a CURVE client sends HELLO, then INITIATE
@@ -112,15 +113,6 @@ def cluster_ports(sc) -> dict[str, int]:
     for worker_id, registration in sorted(sc._backend.registered().items()):
         ports[f"{worker_id} shuffle service"] = int(registration.shuffle_address.rsplit(":", 1)[1])
     return ports
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def settle() -> None:
@@ -242,9 +234,10 @@ class Relay:
         except OSError:
             return False
 
-    def after_handshake(self, count: int, timeout: float = 10.0) -> bool:
+    def after_handshake(self, count: int, timeout: float = 10.0) -> None:
         """Wait until the client sent ``count`` frames after its handshake."""
-        return bool(wait_for(lambda: len(self.frames) >= HANDSHAKE_FRAMES + count, timeout))
+        wait_for(lambda: len(self.frames) >= HANDSHAKE_FRAMES + count, timeout, interval=0.02,
+                 what=f"the client to send {count} frames after its handshake")
 
     def close(self) -> None:
         for sock in (self._listener, self._client, self._upstream):
