@@ -107,6 +107,18 @@ def closed_by_server(port: int, *parts: bytes, timeout: float = 5.0) -> bool:
     return False
 
 
+def send_raw(port: int, payload: bytes) -> None:
+    """Send ``payload`` as raw TCP bytes to a port three ways, each on its own
+    connection: alone, after a ZMTP signature, and fifty times over."""
+    for data in (payload, b"\xff" + b"\x00" * 8 + b"\x7f" + payload, payload * 50):
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            try:
+                conn.sendall(data)
+                conn.recv(64)
+            except OSError:
+                pass
+
+
 def cluster_ports(sc) -> dict[str, int]:
     """{'driver': port, 'w-0 shuffle service': port, ...}: every port a Context listens on."""
     ports = {"driver": int(sc._backend.address.rsplit(":", 1)[1])}

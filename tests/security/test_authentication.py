@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from ember.engine.wire.transport import derive_keys
-from security_helpers import Canary, cluster_ports, offer
+from security_helpers import Canary, cluster_ports, offer, send_raw
 from security_helpers import assert_cluster_unharmed as assert_unharmed
 
 pytestmark = pytest.mark.security
@@ -53,13 +52,7 @@ def test_raw_tcp_canary_to_every_port_is_dropped(sc, tmp_path):
     marker = tmp_path / "raw-tcp"
     payload = pickle.dumps(Canary(marker))
     for port in cluster_ports(sc).values():
-        for data in (payload, b"\xff" + b"\x00" * 8 + b"\x7f" + payload, payload * 50):
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
-                try:
-                    conn.sendall(data)
-                    conn.recv(64)
-                except OSError:
-                    pass
+        send_raw(port, payload)
     assert_unharmed(sc, marker)
 
 
