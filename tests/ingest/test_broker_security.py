@@ -15,11 +15,10 @@ import time
 import psutil
 import pytest
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from ember.engine.wire.transport import derive_keys
 from ember.ingest.structs import TopicPartition
-from tests.security.security_helpers import Canary, send_raw
+from tests.security.security_helpers import Canary, assert_curve_refused_without_the_secret, send_raw
 from tests.security.security_helpers import assert_broker_unharmed as assert_unharmed
 
 pytestmark = pytest.mark.security
@@ -73,19 +72,9 @@ def test_curve_client_knowing_the_server_key_but_not_the_secret_is_rejected(stor
     store.create_topic("t")
     context = zmq.Context()
     try:
-        client = context.socket(zmq.DEALER)
-        client.setsockopt(zmq.LINGER, 0)
-        public, secret = zmq.curve_keypair()
-        client.curve_serverkey = derive_keys(store.secret).server_public  # as if it leaked
-        client.curve_publickey, client.curve_secretkey = public, secret
-        monitor = client.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH
-                                            | zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        client.connect(store.address)
-        client.send(pickle.dumps(Canary(marker)))
-        assert monitor.poll(5000), "no handshake outcome"
-        assert recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
-        client.disable_monitor()
-        monitor.close(linger=0)
+        assert_curve_refused_without_the_secret(context, store.address,
+                                                derive_keys(store.secret).server_public,
+                                                pickle.dumps(Canary(marker)))
     finally:
         context.destroy(linger=0)
     assert_unharmed(store, marker)

@@ -18,6 +18,7 @@ import threading
 import time
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 import psutil
 
@@ -75,6 +76,26 @@ def offer(sock: zmq.Socket, *messages: list) -> None:
             sock.send_multipart(message, zmq.NOBLOCK)
         except zmq.Again:
             pass
+
+
+def assert_curve_refused_without_the_secret(zctx: zmq.Context, address: str, server_public: bytes,
+                                            payload: bytes) -> None:
+    """A CURVE client that knows the server's public key (as if it leaked)
+    but not the secret fails its handshake, its ``payload`` undelivered."""
+    client = zctx.socket(zmq.DEALER)
+    client.setsockopt(zmq.LINGER, 0)
+    public, secret = zmq.curve_keypair()
+    client.curve_serverkey, client.curve_publickey, client.curve_secretkey = server_public, public, secret
+    monitor = client.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    try:
+        client.connect(address)
+        offer(client, [payload])
+        assert monitor.poll(5000), "no handshake outcome"
+        assert recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+        client.disable_monitor()
+    finally:
+        monitor.close(linger=0)
+        client.close(linger=0)
 
 
 def closed_by_server(port: int, *parts: bytes, timeout: float = 5.0) -> bool:
