@@ -46,8 +46,9 @@ from ember.scheduler.dag_scheduler import DAGScheduler
 from ember.scheduler.events import CompletionEvent, ExecutorAdded, ExecutorLost
 
 
-class _Context:
-    """What RDDs need from a Context to be built and scheduled, and no more."""
+class BareContext:
+    """What RDDs need from a Context to be built and scheduled, and no more
+    (the scheduler's tests build their RDDs on it too)."""
 
     def __init__(self) -> None:
         self._ids = itertools.count()
@@ -169,7 +170,7 @@ class SimulatedCluster:
                 timeout: float = 3600.0) -> list:
         """Run the three-stage job to its end; ``losses`` workers are SIGKILLed
         (and replaced) at random points of it. Returns the job's results."""
-        ctx = _Context()
+        ctx = BareContext()
         source = ParallelCollectionRDD(ctx, [dumps([i]) for i in range(maps)], "sim:1")
         first = source.map(_identity).partitionBy(middle)
         second = first.map(_identity).partitionBy(reduces)

@@ -23,6 +23,7 @@ if _os.path.isfile(_os.path.join(_root, "setup.cfg")) and _os.path.isfile(
     __path__.append(_root)  # noqa: F821 - __path__ is defined for packages
 del _root
 
+from ember.engine.exports import lazy_exports  # noqa: E402
 from ember.engine.version import __version__  # noqa: E402
 
 _EXPORTS = {
@@ -72,16 +73,5 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str):
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'ember' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+del lazy_exports

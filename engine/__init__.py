@@ -11,7 +11,8 @@ Four subpackages by concern, and a few modules every one of them uses:
   spilling, memory sizing, the partitioning hash).
 - ``io``: files in and out (text, binary, pickle and Hadoop-named files,
   shipped files, checkpoints, crash-safe writes).
-- here: ``errors``, ``clock``, ``failpoints``, ``units``, ``version``.
+- here: ``errors``, ``clock``, ``failpoints``, ``units``, ``version``,
+  ``exports`` (the lazily loaded public names of ember's packages).
 
 Imports only the standard library, cloudpickle, pyzmq, numpy and psutil;
 never the driver, scheduler, worker or ingest packages.

@@ -19,6 +19,8 @@ Imports ember.engine only.
 
 from __future__ import annotations
 
+from ember.engine.exports import lazy_exports
+
 _EXPORTS = {
     "LogStore": "ember.ingest.client.store",
     "connect": "ember.ingest.client.store",
@@ -40,16 +42,5 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'ember.ingest' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+del lazy_exports

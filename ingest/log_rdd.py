@@ -17,7 +17,9 @@ preferred locations (the broker is not a worker, so no worker is closer to
 it than another). Elements are ``(key, value)`` decoded as UTF-8 by default
 (None stays None), or what ``keyDecoder``/``valueDecoder`` make of the raw
 bytes. An exception from a decoder carries a note naming the topic,
-partition and offset of the record.
+partition and offset of the record. ``OffsetRangeRDD`` is this RDD without
+its reader: the Kafka client's ``KafkaRDD`` is the same RDD over a Kafka
+cluster's ranges.
 
 In a cluster each range is read from its partition's leader, found through
 metadata and followed through a failover (``cluster_client``); a new leader
@@ -89,7 +91,9 @@ class KeyValueDecoder:
         return self.key_decoder(record.key), self.value_decoder(record.value)
 
 
-class LogPartition(Partition):
+class RangePartition(Partition):
+    """One fixed offset range of a topic partition."""
+
     __slots__ = ("range",)
 
     def __init__(self, index: int, offset_range: OffsetRange):
@@ -98,20 +102,27 @@ class LogPartition(Partition):
 
     def __repr__(self) -> str:
         r = self.range
-        return f"LogPartition({self.index}, {r.topic}-{r.partition} [{r.fromOffset}, {r.untilOffset}))"
+        return (f"{type(self).__name__}({self.index}, {r.topic}-{r.partition} "
+                f"[{r.fromOffset}, {r.untilOffset}))")
 
 
-class LogRDD(RDD):
-    def __init__(self, ctx: Any, access: BrokerAccess, ranges: list[OffsetRange],
-                 decode: Callable[[str, int, Record], Any], *,
-                 fetch_max_bytes: int = DEFAULT_FETCH_MAX_BYTES,
-                 retry_window: float = DEFAULT_RETRY_WINDOW, op: str = "topicRDD",
-                 callsite: str | None = None):
+class OffsetRangeRDD(RDD):
+    """An RDD with one partition per fixed ``OffsetRange``, whose elements
+    are ``decode(topic, partition, record)`` of the range's records. A kind
+    of it says how a worker reads a range (``_read``), what its partitions
+    are called (``partition_type``) and how a decoder's error names the
+    range (``range_name``)."""
+
+    partition_type: type = RangePartition
+    range_name = "range"
+
+    def __init__(self, ctx: Any, access: Any, ranges: list[OffsetRange],
+                 decode: Callable[[str, int, Record], Any], op: str, callsite: str | None,
+                 retry_window: float):
         super().__init__(ctx, op, callsite)
         self._access = access
         self._ranges = list(ranges)
         self._decode = Closure(decode, [(op, self._callsite, decode)])
-        self._fetch_max_bytes = fetch_max_bytes
         self._retry_window = retry_window
 
     def offsetRanges(self) -> list[OffsetRange]:
@@ -119,22 +130,45 @@ class LogRDD(RDD):
         return list(self._ranges)
 
     def _get_partitions(self) -> list[Partition]:
-        return [LogPartition(i, r) for i, r in enumerate(self._ranges)]
+        return [self.partition_type(i, r) for i, r in enumerate(self._ranges)]
 
-    def compute(self, split: LogPartition, context) -> Iterator:
+    def _read(self, r: OffsetRange) -> Iterator[Record]:
+        raise NotImplementedError
+
+    def compute(self, split: RangePartition, context) -> Iterator:
         decode = self._decode.value
         r = split.range
-        for record in read_range(self._access, r, self._fetch_max_bytes, self._retry_window):
+        for record in self._read(r):
             try:
                 yield decode(r.topic, r.partition, record)
             except Exception as error:
                 error.add_note(f"while decoding the record at offset {record.offset} of topic "
-                               f"{r.topic!r} partition {r.partition} (LogRDD range "
+                               f"{r.topic!r} partition {r.partition} ({self.range_name} "
                                f"[{r.fromOffset}, {r.untilOffset}))")
                 raise
 
     def _closures(self) -> list[Closure]:
         return [self._decode]
+
+
+class LogPartition(RangePartition):
+    __slots__ = ()
+
+
+class LogRDD(OffsetRangeRDD):
+    partition_type = LogPartition
+    range_name = "LogRDD range"
+
+    def __init__(self, ctx: Any, access: BrokerAccess, ranges: list[OffsetRange],
+                 decode: Callable[[str, int, Record], Any], *,
+                 fetch_max_bytes: int = DEFAULT_FETCH_MAX_BYTES,
+                 retry_window: float = DEFAULT_RETRY_WINDOW, op: str = "topicRDD",
+                 callsite: str | None = None):
+        super().__init__(ctx, access, ranges, decode, op, callsite, retry_window)
+        self._fetch_max_bytes = fetch_max_bytes
+
+    def _read(self, r: OffsetRange) -> Iterator[Record]:
+        return read_range(self._access, r, self._fetch_max_bytes, self._retry_window)
 
 
 # --- reading a range on a worker -------------------------------------------------

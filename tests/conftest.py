@@ -11,13 +11,13 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
-import time
 
 import psutil
 import pytest
 
 import ember
 from ember.driver.context import Context
+from tests.waiting import wait_for
 
 
 def _children() -> dict[int, psutil.Process]:
@@ -38,16 +38,6 @@ def _listeners() -> set[tuple]:
 
 def _ember_dirs() -> set[str]:
     return set(glob.glob(os.path.join(tempfile.gettempdir(), "ember-*")))
-
-
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05):
-    """Poll ``predicate`` until it returns a truthy value or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -75,7 +65,11 @@ def no_leaks():
     if stray is not None and stray is not active:
         stray.stop()
         pytest.fail(f"the test left a Context running: {stray!r}")
-    wait_until(lambda: not set(_children()) - children, timeout=5)
+    try:
+        wait_for(lambda: not set(_children()) - children,
+                 timeout=5, what="the test's child processes to exit")
+    except AssertionError:
+        pass  # the check below names what is left, and kills it
     leaked = {pid: process for pid, process in _children().items() if pid not in children}
     if leaked:
         commands = {pid: process.cmdline() for pid, process in leaked.items()}

@@ -426,6 +426,18 @@ def _add_py_file(path: str) -> None:
     importlib.invalidate_caches()  # a new module file in a directory already on the path
 
 
+def _run(worker: Worker) -> int:
+    """Run the worker until it ends, then exit with its status (1 if it
+    failed, after logging why)."""
+    try:
+        code = worker.run()
+    except BaseException:  # noqa: BLE001 - report, clean up, exit non-zero
+        logging.getLogger("ember.worker").exception("worker failed")
+        code = 1
+    worker.exit(code)
+    return code
+
+
 def _watch_lifeline(worker: Worker) -> None:
     try:
         while sys.stdin.buffer.read(65536):
@@ -557,13 +569,7 @@ def run_remote(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     print(f"ember worker {worker.worker_id}: connecting to the driver at {worker.driver}",
           file=sys.stderr, flush=True)
-    try:
-        code = worker.run()
-    except BaseException:  # noqa: BLE001 - report, clean up, exit non-zero
-        logging.getLogger("ember.worker").exception("worker failed")
-        code = 1
-    worker.exit(code)
-    return code
+    return _run(worker)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -577,9 +583,4 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: worker._done.set())
     threading.Thread(target=_watch_lifeline, args=(worker,), name="ember-lifeline",
                      daemon=True).start()
-    try:
-        code = worker.run()
-    except BaseException:  # noqa: BLE001 - report, clean up, exit non-zero
-        logging.getLogger("ember.worker").exception("worker failed")
-        code = 1
-    worker.exit(code)
+    _run(worker)

@@ -194,18 +194,26 @@ def _extend(left: list, right: list) -> list:
     return left
 
 
+def _group_into(records: Iterable[tuple], groups: dict, method: str) -> dict:
+    """Append each record's value to its key's list in ``groups``, in input
+    order; ``method`` names the operation in the error of a record that is
+    not a (key, value) pair or whose key cannot be hashed."""
+    key = None
+    try:
+        for key, value in records:
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [value]
+            else:
+                group.append(value)
+    except (TypeError, ValueError) as error:
+        _fail(error, method, key)
+    return groups
+
+
 def group_values(records: Iterable[tuple], budget: int = DEFAULT_BUDGET) -> Iterator[tuple]:
     def absorb(chunk: list, groups: dict) -> None:
-        key = None
-        try:
-            for key, value in chunk:
-                group = groups.get(key)
-                if group is None:
-                    groups[key] = [value]
-                else:
-                    group.append(value)
-        except (TypeError, ValueError) as error:
-            _fail(error, "groupByKey", key)
+        _group_into(chunk, groups, "groupByKey")
     return _absorb_all(records, ExternalMerger(_extend, budget), absorb, _last_record, len)
 
 
@@ -325,22 +333,6 @@ def _grouped_join(records: Iterable[tuple] | Sides, pad_left: bool, pad_right: b
                 yield key, (v, w)
 
 
-def _build(records: Iterable[tuple]) -> dict:
-    """key -> [values] of one side, in input order."""
-    table: dict = {}
-    key = None
-    try:
-        for key, value in records:
-            values = table.get(key)
-            if values is None:
-                table[key] = [value]
-            else:
-                values.append(value)
-    except (TypeError, ValueError) as error:
-        _fail(error, "join", key)
-    return table
-
-
 def hash_join(left: Iterable[tuple], right: Iterable[tuple], build_left: bool,
               pad_left: bool, pad_right: bool) -> Iterator[tuple]:
     """``(key, (v, w))`` for the pairs of values of a key in ``left`` and
@@ -351,9 +343,9 @@ def hash_join(left: Iterable[tuple], right: Iterable[tuple], build_left: bool,
     likewise. Pairs come in the streamed side's order (for one streamed
     record, in the built side's order)."""
     if build_left:
-        table = _build(left)
+        table = _group_into(left, {}, "join")
         return _probe(table, right, pad_left, pad_right, left_built=True)
-    table = _build(right)
+    table = _group_into(right, {}, "join")
     return _probe(table, left, pad_right, pad_left, left_built=False)
 
 

@@ -6,6 +6,8 @@ the same ember as the parent, with a pinned ``PYTHONHASHSEED``. Its bootstrap,
 secrets included, is one JSON line on its stdin, never argv or the
 environment; the pipe then stays open as its lifeline: the child exits when it
 reads EOF, which the kernel delivers however the parent ends (SIGKILL too).
+A child that cannot start says why with ``report_start_failure``: one JSON
+line to the parent, or a line on stderr when started by hand.
 """
 
 from __future__ import annotations
@@ -60,3 +62,16 @@ def end(process: subprocess.Popen, *, kill: bool = False, timeout: float = 10.0)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def report_start_failure(program: str, error: BaseException, lifeline: bool) -> int:
+    """In a child that could not start: say why, as one JSON line
+    ``{"error": ...}`` on stdout to the parent holding its lifeline, or as
+    ``<program>: error: ...`` on stderr to a person who started it by hand.
+    Returns the exit status, 1."""
+    message = f"{type(error).__name__}: {error}"
+    if lifeline:
+        print(json.dumps({"error": message}), flush=True)
+    else:
+        print(f"{program}: error: {message}", file=sys.stderr, flush=True)
+    return 1

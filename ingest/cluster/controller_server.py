@@ -66,6 +66,7 @@ from ember.engine.errors import (
     EmberError, LogStoreError, MessageTooLargeError, NotControllerError, ProtocolError,
 )
 from ember.engine.wire import framing
+from ember.engine.wire.spawn import report_start_failure
 from ember.engine.wire.transport import Authenticator, client_socket, derive_keys, server_socket
 from ember.ingest import protocol
 from ember.ingest.cluster import raft_wire
@@ -606,12 +607,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"not {boot['node_id']}")
         address = server.bind()
     except (EmberError, OSError, ValueError, KeyError, TypeError, zmq.ZMQError) as error:
-        message = f"{type(error).__name__}: {error}"
-        if args.lifeline:
-            print(json.dumps({"error": message}), flush=True)
-        else:
-            print(f"ember controller: error: {message}", file=sys.stderr, flush=True)
-        return 1
+        return report_start_failure("ember controller", error, args.lifeline)
     del secret
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: server.stop())

@@ -158,14 +158,18 @@ class RaftNode:
         last = self.storage.last_index
         if self._config_cache is not None and self._config_cache[0] == last:
             return self._config_cache[1]
-        config = self.storage.snapshot.config
+        config = self._config_at(last)
+        self._config_cache = (last, config)
+        return config
+
+    def _config_at(self, last: int) -> tuple:
+        """The voter set after the log's entries up to ``last``: the last
+        config entry among them, else the snapshot's."""
         for index in range(last, self.storage.first_index - 1, -1):
             entry = self.storage.entry(index)
             if entry.kind == CONFIG:
-                config = config_of(entry.data)
-                break
-        self._config_cache = (last, config)
-        return config
+                return config_of(entry.data)
+        return self.storage.snapshot.config
 
     def _pending_config_change(self) -> bool:
         for index in range(self.storage.last_index, self.commit_index, -1):
@@ -589,14 +593,8 @@ class RaftNode:
         and drop the entries it covers."""
         if applied_index <= self.storage.snapshot.index or applied_index > self._delivered:
             return
-        config = self.storage.snapshot.config
-        for index in range(applied_index, self.storage.first_index - 1, -1):
-            entry = self.storage.entry(index)
-            if entry.kind == CONFIG:
-                config = config_of(entry.data)
-                break
         self.storage.save_snapshot(applied_index, self.storage.term_at(applied_index),
-                                   config, state)
+                                   self._config_at(applied_index), state)
         self._config_cache = None
 
     def status(self) -> dict:

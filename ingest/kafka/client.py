@@ -43,14 +43,13 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterator, Mapping
 
-from ember.engine.api.rdd import RDD, Partition
 from ember.engine.errors import (
     AuthenticationError, BrokerUnavailableError, CommitFailedError, ConfigError,
     OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
-from ember.engine.wire.closure import Closure
 from ember.ingest.log.record_batch import Record
+from ember.ingest.log_rdd import OffsetRangeRDD, RangePartition
 from ember.ingest.structs import OffsetRange, TopicPartition
 
 SCHEME = "kafka://"
@@ -242,51 +241,23 @@ def latest_offsets(kafka_params: Mapping[str, Any], topics: list[str],
         return cluster.watermarks(cluster.partitions(topics))
 
 
-class KafkaPartition(Partition):
-    __slots__ = ("range",)
-
-    def __init__(self, index: int, offset_range: OffsetRange):
-        super().__init__(index)
-        self.range = offset_range
-
-    def __repr__(self) -> str:
-        r = self.range
-        return (f"KafkaPartition({self.index}, {r.topic}-{r.partition} "
-                f"[{r.fromOffset}, {r.untilOffset}))")
+class KafkaPartition(RangePartition):
+    __slots__ = ()
 
 
-class KafkaRDD(RDD):
+class KafkaRDD(OffsetRangeRDD):
     """An RDD over fixed offset ranges of a Kafka cluster's topics."""
+
+    partition_type = KafkaPartition
+    range_name = "Kafka range"
 
     def __init__(self, ctx: Any, access: KafkaAccess, ranges: list[OffsetRange],
                  decode: Callable[[str, int, Record], Any], *, op: str = "createRDD",
                  callsite: str | None = None, retry_window: float = 30.0):
-        super().__init__(ctx, op, callsite)
-        self._access = access
-        self._ranges = list(ranges)
-        self._decode = Closure(decode, [(op, self._callsite, decode)])
-        self._retry_window = retry_window
+        super().__init__(ctx, access, ranges, decode, op, callsite, retry_window)
 
-    def offsetRanges(self) -> list[OffsetRange]:
-        return list(self._ranges)
-
-    def _get_partitions(self) -> list[Partition]:
-        return [KafkaPartition(i, r) for i, r in enumerate(self._ranges)]
-
-    def compute(self, split: KafkaPartition, context) -> Iterator:
-        decode = self._decode.value
-        r = split.range
-        for record in read_kafka_range(self._access, r, self._retry_window):
-            try:
-                yield decode(r.topic, r.partition, record)
-            except Exception as error:
-                error.add_note(f"while decoding the record at offset {record.offset} of topic "
-                               f"{r.topic!r} partition {r.partition} (Kafka range "
-                               f"[{r.fromOffset}, {r.untilOffset}))")
-                raise
-
-    def _closures(self) -> list[Closure]:
-        return [self._decode]
+    def _read(self, r: OffsetRange) -> Iterator[Record]:
+        return read_kafka_range(self._access, r, self._retry_window)
 
 
 def _unavailable(r: OffsetRange, reason: str) -> OffsetOutOfRangeError:

@@ -270,14 +270,7 @@ class PartitionLog:
                 fsync_dir(self.directory)
             self._producers = ProducerStateManager(self.name)
             offset = self._log_start_offset
-        offset = max(offset, self._log_start_offset)
-        for segment in self._segments[self._segment_index(offset):]:
-            try:
-                for _, header in segment.headers(max(offset, segment.base_offset)):
-                    if header.base_offset >= offset:
-                        self._producers.update(header)
-            except CorruptRecordError as error:
-                log.warning("%s: producer state misses batches after %s", self.name, error)
+        self._rebuild_producers_from(max(offset, self._log_start_offset))
         self._producers.evict_before(self._log_start_offset)
 
     # --- state ---------------------------------------------------------------------
@@ -612,6 +605,8 @@ class PartitionLog:
             pass
 
     def _rebuild_producers_from(self, offset: int) -> None:
+        """Replay the headers of the batches from ``offset`` on into the
+        producer state (at open, and after a truncation)."""
         for segment in self._segments[self._segment_index(offset):]:
             try:
                 for _, header in segment.headers(max(offset, segment.base_offset)):

@@ -62,6 +62,7 @@ from ember.engine.errors import (
     LogStoreError, MessageTooLargeError, ProtocolError,
 )
 from ember.engine.io.fileio import atomic_write
+from ember.engine.wire.spawn import report_start_failure
 from ember.engine.wire.transport import Authenticator, Endpoint, derive_keys, new_secret, server_socket
 from ember.ingest import protocol
 from ember.ingest.server import broker_faults
@@ -650,12 +651,7 @@ def main(argv: list[str] | None = None) -> int:
     except (EmberError, OSError, ValueError, KeyError, zmq.ZMQError) as error:
         if broker is not None and broker.kafka is not None:
             broker.kafka.stop()
-        message = f"{type(error).__name__}: {error}"
-        if args.lifeline:
-            print(json.dumps({"error": message}), flush=True)
-        else:
-            print(f"ember logstore: error: {message}", file=sys.stderr, flush=True)
-        return 1
+        return report_start_failure("ember logstore", error, args.lifeline)
     del secret
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

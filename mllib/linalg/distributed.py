@@ -35,7 +35,7 @@ ones PySpark gets back from its JVM do.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -85,6 +85,17 @@ def _gramian(data: BlockedData, center: np.ndarray | None = None) -> np.ndarray:
 class DistributedMatrix:
     """A matrix stored in one or more RDDs."""
 
+    def _take(self, data: Any, convert: Callable[[Any], Any], expected: str, numRows: int,
+              numCols: int) -> Any:
+        """``data``, an RDD, with ``convert`` applied to each element (a
+        TypeError saying ``expected`` for anything else); keeps the given
+        sizes (<= 0: computed when asked)."""
+        if not is_rdd(data):
+            raise TypeError(f"{expected}, got {type(data)}")
+        self._num_rows = int(numRows)
+        self._num_cols = int(numCols)
+        return data.map(convert)
+
     def numRows(self) -> int:
         """The number of rows (computed if not given)."""
         raise NotImplementedError
@@ -92,6 +103,35 @@ class DistributedMatrix:
     def numCols(self) -> int:
         """The number of columns (computed if not given)."""
         raise NotImplementedError
+
+
+class _SizedByScan(DistributedMatrix):
+    """A matrix whose sizes, when not given, come from one pass over its
+    data (``_size`` sets both)."""
+
+    def _size(self) -> None:
+        raise NotImplementedError
+
+    def numRows(self) -> int:
+        """The number of rows (from the data when not given)."""
+        if self._num_rows <= 0:
+            self._size()
+        return self._num_rows
+
+    def numCols(self) -> int:
+        """The number of columns (from the data when not given)."""
+        if self._num_cols <= 0:
+            self._size()
+        return self._num_cols
+
+
+def _first_size(vectors: Any) -> int:
+    """The size of the first vector of an RDD."""
+    first = vectors.take(1)
+    if not first:
+        raise ValueError("Cannot determine the number of cols because it is not "
+                         "specified in the constructor and the rows RDD is empty.")
+    return len(first[0])
 
 
 class SingularValueDecomposition:
@@ -151,11 +191,8 @@ class RowMatrix(DistributedMatrix):
     """
 
     def __init__(self, rows: Any, numRows: int = 0, numCols: int = 0):
-        if not is_rdd(rows):
-            raise TypeError(f"rows should be an RDD of vectors, got {type(rows)}")
-        self._rows = rows.map(_convert_to_vector)
-        self._num_rows = int(numRows)
-        self._num_cols = int(numCols)
+        self._rows = self._take(rows, _convert_to_vector, "rows should be an RDD of vectors",
+                                numRows, numCols)
 
     @property
     def rows(self) -> Any:
@@ -171,11 +208,7 @@ class RowMatrix(DistributedMatrix):
     def numCols(self) -> int:
         """The number of columns (the size of the first row when not given)."""
         if self._num_cols <= 0:
-            first = self._rows.take(1)
-            if not first:
-                raise ValueError("Cannot determine the number of cols because it is not "
-                                 "specified in the constructor and the rows RDD is empty.")
-            self._num_cols = len(first[0])
+            self._num_cols = _first_size(self._rows)
         return self._num_cols
 
     def _blocks(self) -> BlockedData:
@@ -425,12 +458,9 @@ class IndexedRowMatrix(DistributedMatrix):
     """
 
     def __init__(self, rows: Any, numRows: int = 0, numCols: int = 0):
-        if not is_rdd(rows):
-            raise TypeError(f"rows should be an RDD of IndexedRows or (int, vector) tuples, "
-                            f"got {type(rows)}")
-        self._rows = rows.map(_convert_to_indexed_row)
-        self._num_rows = int(numRows)
-        self._num_cols = int(numCols)
+        self._rows = self._take(rows, _convert_to_indexed_row,
+                                "rows should be an RDD of IndexedRows or (int, vector) tuples",
+                                numRows, numCols)
 
     @property
     def rows(self) -> Any:
@@ -446,11 +476,7 @@ class IndexedRowMatrix(DistributedMatrix):
     def numCols(self) -> int:
         """The number of columns: the first row's size when not given."""
         if self._num_cols <= 0:
-            first = self._rows.take(1)
-            if not first:
-                raise ValueError("Cannot determine the number of cols because it is not "
-                                 "specified in the constructor and the rows RDD is empty.")
-            self._num_cols = len(first[0].vector)
+            self._num_cols = _first_size(self._rows.map(lambda row: row.vector))
         return self._num_cols
 
     def columnSimilarities(self) -> "CoordinateMatrix":
@@ -539,7 +565,7 @@ def _convert_to_matrix_entry(entry: Any) -> MatrixEntry:
     raise TypeError(f"Cannot convert type {type(entry)} into MatrixEntry")
 
 
-class CoordinateMatrix(DistributedMatrix):
+class CoordinateMatrix(_SizedByScan):
     """A distributed matrix of ``(i, j, value)`` entries. Without ``numRows``
     (``numCols``), the largest row (column) index plus one.
 
@@ -556,12 +582,9 @@ class CoordinateMatrix(DistributedMatrix):
     """
 
     def __init__(self, entries: Any, numRows: int = 0, numCols: int = 0):
-        if not is_rdd(entries):
-            raise TypeError(f"entries should be an RDD of MatrixEntry entries or (int, int, "
-                            f"float) tuples, got {type(entries)}")
-        self._entries = entries.map(_convert_to_matrix_entry)
-        self._num_rows = int(numRows)
-        self._num_cols = int(numCols)
+        self._entries = self._take(entries, _convert_to_matrix_entry,
+                                   "entries should be an RDD of MatrixEntry entries or "
+                                   "(int, int, float) tuples", numRows, numCols)
 
     @property
     def entries(self) -> Any:
@@ -575,18 +598,6 @@ class CoordinateMatrix(DistributedMatrix):
             self._num_rows = top[0] + 1
         if self._num_cols <= 0:
             self._num_cols = top[1] + 1
-
-    def numRows(self) -> int:
-        """The number of rows: the largest row index plus one when not given."""
-        if self._num_rows <= 0:
-            self._size()
-        return self._num_rows
-
-    def numCols(self) -> int:
-        """The number of columns: the largest column index plus one when not given."""
-        if self._num_cols <= 0:
-            self._size()
-        return self._num_cols
 
     def transpose(self) -> "CoordinateMatrix":
         """The transposed matrix."""
@@ -675,7 +686,7 @@ def _combine(left: Matrix | None, right: Matrix | None, sign: float) -> Matrix:
     return dense.toSparse() if sparse else dense
 
 
-class BlockMatrix(DistributedMatrix):
+class BlockMatrix(_SizedByScan):
     """A distributed matrix of local matrices: ``((blockRow, blockCol),
     matrix)`` pairs, every block ``rowsPerBlock`` x ``colsPerBlock`` except
     on the bottom and right edges.
@@ -700,17 +711,14 @@ class BlockMatrix(DistributedMatrix):
 
     def __init__(self, blocks: Any, rowsPerBlock: int, colsPerBlock: int, numRows: int = 0,
                  numCols: int = 0):
-        if not is_rdd(blocks):
-            raise TypeError(f"blocks should be an RDD of sub-matrix blocks as ((int, int), "
-                            f"matrix) tuples, got {type(blocks)}")
+        self._blocks = self._take(blocks, _convert_to_matrix_block_tuple,
+                                  "blocks should be an RDD of sub-matrix blocks as "
+                                  "((int, int), matrix) tuples", numRows, numCols)
         if int(rowsPerBlock) <= 0 or int(colsPerBlock) <= 0:
             raise ValueError(f"rowsPerBlock and colsPerBlock must be positive, got "
                              f"{rowsPerBlock} and {colsPerBlock}")
-        self._blocks = blocks.map(_convert_to_matrix_block_tuple)
         self._rows_per_block = int(rowsPerBlock)
         self._cols_per_block = int(colsPerBlock)
-        self._num_rows = int(numRows)
-        self._num_cols = int(numCols)
 
     @property
     def blocks(self) -> Any:
@@ -746,18 +754,6 @@ class BlockMatrix(DistributedMatrix):
             self._num_rows = top[0]
         if self._num_cols <= 0:
             self._num_cols = top[1]
-
-    def numRows(self) -> int:
-        """The number of rows (from the blocks when not given)."""
-        if self._num_rows <= 0:
-            self._size()
-        return self._num_rows
-
-    def numCols(self) -> int:
-        """The number of columns (from the blocks when not given)."""
-        if self._num_cols <= 0:
-            self._size()
-        return self._num_cols
 
     def cache(self) -> "BlockMatrix":
         """Cache the blocks."""

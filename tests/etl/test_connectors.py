@@ -17,6 +17,7 @@ import pytest
 
 from ember.etl.connect import STATE_TOPIC, read_range
 from ember.ingest import LogStore
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
@@ -40,13 +41,6 @@ def _run(kind, store, postgres, args, env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _wait(predicate, timeout=120, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def _finish(process, expect_killed):
     try:
         out, err = process.communicate(timeout=180)
@@ -61,7 +55,7 @@ def _finish(process, expect_killed):
 
 
 def _sigkill_when(process, predicate, what):
-    _wait(lambda: predicate() or process.poll() is not None, what=what)
+    wait_for(lambda: predicate() or process.poll() is not None, timeout=120, what=what)
     if process.poll() is not None:
         pytest.fail(f"the connector ended before {what}: {process.communicate()[1].decode()[-2000:]}")
     process.send_signal(signal.SIGKILL)

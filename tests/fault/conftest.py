@@ -5,18 +5,10 @@ from __future__ import annotations
 import pytest
 
 from faults import start_cluster
+from tests.fixtures import made_and_stopped
 
 
 @pytest.fixture
 def cluster():
     """A factory of Contexts; each is stopped at teardown."""
-    made = []
-
-    def make(workers=2, **settings):
-        context = start_cluster(workers, **settings)
-        made.append(context)
-        return context
-
-    yield make
-    for context in made:
-        context.stop()
+    yield from made_and_stopped(start_cluster)

@@ -13,7 +13,6 @@ import glob
 import os
 import signal
 import threading
-import time
 from collections import defaultdict
 from operator import add
 
@@ -84,17 +83,6 @@ def kill(pid, sig=signal.SIGKILL):
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
-
-
-def wait_for(predicate, timeout=20.0, interval=0.01, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def markers(directory, pattern="*"):

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from ember import InheritableThread, JobCancelledError
-from faults import (Background, announce, launches, markers, pid_of_marker, wait_for,
-                    worker_pids)
+from faults import Background, announce, launches, markers, pid_of_marker, worker_pids
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.fault
 
@@ -40,7 +40,8 @@ def test_cancel_job_group_kills_running_tasks_and_frees_their_slots(cluster, tmp
         return sc.parallelize(range(2), 2).map(sleeper(str(tmp_path))).collect()
 
     job = Background(in_group)
-    wait_for(lambda: len(markers(tmp_path, "sleeping*")) == 2, what="both tasks to start")
+    wait_for(lambda: len(markers(tmp_path, "sleeping*")) == 2,
+             timeout=20, interval=0.01, what="both tasks to start")
     sc.cancelJobGroup("reports")
     with pytest.raises(JobCancelledError, match="job group 'reports' cancelled"):
         job.result(timeout=10)
@@ -57,14 +58,14 @@ def test_cancel_jobs_with_tag_and_all_jobs(cluster, tmp_path):
         return sc.parallelize([1], 1).map(sleeper(str(tmp_path))).collect()
 
     job = Background(tagged)
-    wait_for(lambda: markers(tmp_path, "sleeping*"))
+    wait_for(lambda: markers(tmp_path, "sleeping*"), timeout=20, interval=0.01)
     sc.cancelJobsWithTag("other")  # does not match
     time.sleep(0.2)
     sc.cancelJobsWithTag("etl")
     with pytest.raises(JobCancelledError, match="'etl'"):
         job.result(timeout=10)
     job = Background(lambda: sc.parallelize([2], 1).map(sleeper(str(tmp_path))).collect())
-    wait_for(lambda: len(markers(tmp_path, "sleeping*")) == 2)
+    wait_for(lambda: len(markers(tmp_path, "sleeping*")) == 2, timeout=20, interval=0.01)
     sc.cancelAllJobs()
     with pytest.raises(JobCancelledError):
         job.result(timeout=10)
@@ -141,16 +142,18 @@ def cancel_and_see_the_worker_end_with_its_child(sc, job, directory, prefix):
     """The task announced ``<prefix><child pid>-<worker pid>``: cancel its
     job; its worker ends, the child with it, a replacement joins, and the
     Context goes on."""
-    marker = wait_for(lambda: markers(directory, f"{prefix}*"), what="the task to start its child")[0]
+    marker = wait_for(lambda: markers(directory, f"{prefix}*"),
+                      timeout=20, interval=0.01, what="the task to start its child")[0]
     child = int(os.path.basename(marker).split("-")[0][len(prefix):])
     victim = pid_of_marker(marker)
     sc.cancelAllJobs()
     with pytest.raises(JobCancelledError):
         job.result(timeout=10)
     wait_for(lambda: victim not in worker_pids(sc).values(), timeout=20,
-             what="the stuck worker to end")
-    wait_for(lambda: not _running(child), timeout=10, what="the task's subprocess to end with it")
-    wait_for(lambda: len(sc._backend.registered()) == 2, timeout=20, what="its replacement")
+             interval=0.01, what="the stuck worker to end")
+    wait_for(lambda: not _running(child),
+             timeout=10, interval=0.01, what="the task's subprocess to end with it")
+    wait_for(lambda: len(sc._backend.registered()) == 2, timeout=20, interval=0.01, what="its replacement")
     assert sc.parallelize(range(4), 2).sum() == 6
 
 

@@ -12,7 +12,8 @@ from ember.mllib.classification import LogisticRegressionWithLBFGS
 from ember.mllib.clustering import LDA, KMeans
 from ember.mllib.linalg import DenseVector
 from ember.mllib.regression import LabeledPoint
-from faults import Background, kill, launches, wait_for, worker_pids
+from faults import Background, kill, launches, worker_pids
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.fault
 
@@ -54,7 +55,7 @@ def _train_with_a_kill(cluster, train, after_tasks):
     before = len(launches(sc))
     job = Background(lambda: train(sc))
     wait_for(lambda: len(launches(sc)) - before >= after_tasks, timeout=120,
-             what=f"{after_tasks} tasks of training")
+             interval=0.01, what=f"{after_tasks} tasks of training")
     assert job._thread.is_alive(), "training ended before the worker was killed"
     victim = launches(sc)[-1].worker_id  # it holds cached blocks of the training data
     killed_at = len(launches(sc))

@@ -9,7 +9,8 @@ import random
 import pytest
 
 from ember import IndeterminateStageError
-from faults import Background, kill, launches, wait_for, worker_pids
+from faults import Background, kill, launches, worker_pids
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.fault
 
@@ -19,7 +20,8 @@ def first_results_delivered(sc):
 
 
 def kill_a_map_worker_after_some_results(sc, job):
-    wait_for(lambda: first_results_delivered(sc), what="some reduce tasks to finish")
+    wait_for(lambda: first_results_delivered(sc),
+             timeout=20, interval=0.01, what="some reduce tasks to finish")
     victim = next(l.worker_id for l in launches(sc) if l.kind == "shuffle_map")
     kill(worker_pids(sc)[victim])
     try:

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from ember import WorkerLostError
-from faults import Background, announce, alive, kill, markers, pid_of_marker, wait_for, worker_pids, w2, w2_data, w2_oracle
+from faults import Background, announce, alive, kill, markers, pid_of_marker, worker_pids, w2, w2_data, w2_oracle
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.fault
 
@@ -63,7 +64,7 @@ def test_worker_stopped_shorter_than_the_heartbeat_timeout_is_not_lost(cluster, 
         return iterator
 
     job = Background(lambda: w2(sc, data, prepare=lambda rdd: rdd.mapPartitionsWithIndex(slow)))
-    victim = pid_of_marker(wait_for(lambda: markers(tmp_path, "task*"))[0])
+    victim = pid_of_marker(wait_for(lambda: markers(tmp_path, "task*"), timeout=20, interval=0.01)[0])
     os.kill(victim, signal.SIGSTOP)
     time.sleep(1.5)
     os.kill(victim, signal.SIGCONT)
@@ -82,16 +83,16 @@ def test_zombie_worker_is_fenced_and_its_late_results_are_refused(cluster, tmp_p
         return iterator
 
     job = Background(lambda: w2(sc, data, prepare=lambda rdd: rdd.mapPartitionsWithIndex(slow)))
-    zombie = pid_of_marker(wait_for(lambda: markers(tmp_path, "task*"))[0])
+    zombie = pid_of_marker(wait_for(lambda: markers(tmp_path, "task*"), timeout=20, interval=0.01)[0])
     zombie_id = next(w for w, pid in worker_pids(sc).items() if pid == zombie)
     os.kill(zombie, signal.SIGSTOP)
     try:
         wait_for(lambda: zombie_id not in sc._scheduler.tasks.workers, timeout=10,
-                 what="the stopped worker to be declared lost")
+                 interval=0.01, what="the stopped worker to be declared lost")
         wait_for(lambda: len(worker_pids(sc)) == 3, timeout=10,
-                 what="a replacement to start while the zombie sleeps")
+                 interval=0.01, what="a replacement to start while the zombie sleeps")
     finally:
         os.kill(zombie, signal.SIGCONT)
     assert job.result() == w2_oracle(data)
-    wait_for(lambda: not alive(zombie), timeout=10, what="the zombie to fence itself and exit")
+    wait_for(lambda: not alive(zombie), timeout=10, interval=0.01, what="the zombie to fence itself and exit")
     assert zombie_id not in sc._backend.registered()

@@ -11,9 +11,10 @@ import pytest
 
 from ember.driver.local_cluster import LocalCluster
 from faults import (
-    Background, announce, kill, launches, markers, pid_of_marker, wait_for, worker_pids,
+    Background, announce, kill, launches, markers, pid_of_marker, worker_pids,
     w2, w2_data, w2_oracle, w3, w3_oracle,
 )
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.fault
 
@@ -34,7 +35,8 @@ def test_reduce_by_key_survives_worker_sigkill_mid_map_task(cluster, tmp_path):
     data = w2_data()
     slow = dawdle_on(3, 1.0, str(tmp_path))
     job = Background(lambda: w2(sc, data, prepare=lambda rdd: rdd.mapPartitionsWithIndex(slow)))
-    marker = wait_for(lambda: markers(tmp_path, "task3-*"), what="map task 3 to start")[0]
+    marker = wait_for(lambda: markers(tmp_path, "task3-*"),
+                      timeout=20, interval=0.01, what="map task 3 to start")[0]
     kill(pid_of_marker(marker))
     assert job.result() == w2_oracle(data)
     attempts = [l for l in launches(sc) if l.kind == "shuffle_map" and l.partition == 3]
@@ -46,7 +48,8 @@ def test_worker_lost_after_the_map_stage_reruns_only_its_map_partitions(cluster,
     sc = cluster(2, **NO_RETRIES)
     data = w2_data()
     job = Background(lambda: w2(sc, data, partitions=4))
-    wait_for(lambda: any(l.kind == "result" for l in launches(sc)), what="the reduce stage")
+    wait_for(lambda: any(l.kind == "result" for l in launches(sc)),
+             timeout=20, interval=0.01, what="the reduce stage")
     first_maps = [l for l in launches(sc) if l.kind == "shuffle_map"]
     victim = first_maps[0].worker_id
     kill(worker_pids(sc)[victim])
@@ -106,7 +109,8 @@ def test_cached_partitions_of_a_dead_worker_are_recomputed_and_only_those(cluste
     victim = sorted(worker_pids(sc))[0]
     lost = sorted(p for p, workers in holders.items() if workers == {victim})
     kill(worker_pids(sc)[victim])
-    wait_for(lambda: victim not in sc._scheduler.tasks.workers, what="the loss to be noticed")
+    wait_for(lambda: victim not in sc._scheduler.tasks.workers,
+             timeout=20, interval=0.01, what="the loss to be noticed")
     assert cached.collect() == [x * 3 for x in data]
     recomputed = sorted(int(m.split("compute")[1].split("-")[0]) for m in markers(tmp_path, "compute*"))
     assert recomputed == sorted(list(range(8)) + lost), "only the lost partitions were recomputed"
@@ -118,7 +122,7 @@ def test_two_shuffle_job_survives_losing_most_or_all_workers_at_once(cluster, tm
     data = w2_data(30_000, keys=300)
     slow = dawdle_on(1, 1.0, str(tmp_path))
     job = Background(lambda: w3(sc, data, prepare=lambda rdd: rdd.mapPartitionsWithIndex(slow)))
-    wait_for(lambda: markers(tmp_path, "task1-*"), what="the job to start")
+    wait_for(lambda: markers(tmp_path, "task1-*"), timeout=20, interval=0.01, what="the job to start")
     for pid in list(worker_pids(sc).values())[:victims]:
         kill(pid)
     assert job.result() == w3_oracle(data)
@@ -136,7 +140,8 @@ def test_accumulator_in_an_action_is_exact_despite_a_killed_task(cluster, tmp_pa
 
     job = Background(lambda: sc.parallelize(range(10_000), 4).mapPartitionsWithIndex(slow)
                      .foreachPartition(add_all))
-    marker = wait_for(lambda: markers(tmp_path, "task2-*"), what="task 2 to start")[0]
+    marker = wait_for(lambda: markers(tmp_path, "task2-*"),
+                      timeout=20, interval=0.01, what="task 2 to start")[0]
     kill(pid_of_marker(marker))
     job.result()
     assert total.value == sum(range(10_000))
@@ -156,5 +161,5 @@ def test_string_keys_place_the_same_whatever_each_workers_hash_seed(cluster, tmp
     data = w2_data()
     slow = dawdle_on(5, 1.0, str(tmp_path))
     job = Background(lambda: w2(sc, data, prepare=lambda rdd: rdd.mapPartitionsWithIndex(slow)))
-    kill(pid_of_marker(wait_for(lambda: markers(tmp_path, "task5-*"))[0]))
+    kill(pid_of_marker(wait_for(lambda: markers(tmp_path, "task5-*"), timeout=20, interval=0.01)[0]))
     assert job.result() == w2_oracle(data)

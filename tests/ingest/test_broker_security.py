@@ -8,40 +8,22 @@ up, and a legitimate produce afterwards works."""
 from __future__ import annotations
 
 import ast
-import os
 import pathlib
 import pickle
-import socket
 import time
 
 import psutil
 import pytest
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from ember.engine.wire.transport import derive_keys
 from ember.ingest.structs import TopicPartition
+from tests.security.security_helpers import Canary, assert_curve_refused_without_the_secret, send_raw
+from tests.security.security_helpers import assert_broker_unharmed as assert_unharmed
 
 pytestmark = pytest.mark.security
 
 INGEST = pathlib.Path(__file__).resolve().parents[2] / "ingest"
-
-
-class Canary:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.mkdir, (self.marker,))
-
-
-def assert_unharmed(store, marker):
-    time.sleep(0.3)  # let anything that got through reach an unpickler
-    assert not os.path.exists(marker), "a canary pickle was unpickled"
-    assert store.alive()
-    producer = store.producer()
-    assert producer.send("t", value=b"legit").get(timeout=10).offset >= 0
-    producer.close()
 
 
 def test_a_pickled_value_is_stored_and_returned_byte_for_byte_never_unpickled(store, tmp_path):
@@ -63,13 +45,7 @@ def test_raw_tcp_canary_to_the_broker_port_is_dropped(store, tmp_path):
     marker = tmp_path / "raw-tcp"
     payload = pickle.dumps(Canary(marker))
     store.create_topic("t")
-    for data in (payload, b"\xff" + b"\x00" * 8 + b"\x7f" + payload, payload * 50):
-        with socket.create_connection(("127.0.0.1", store.port), timeout=2) as conn:
-            try:
-                conn.sendall(data)
-                conn.recv(64)
-            except OSError:
-                pass
+    send_raw(store.port, payload)
     assert_unharmed(store, marker)
 
 
@@ -96,19 +72,9 @@ def test_curve_client_knowing_the_server_key_but_not_the_secret_is_rejected(stor
     store.create_topic("t")
     context = zmq.Context()
     try:
-        client = context.socket(zmq.DEALER)
-        client.setsockopt(zmq.LINGER, 0)
-        public, secret = zmq.curve_keypair()
-        client.curve_serverkey = derive_keys(store.secret).server_public  # as if it leaked
-        client.curve_publickey, client.curve_secretkey = public, secret
-        monitor = client.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH
-                                            | zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        client.connect(store.address)
-        client.send(pickle.dumps(Canary(marker)))
-        assert monitor.poll(5000), "no handshake outcome"
-        assert recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
-        client.disable_monitor()
-        monitor.close(linger=0)
+        assert_curve_refused_without_the_secret(context, store.address,
+                                                derive_keys(store.secret).server_public,
+                                                pickle.dumps(Canary(marker)))
     finally:
         context.destroy(linger=0)
     assert_unharmed(store, marker)

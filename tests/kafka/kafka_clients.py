@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from kafka_helpers import confluent_config, kcat, wait_for
+from kafka_helpers import confluent_config, kcat
 
 CLIENTS = ["kafka-python", "confluent-kafka", "kcat"]
 CODECS = ["gzip", "snappy", "lz4", "zstd"]
@@ -149,4 +149,4 @@ def create_list_delete(kind: str, address: str, name: str) -> tuple[set, set]:
 
 
 __all__ = ["CLIENTS", "CODECS", "produce", "consume_from_beginning", "create_list_delete",
-           "security_options", "kcat_options", "wait_for"]
+           "security_options", "kcat_options"]

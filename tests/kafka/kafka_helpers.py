@@ -13,6 +13,7 @@ import pytest
 
 from ember.ingest.client.store import LogStore
 from ember.ingest.structs import TopicPartition
+from tests.waiting import wait_for
 
 _names = itertools.count()
 
@@ -75,23 +76,12 @@ def confluent_config(store_or_address, **extra) -> dict:
     return {"bootstrap.servers": address, "log_level": 3, **extra}
 
 
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
 def kafka_python_member(address: str, topic: str, **configs):
     """A kafka-python group consumer that knows the topic's partitions before
     it joins: a leader elected before its first metadata answer assigns
     nothing, and kafka-python rejoins only at its next metadata refresh."""
     from kafka import KafkaConsumer
     consumer = KafkaConsumer(bootstrap_servers=address, **configs)
-    wait_for(lambda: consumer.partitions_for_topic(topic), what=f"metadata of {topic!r}")
+    wait_for(lambda: consumer.partitions_for_topic(topic), timeout=60, what=f"metadata of {topic!r}")
     consumer.subscribe([topic])
     return consumer

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from kafka_helpers import kafka_python_member, kcat, read_log, wait_for
+from kafka_helpers import kafka_python_member, kcat, read_log
+from tests.waiting import wait_for
 from ember.ingest.log import compression
 from ember.ingest.log.record_batch import scan_batches
 from kafka_clients import CLIENTS, CODECS, consume_from_beginning, create_list_delete, produce
@@ -151,7 +152,7 @@ def test_commit_and_resume(kafka_store, new_topic, client):
                                     auto_offset_reset="earliest", enable_auto_commit=False,
                                     max_poll_records=15)
         got = wait_for(lambda: [m.value for ms in first.poll(timeout_ms=500).values() for m in ms],
-                       what="the first poll")
+                       timeout=60, what="the first poll")
         first.commit()
         first.close()
         assert committed(kafka_store, group, topic, 1) == [15]
@@ -218,7 +219,7 @@ def test_admin_clients_grow_partitions_describe_configs_and_groups(kafka_store, 
                                    auto_offset_reset="earliest")
     try:
         wait_for(lambda: consumer.poll(timeout_ms=100) is not None and consumer.assignment(),
-                 what="the consumer to be assigned")
+                 timeout=60, what="the consumer to be assigned")
         listed = admin.list_consumer_groups().result(30)
         assert group in {g.group_id for g in listed.valid}
         described = admin.describe_consumer_groups([group])[group].result(30)

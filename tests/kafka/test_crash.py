@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from kafka_helpers import confluent_config, read_log, wait_for
+from kafka_helpers import confluent_config, read_log
+from tests.waiting import wait_for
 from ember.ingest.client.store import LogStore
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
@@ -64,13 +65,13 @@ def test_broker_sigkilled_mid_produce_from_confluent_kafka_keeps_every_ack_exact
     sender.start()
     restarted = None
     try:
-        wait_for(lambda: len(acked) >= 20_000, what="20,000 acknowledged records")
+        wait_for(lambda: len(acked) >= 20_000, timeout=60, what="20,000 acknowledged records")
         store.kill()
         killed_at = len(acked)
         restarted = LogStore.start(directory, port=store.port, secret=store.secret,
                                    kafka_listener=f"127.0.0.1:{kafka_port}")
         wait_for(lambda: len(acked) >= killed_at + 20_000,
-                 what="the producer to go on against the restarted broker")
+                 timeout=60, what="the producer to go on against the restarted broker")
         stop.set()
         sender.join(30)
         assert producer.flush(90) == 0, "records left unacknowledged after the restart"

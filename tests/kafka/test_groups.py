@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from kafka_helpers import confluent_config, kafka_python_member, kcat_program, wait_for
+from kafka_helpers import confluent_config, kafka_python_member, kcat_program
+from tests.waiting import wait_for
 from kafka_clients import produce
 
 pytestmark = pytest.mark.slow
@@ -120,25 +121,25 @@ def test_a_group_of_two_members_of_different_libraries_splits_and_rebalances(
     b = Member(second, kafka_store, group, topic)
     a.start()
     try:
-        wait_for(lambda: a.assignment == everything, what=f"{first} to own every partition")
+        wait_for(lambda: a.assignment == everything, timeout=60, what=f"{first} to own every partition")
         b.start()
         try:
             wait_for(lambda: a.assignment and b.assignment and not a.assignment & b.assignment
                      and a.assignment | b.assignment == everything,
-                     what=f"{first} and {second} to split the partitions")
+                     timeout=60, what=f"{first} and {second} to split the partitions")
             produce("confluent-kafka", kafka_store.kafka_address, topic,
                     [(p, None, b"split-%d" % p) for p in range(PARTITIONS)])
             wait_for(lambda: sorted(a.values + b.values) ==
                      [b"split-%d" % p for p in range(PARTITIONS)],
-                     what="each record read once by the member owning its partition")
+                     timeout=60, what="each record read once by the member owning its partition")
             assert {int(v[6:]) for v in a.values} == a.assignment
         finally:
             b.leave()
-        wait_for(lambda: a.assignment == everything, what=f"{first} to take every partition back")
+        wait_for(lambda: a.assignment == everything, timeout=60, what=f"{first} to take every partition back")
         produce("kafka-python", kafka_store.kafka_address, topic,
                 [(p, None, b"after-%d" % p) for p in range(PARTITIONS)])
         wait_for(lambda: {v for v in a.values if v.startswith(b"after-")} ==
                  {b"after-%d" % p for p in range(PARTITIONS)},
-                 what=f"{first} to read every partition after the rebalance")
+                 timeout=60, what=f"{first} to read every partition after the rebalance")
     finally:
         a.leave()

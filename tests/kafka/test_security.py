@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from kafka_helpers import kcat, read_log, wait_for
+from kafka_helpers import kcat, read_log
+from tests.waiting import wait_for
 from ember.engine.errors import BrokerUnavailableError
 from ember.ingest.client.store import LogStore
 from kafka_clients import CLIENTS, consume_from_beginning, kcat_options, produce, \
@@ -101,7 +102,7 @@ def test_a_topic_stream_reads_over_sasl_ssl_with_librdkafkas_settings(sc, secure
     ssc.start()
     try:
         wait_for(lambda: len(got) >= len(expected) or ssc.awaitTerminationOrTimeout(0.05),
-                 what="the stream to read the topic")
+                 timeout=60, what="the stream to read the topic")
     finally:
         ssc.stop(stopSparkContext=False)
     assert got == expected

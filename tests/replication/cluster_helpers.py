@@ -4,22 +4,11 @@ for the cluster to reach a state, and reading what each replica holds."""
 from __future__ import annotations
 
 import os
-import time
 
 from ember.ingest.log.log_config import LogConfig
 from ember.ingest.log.partition_log import PartitionLog
 from ember.ingest.log.record_batch import iter_records
-
-
-def wait_for(predicate, timeout=30.0, interval=0.05, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not hold within {timeout:g} s")
-        time.sleep(interval)
+from tests.waiting import wait_for  # also imported from here by the replication suites
 
 
 def partition_state(store, topic, partition=0):

@@ -4,26 +4,26 @@ teardown whatever the test did to them."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from ember.ingest.client.store import LogStore
+from tests.fixtures import made_and_stopped
 
 
 @pytest.fixture
 def start_cluster(tmp_path):
     """``start_cluster(brokers=3, replication_factor=3, **kw)`` -> a LogStore
     handle on a new cluster (``store.cluster`` is its LocalCluster)."""
-    started = []
+    clusters = itertools.count()
 
     def start(brokers=3, replication_factor=3, **kwargs):
-        directories = [tmp_path / f"node{len(started)}-{i}" for i in range(brokers)]
-        store = LogStore.start_cluster(directories, replication_factor, **kwargs)
-        started.append(store)
-        return store
+        number = next(clusters)
+        directories = [tmp_path / f"node{number}-{i}" for i in range(brokers)]
+        return LogStore.start_cluster(directories, replication_factor, **kwargs)
 
-    yield start
-    for store in started:
-        store.stop()
+    yield from made_and_stopped(start)
 
 
 @pytest.fixture

@@ -3,14 +3,12 @@ out. No thread, no processes, no sockets; the RDDs are never computed."""
 
 from __future__ import annotations
 
-import itertools
 import pickle
 from array import array
 from operator import add
 
 import pytest
 
-from ember.driver.conf import Conf
 from ember.engine.clock import ManualClock
 from ember.engine.wire.closure import Closure
 from ember.engine.errors import (
@@ -19,38 +17,12 @@ from ember.engine.errors import (
 )
 from ember.engine.wire.protocol import PeerLost
 from ember.engine.api.rdds import ParallelCollectionRDD
-from ember.engine.wire.serializers import CPickleSerializer, context_serializer
 from ember.engine.wire.serializer import dumps, loads
 from ember.engine.data.shuffle import MapStatus
 from ember.engine.wire.task import ExceptionFailure, FetchFailure, TaskSuccess, describe_exception
 from ember.scheduler.dag_scheduler import DAGScheduler
 from ember.scheduler.events import CompletionEvent, ExecutorAdded, ExecutorLost
-
-
-class FakeContext:
-    """What RDDs need from a Context to be built and scheduled, and nothing more."""
-
-    def __init__(self):
-        self._ids = itertools.count()
-        self._public = itertools.count()
-        self._shuffles = itertools.count()
-        self._conf = Conf()
-        self.defaultParallelism = 2
-        self._batchSize = 0
-        self._unbatched_serializer = CPickleSerializer()
-        self.serializer = context_serializer(0, self._unbatched_serializer)
-
-    def _next_rdd_id(self):
-        return next(self._ids)
-
-    def _new_public_ids(self, count=1):
-        return [next(self._public) for _ in range(count)][-1]
-
-    def _next_shuffle_id(self):
-        return next(self._shuffles)
-
-    def _track_shuffle(self, dependency):
-        pass
+from benchmarks.scheduler_scale import BareContext
 
 
 class FakeBackend:
@@ -81,7 +53,7 @@ class FakeBackend:
 
 class Harness:
     def __init__(self, workers=("w-0", "w-1"), cores=1, **options):
-        self.ctx = FakeContext()
+        self.ctx = BareContext()
         self.backend = FakeBackend()
         self.clock = ManualClock()
         options.setdefault("locality_wait", 0.0)

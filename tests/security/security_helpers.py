@@ -18,10 +18,12 @@ import threading
 import time
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 import psutil
 
 from ember.engine.wire.transport import DEFAULT_MAX_MESSAGE_SIZE, client_socket, connect_authenticated
+from tests.waiting import wait_for
 
 GREETING_BYTES = 64
 HANDSHAKE_FRAMES = 2  # a CURVE client sends HELLO, then INITIATE
@@ -76,6 +78,26 @@ def offer(sock: zmq.Socket, *messages: list) -> None:
             pass
 
 
+def assert_curve_refused_without_the_secret(zctx: zmq.Context, address: str, server_public: bytes,
+                                            payload: bytes) -> None:
+    """A CURVE client that knows the server's public key (as if it leaked)
+    but not the secret fails its handshake, its ``payload`` undelivered."""
+    client = zctx.socket(zmq.DEALER)
+    client.setsockopt(zmq.LINGER, 0)
+    public, secret = zmq.curve_keypair()
+    client.curve_serverkey, client.curve_publickey, client.curve_secretkey = server_public, public, secret
+    monitor = client.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    try:
+        client.connect(address)
+        offer(client, [payload])
+        assert monitor.poll(5000), "no handshake outcome"
+        assert recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+        client.disable_monitor()
+    finally:
+        monitor.close(linger=0)
+        client.close(linger=0)
+
+
 def closed_by_server(port: int, *parts: bytes, timeout: float = 5.0) -> bool:
     """Whether the server hangs up on a connection that sends ``parts``
     (rather than waiting for more).
@@ -106,21 +128,24 @@ def closed_by_server(port: int, *parts: bytes, timeout: float = 5.0) -> bool:
     return False
 
 
+def send_raw(port: int, payload: bytes) -> None:
+    """Send ``payload`` as raw TCP bytes to a port three ways, each on its own
+    connection: alone, after a ZMTP signature, and fifty times over."""
+    for data in (payload, b"\xff" + b"\x00" * 8 + b"\x7f" + payload, payload * 50):
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            try:
+                conn.sendall(data)
+                conn.recv(64)
+            except OSError:
+                pass
+
+
 def cluster_ports(sc) -> dict[str, int]:
     """{'driver': port, 'w-0 shuffle service': port, ...}: every port a Context listens on."""
     ports = {"driver": int(sc._backend.address.rsplit(":", 1)[1])}
     for worker_id, registration in sorted(sc._backend.registered().items()):
         ports[f"{worker_id} shuffle service"] = int(registration.shuffle_address.rsplit(":", 1)[1])
     return ports
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def settle() -> None:
@@ -242,9 +267,10 @@ class Relay:
         except OSError:
             return False
 
-    def after_handshake(self, count: int, timeout: float = 10.0) -> bool:
+    def after_handshake(self, count: int, timeout: float = 10.0) -> None:
         """Wait until the client sent ``count`` frames after its handshake."""
-        return bool(wait_for(lambda: len(self.frames) >= HANDSHAKE_FRAMES + count, timeout))
+        wait_for(lambda: len(self.frames) >= HANDSHAKE_FRAMES + count, timeout, interval=0.02,
+                 what=f"the client to send {count} frames after its handshake")
 
     def close(self) -> None:
         for sock in (self._listener, self._client, self._upstream):

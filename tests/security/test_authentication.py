@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import time
@@ -19,10 +18,9 @@ import time
 import psutil
 import pytest
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from ember.engine.wire.transport import derive_keys
-from security_helpers import Canary, cluster_ports, offer
+from security_helpers import Canary, assert_curve_refused_without_the_secret, cluster_ports, offer, send_raw
 from security_helpers import assert_cluster_unharmed as assert_unharmed
 
 pytestmark = pytest.mark.security
@@ -53,13 +51,7 @@ def test_raw_tcp_canary_to_every_port_is_dropped(sc, tmp_path):
     marker = tmp_path / "raw-tcp"
     payload = pickle.dumps(Canary(marker))
     for port in cluster_ports(sc).values():
-        for data in (payload, b"\xff" + b"\x00" * 8 + b"\x7f" + payload, payload * 50):
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
-                try:
-                    conn.sendall(data)
-                    conn.recv(64)
-                except OSError:
-                    pass
+        send_raw(port, payload)
     assert_unharmed(sc, marker)
 
 
@@ -82,21 +74,12 @@ def test_zmtp_client_with_null_mechanism_delivers_nothing(sc, tmp_path):
 def test_curve_client_knowing_the_server_key_but_not_the_secret_is_rejected(sc, tmp_path):
     marker = tmp_path / "curve-no-secret"
     payload = pickle.dumps(Canary(marker))
-    server_public = derive_keys(sc._cluster._secret).server_public  # as if it leaked
-    public, secret = zmq.curve_keypair()
+    server_public = derive_keys(sc._cluster._secret).server_public
     context = zmq.Context()
     try:
         for port in cluster_ports(sc).values():
-            client = context.socket(zmq.DEALER)
-            client.setsockopt(zmq.LINGER, 0)
-            client.curve_serverkey, client.curve_publickey, client.curve_secretkey = server_public, public, secret
-            monitor = client.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED)
-            client.connect(f"tcp://127.0.0.1:{port}")
-            offer(client, [payload])
-            assert monitor.poll(5000), "no handshake outcome"
-            assert recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
-            client.disable_monitor()
-            monitor.close(linger=0)
+            assert_curve_refused_without_the_secret(context, f"tcp://127.0.0.1:{port}",
+                                                    server_public, payload)
     finally:
         context.destroy(linger=0)
     assert_unharmed(sc, marker)

@@ -31,8 +31,9 @@ from ember.ingest.structs import TopicPartition
 from security_helpers import (
     TWO_GIB, Canary, PeakRss, assert_broker_unharmed, assert_cluster_unharmed,
     authenticated_client, cluster_ports, flood_before_authenticating, forged_header, greeted,
-    greeting, hold_after_handshake, hung_up, wait_for,
+    greeting, hold_after_handshake, hung_up,
 )
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.security
 
@@ -177,8 +178,9 @@ def test_500_idle_or_stalled_connections_per_port_do_not_stop_a_job(sc):
     try:
         for port in ports.values():
             conns += open_flood(port, 500)
-        assert wait_for(lambda: all(established(pids[name], port) >= legit[name] + 500
-                                    for name, port in ports.items())), "not every connection landed"
+        wait_for(lambda: all(established(pids[name], port) >= legit[name] + 500
+                             for name, port in ports.items()),
+                 timeout=10, interval=0.02, what="every flood connection to land")
         data = [(i % 97, i) for i in range(20_000)]
         oracle = {}
         for key, value in data:
@@ -188,17 +190,18 @@ def test_500_idle_or_stalled_connections_per_port_do_not_stop_a_job(sc):
         for conn in conns:
             conn.close()
     for name, port in ports.items():
-        assert wait_for(lambda: established(pids[name], port) <= legit[name]), \
-            f"the {name} kept flood connections"
-        assert wait_for(lambda: psutil.Process(pids[name]).num_fds() <= fds[name] + 8), \
-            f"the {name} holds {psutil.Process(pids[name]).num_fds() - fds[name]} more descriptors"
+        wait_for(lambda: established(pids[name], port) <= legit[name], timeout=10, interval=0.02,
+                 what=f"the {name} to drop the flood connections")
+        wait_for(lambda: psutil.Process(pids[name]).num_fds() <= fds[name] + 8, timeout=10,
+                 interval=0.02, what=f"the {name} to close the flood connections' descriptors")
 
 
 def test_500_idle_or_stalled_connections_do_not_stop_the_broker(store):
     legit = established(store.pid, store.port)
     conns = open_flood(store.port, 500)
     try:
-        assert wait_for(lambda: established(store.pid, store.port) >= legit + 500)
+        wait_for(lambda: established(store.pid, store.port) >= legit + 500, timeout=10, interval=0.02,
+                 what="every flood connection to land")
         producer = store.producer()
         metadata = producer.send("t", value=b"during the flood").get(timeout=10)
         producer.close()
@@ -211,6 +214,6 @@ def test_500_idle_or_stalled_connections_do_not_stop_the_broker(store):
     finally:
         for conn in conns:
             conn.close()
-    assert wait_for(lambda: established(store.pid, store.port) <= legit), \
-        "the broker kept flood connections"
+    wait_for(lambda: established(store.pid, store.port) <= legit, timeout=10, interval=0.02,
+             what="the broker to drop the flood connections")
     assert_broker_unharmed(store)

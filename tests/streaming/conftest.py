@@ -13,28 +13,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "kaf
 from kafka_helpers import kafka_store, new_topic  # noqa: E402,F401 - fixtures
 
 from streaming_helpers import ManualStream
+from tests.fixtures import log_dir, made_and_stopped, start_broker, store  # noqa: F401 - fixtures
 
 
 @pytest.fixture
 def stream(sc):
     """``stream(batch=1.0)`` -> a ManualStream on the module's Context; stopped at teardown."""
-    made = []
-
     def make(batch: float = 1.0, **kwargs) -> ManualStream:
-        manual = ManualStream(sc, batch, **kwargs)
-        made.append(manual)
-        return manual
+        return ManualStream(sc, batch, **kwargs)
 
-    yield make
-    for manual in made:
-        manual.stop()
-
-
-@pytest.fixture
-def store(tmp_path):
-    """A log store broker in its own process, stopped at teardown."""
-    from ember.ingest.client.store import LogStore
-
-    broker = LogStore.start(str(tmp_path / "log"))
-    yield broker
-    broker.stop()
+    yield from made_and_stopped(make)

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
+from tests.waiting import wait_for
 
 
 def fetch(url: str) -> tuple[int, str, str]:
@@ -17,14 +18,6 @@ def fetch(url: str) -> tuple[int, str, str]:
             return reply.status, reply.headers["Content-Type"], reply.read().decode("utf-8")
     except urllib.error.HTTPError as error:
         return error.code, error.headers["Content-Type"], error.read().decode("utf-8")
-
-
-def wait_until(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.02)
-    return value
 
 
 class BlockedJob:
@@ -61,7 +54,7 @@ def test_the_page_lists_a_running_job_and_its_stages_and_then_its_success(sc, tm
     job = BlockedJob(sc, tmp_path, "nightly <report> & co")
     try:
         tracker = sc.statusTracker()
-        stage_id = wait_until(lambda: tracker.getActiveStageIds(), "a stage running")[0]
+        stage_id = wait_for(lambda: tracker.getActiveStageIds(), interval=0.02, what="a stage running")[0]
         status, content_type, page = fetch(url + "/")
         assert status == 200 and content_type.startswith("text/html")
         assert "<body data-refresh='2'>" in page, "the page refreshes itself while a job runs"

@@ -14,6 +14,7 @@ from operator import add
 
 import pytest
 
+from tests.waiting import wait_for
 from ui_browser import CHROMIUM, PAGE_STATE, Browser
 
 pytestmark = pytest.mark.slow
@@ -48,14 +49,6 @@ def no_console_errors(tab):
 def api(sc, path: str) -> dict:
     with urllib.request.urlopen(sc.uiWebUrl + path, timeout=30) as reply:
         return json.loads(reply.read())
-
-
-def wait_until(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.05)
-    return value
 
 
 def test_an_idle_context_s_pages_say_their_tables_are_empty(sc, tab):
@@ -105,7 +98,7 @@ def test_the_stage_graph_task_table_and_timeline_during_and_after_a_job(sc, tab,
         job = GatedJob(pairs, tmp_path)
         try:
             tracker = sc.statusTracker()
-            map_stage = wait_until(lambda: tracker.getActiveStageIds(), "a stage running")[0]
+            map_stage = wait_for(lambda: tracker.getActiveStageIds(), timeout=60, what="a stage running")[0]
             # While it runs: the overview draws the job as it stands.
             tab.load(sc.uiWebUrl + "/")
             state = tab.read(PAGE_STATE)
@@ -203,7 +196,7 @@ def test_the_workers_pages_show_memory_against_budget_and_cached_blocks(sc, tab)
                           for w in api(sc, "/api/status")["workers"] for b in w["blocks"])
 
         # Workers report their memory and blocks with their heartbeats.
-        wait_until(lambda: reported() == expected, "the workers reporting the cached blocks")
+        wait_for(lambda: reported() == expected, timeout=60, what="the workers reporting the cached blocks")
         tab.load(sc.uiWebUrl + "/")
         workers = {row["id"]: row for row in tab.read(PAGE_STATE)["workers"]}
         assert all(" of " in workers[w]["memory in use"] for w in ("w-0", "w-1"))

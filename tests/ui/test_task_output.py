@@ -8,13 +8,7 @@ import sys
 import threading
 import time
 
-
-def wait_until(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.02)
-    return value
+from tests.waiting import wait_for
 
 
 def test_a_task_print_reaches_the_driver_stderr_tagged_with_worker_and_task_before_the_action_returns(
@@ -70,8 +64,8 @@ def test_output_of_a_running_task_is_shown_while_it_still_runs(sc, capsys, tmp_p
     job.start()
     try:
         seen = []
-        wait_until(lambda: seen.append(capsys.readouterr().err) or "started 7" in "".join(seen),
-                   "the first line of a task that is still running")
+        wait_for(lambda: seen.append(capsys.readouterr().err) or "started 7" in "".join(seen),
+                 interval=0.02, what="the first line of a task that is still running")
         assert "finished" not in "".join(seen)
     finally:
         open(gate, "w").close()
