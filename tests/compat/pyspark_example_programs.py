@@ -99,6 +99,17 @@ def prepare_run_directory(package: str) -> str:
     return run
 
 
+def run_fresh(package: str, program: str, path: str, timeout: float) -> tuple[str, str]:
+    """``run`` in a run directory of its own: what one run saves (a model's
+    directory, say) must not be found by the next, whose save would then
+    fail on a path that exists."""
+    run_dir = prepare_run_directory(package)
+    try:
+        return run(program, path, run_dir, timeout)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def port(source: str) -> str:
     return re.sub(r"\bpyspark\b", "ember", source)
 
@@ -139,7 +150,6 @@ def main() -> int:
     package = os.path.dirname(pyspark.__file__)
     root = os.path.join(package, "examples", "src", "main", "python")
     programs = [p for p in example_programs(root) if not args.only or args.only in p]
-    run_dir = prepare_run_directory(package)
     ported_dir = tempfile.mkdtemp(prefix="ember-ported-")
     rows = []
     try:
@@ -151,13 +161,12 @@ def main() -> int:
             with open(ported, "w") as out:
                 out.write(port(text))
             timeout = SHORT if program in RUNS_UNTIL_STOPPED else args.timeout
-            ours = run(program, ported, run_dir, timeout)
-            theirs = run(program, os.path.join(root, program), run_dir, timeout) \
+            ours = run_fresh(package, program, ported, timeout)
+            theirs = run_fresh(package, program, os.path.join(root, program), timeout) \
                 if args.reference else ("", "not run")
             rows.append((program, ours, theirs))
             print(f"{program}: ember {ours[1]} | PySpark {theirs[1]}", flush=True)
     finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(ported_dir, ignore_errors=True)
     print("\n| program | ember | PySpark |\n| --- | --- | --- |")
     for program, ours, theirs in rows:
