@@ -76,3 +76,22 @@ class ManualClock(Clock):
                     return False
                 self._lock.wait(0.05)
             return True
+
+
+# How long a user's thread blocks at a time in wait_interruptibly.
+WAIT_SLICE = 0.2
+
+
+def wait_interruptibly(event: threading.Event, timeout: float | None = None) -> bool:
+    """``event.wait(timeout)`` for the thread a user's Ctrl-C must reach: it
+    waits in slices of WAIT_SLICE. A process's SIGINT may be delivered to any
+    of its threads, and then nothing wakes a main thread blocked on a lock;
+    between slices the interpreter runs the pending handler, so
+    KeyboardInterrupt is raised here within a slice."""
+    deadline = None if timeout is None else _time.monotonic() + timeout
+    while True:
+        left = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - _time.monotonic())
+        if event.wait(max(left, 0.0)):
+            return True
+        if deadline is not None and _time.monotonic() >= deadline:
+            return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ember.engine.clock import wait_interruptibly
 from ember.engine.wire.closure import Closure
 
 
@@ -37,8 +38,8 @@ class JobWaiter:
 
     def wait(self, timeout: float | None = None) -> list[bytes]:
         """Block until the job ends; the payloads in partition order, or the
-        job's error raised."""
-        if not self._done.wait(timeout):
+        job's error raised. Ctrl-C raises KeyboardInterrupt here."""
+        if not wait_interruptibly(self._done, timeout):
             raise TimeoutError(f"job {self.job_id} did not finish within {timeout} s")
         if self._error is not None:
             raise self._error

@@ -47,6 +47,7 @@ from ember.driver.ui_sections import register_section
 from ember.engine.api.callsite import user_callsite
 from ember.engine.api.rdd import RDD
 from ember.engine.api.storage import StorageLevel
+from ember.engine.clock import wait_interruptibly
 from ember.engine.clock import SYSTEM_CLOCK, Clock
 from ember.engine.errors import DriverOnlyError, StreamingStateError
 from ember.streaming.checkpoint import Checkpoint, CheckpointDir
@@ -338,7 +339,7 @@ class StreamingContext:
 
     def _await(self, timeout: float | None) -> bool:
         try:
-            stopped = self._terminated.wait(timeout)
+            stopped = wait_interruptibly(self._terminated, timeout)
         except KeyboardInterrupt:
             self._interrupted()
             raise

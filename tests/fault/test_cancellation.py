@@ -203,3 +203,47 @@ def test_ctrl_c_in_the_driver_cancels_the_job_and_the_context_stays_usable(tmp_p
             driver.wait()
     assert out.splitlines() == ["interrupted", "next job 4950"], err[-3000:]
     assert driver.returncode == 0, err[-3000:]
+
+
+def test_ctrl_c_delivered_to_another_thread_of_the_driver_still_cancels_the_job(tmp_path):
+    """The kernel may hand a process's SIGINT to any thread that does not
+    block it; a main thread waiting for its job must still get the
+    KeyboardInterrupt (here the signal is sent to another thread on purpose)."""
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent("""
+        import faulthandler, signal, threading, time, ember
+        faulthandler.register(signal.SIGUSR1)
+        sc = ember.Context("local[2]")
+        bystander = threading.Thread(target=time.sleep, args=(120,), daemon=True)
+        bystander.start()
+
+        def interrupt_the_bystander():
+            time.sleep(1.0)  # the tasks are sleeping
+            signal.pthread_kill(bystander.ident, signal.SIGINT)
+        threading.Thread(target=interrupt_the_bystander, daemon=True).start()
+        try:
+            sc.parallelize(range(2), 2).foreach(lambda x: time.sleep(60))
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        print("next job", sc.parallelize(range(100), 4).sum(), flush=True)
+        sc.stop()
+    """))
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        try:
+            out, err = driver.communicate(timeout=40)  # well under the tasks' minute
+        except subprocess.TimeoutExpired:
+            driver.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+            driver.kill()
+            out, err = driver.communicate()
+            raise AssertionError(f"the driver did not finish after Ctrl-C; printed {out!r}; "
+                                 f"its threads:\n{err[-6000:]}")
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert out.splitlines() == ["interrupted", "next job 4950"], err[-3000:]
+    assert driver.returncode == 0, err[-3000:]
+
