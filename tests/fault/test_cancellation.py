@@ -166,6 +166,13 @@ def _running(pid):
         return False
 
 
+def as_in_a_terminal():
+    """In the child: Ctrl-C's default, as for a program started from a
+    terminal. A shell's background job (CI's runner may be one) starts with
+    SIGINT ignored, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_in_the_driver_cancels_the_job_and_the_context_stays_usable(tmp_path):
     """The tasks sleep a minute; the interrupted job's tasks are killed, so
     the next job runs on the same Context without waiting for them."""
@@ -183,7 +190,7 @@ def test_ctrl_c_in_the_driver_cancels_the_job_and_the_context_stays_usable(tmp_p
         sc.stop()
     """))
     driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True, preexec_fn=as_in_a_terminal)
     try:
         assert driver.stdout.readline().strip() == "ready"
         time.sleep(1.0)  # the tasks are sleeping
@@ -229,7 +236,7 @@ def test_ctrl_c_delivered_to_another_thread_of_the_driver_still_cancels_the_job(
         sc.stop()
     """))
     driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True, preexec_fn=as_in_a_terminal)
     try:
         try:
             out, err = driver.communicate(timeout=40)  # well under the tasks' minute
