@@ -173,28 +173,33 @@ def as_in_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_ctrl_c_in_the_driver_cancels_the_job_and_the_context_stays_usable(tmp_path):
-    """The tasks sleep a minute; the interrupted job's tasks are killed, so
-    the next job runs on the same Context without waiting for them."""
+# A driver whose job of two minute-long tasks is interrupted, then runs
+# another job on the same Context; ``{arrange}`` runs once its Context is up.
+CTRL_C_DRIVER = """
+import faulthandler, signal, threading, time, ember
+faulthandler.register(signal.SIGUSR1)  # the test asks for the stacks if stuck
+sc = ember.Context("local[2]")
+{arrange}
+try:
+    sc.parallelize(range(2), 2).foreach(lambda x: time.sleep(60))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+print("next job", sc.parallelize(range(100), 4).sum(), flush=True)
+sc.stop()
+"""
+
+
+def run_interrupted_driver(tmp_path, arrange: str, interrupt=None) -> None:
+    """Run CTRL_C_DRIVER (``interrupt(driver)`` from the test, if given) and
+    check it was interrupted and then ran its next job without waiting for
+    the killed tasks; if it does not finish, fail with its threads' stacks."""
     script = tmp_path / "driver.py"
-    script.write_text(textwrap.dedent("""
-        import faulthandler, signal, time, ember
-        faulthandler.register(signal.SIGUSR1)  # the test asks for the stacks if stuck
-        sc = ember.Context("local[2]")
-        print("ready", flush=True)
-        try:
-            sc.parallelize(range(2), 2).foreach(lambda x: time.sleep(60))
-        except KeyboardInterrupt:
-            print("interrupted", flush=True)
-        print("next job", sc.parallelize(range(100), 4).sum(), flush=True)
-        sc.stop()
-    """))
+    script.write_text(CTRL_C_DRIVER.format(arrange=arrange))
     driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, preexec_fn=as_in_a_terminal)
     try:
-        assert driver.stdout.readline().strip() == "ready"
-        time.sleep(1.0)  # the tasks are sleeping
-        driver.send_signal(signal.SIGINT)
+        if interrupt is not None:
+            interrupt(driver)
         try:
             out, err = driver.communicate(timeout=40)  # well under the tasks' minute
         except subprocess.TimeoutExpired:
@@ -212,15 +217,21 @@ def test_ctrl_c_in_the_driver_cancels_the_job_and_the_context_stays_usable(tmp_p
     assert driver.returncode == 0, err[-3000:]
 
 
+def test_ctrl_c_in_the_driver_cancels_the_job_and_the_context_stays_usable(tmp_path):
+    """The tasks sleep a minute; the interrupted job's tasks are killed, so
+    the next job runs on the same Context without waiting for them."""
+    def ctrl_c(driver):
+        assert driver.stdout.readline().strip() == "ready"
+        time.sleep(1.0)  # the tasks are sleeping
+        driver.send_signal(signal.SIGINT)
+    run_interrupted_driver(tmp_path, 'print("ready", flush=True)', ctrl_c)
+
+
 def test_ctrl_c_delivered_to_another_thread_of_the_driver_still_cancels_the_job(tmp_path):
     """The kernel may hand a process's SIGINT to any thread that does not
     block it; a main thread waiting for its job must still get the
     KeyboardInterrupt (here the signal is sent to another thread on purpose)."""
-    script = tmp_path / "driver.py"
-    script.write_text(textwrap.dedent("""
-        import faulthandler, signal, threading, time, ember
-        faulthandler.register(signal.SIGUSR1)
-        sc = ember.Context("local[2]")
+    run_interrupted_driver(tmp_path, textwrap.dedent("""
         bystander = threading.Thread(target=time.sleep, args=(120,), daemon=True)
         bystander.start()
 
@@ -228,29 +239,5 @@ def test_ctrl_c_delivered_to_another_thread_of_the_driver_still_cancels_the_job(
             time.sleep(1.0)  # the tasks are sleeping
             signal.pthread_kill(bystander.ident, signal.SIGINT)
         threading.Thread(target=interrupt_the_bystander, daemon=True).start()
-        try:
-            sc.parallelize(range(2), 2).foreach(lambda x: time.sleep(60))
-        except KeyboardInterrupt:
-            print("interrupted", flush=True)
-        print("next job", sc.parallelize(range(100), 4).sum(), flush=True)
-        sc.stop()
     """))
-    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, preexec_fn=as_in_a_terminal)
-    try:
-        try:
-            out, err = driver.communicate(timeout=40)  # well under the tasks' minute
-        except subprocess.TimeoutExpired:
-            driver.send_signal(signal.SIGUSR1)
-            time.sleep(1.0)
-            driver.kill()
-            out, err = driver.communicate()
-            raise AssertionError(f"the driver did not finish after Ctrl-C; printed {out!r}; "
-                                 f"its threads:\n{err[-6000:]}")
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
-    assert out.splitlines() == ["interrupted", "next job 4950"], err[-3000:]
-    assert driver.returncode == 0, err[-3000:]
 
