@@ -213,6 +213,12 @@ def start_workload(cluster, processes, tmp_path, seed: int, partitions: int,
     return client
 
 
+def wait_for_isr(client: ClientHost, partition: int, holds, what: str) -> None:
+    """Until ``holds(isr)`` is true of the partition's ISR as the metadata says."""
+    wait_for(lambda: (lambda s: s is not None and holds(s[2]))(client.state(partition)),
+             timeout=120, interval=0.2, what=f"{what} (seed {client.seed})")
+
+
 def wait_for_full_isr(client: ClientHost, partitions: int = 1, timeout: float = 120.0) -> None:
     def full():
         states = [client.state(p) for p in range(partitions)]
@@ -308,9 +314,8 @@ def test_a_follower_cut_off_leaves_the_isr_and_rejoins_after_the_heal(
     follower = rng.choice([n for n in NODES if n != leader])
     cluster.hosts.cut(host(follower))
     try:
-        wait_for(lambda: (lambda s: s is not None and follower not in s[2])(client.state(partition)),
-                 timeout=120, interval=0.2,
-                 what=f"broker {follower} to leave the ISR (seed {seed})")
+        wait_for_isr(client, partition, lambda isr: follower not in isr,
+                     f"broker {follower} to leave the ISR")
         client.call("wait_acked", more=100, within=120)
     finally:
         cluster.hosts.heal(host(follower))
@@ -363,8 +368,8 @@ def test_a_follower_killed_and_its_directory_wiped_starts_over_from_the_leader(
     leader = client.state(partition)[0]
     follower = rng.choice([n for n in NODES if n != leader])
     cluster.signal(follower, signal.SIGKILL)
-    wait_for(lambda: (lambda s: s is not None and follower not in s[2])(client.state(partition)),
-             timeout=120, interval=0.2, what=f"broker {follower} to leave the ISR (seed {seed})")
+    wait_for_isr(client, partition, lambda isr: follower not in isr,
+                 f"broker {follower} to leave the ISR")
     client.call("wait_acked", more=100, within=120)
     shutil.rmtree(cluster.broker_directory(follower))
     cluster.start_broker(follower)
@@ -393,9 +398,8 @@ def test_two_brokers_killed_at_once_refuse_writes_and_lose_none(
         cluster.brokers[node].send_signal(signal.SIGKILL)
     for node in victims:
         cluster.brokers[node].wait(30)
-    wait_for(lambda: (lambda s: s is not None and s[2] == [survivor])(client.state()),
-             timeout=120, interval=0.2,
-             what=f"the ISR to shrink to broker {survivor} (seed {seed})")
+    wait_for_isr(client, 0, lambda isr: isr == [survivor],
+                 f"the ISR to shrink to broker {survivor}")
     before = client.call("acked")
     refused = wait_for(lambda: [e for e in client.call("refusals")
                                 if "NotEnoughReplicas" in e or "LeaderNotAvailable" in e],

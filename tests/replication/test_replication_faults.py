@@ -44,6 +44,30 @@ def wait_for_full_isr(store, topic, partitions=1, timeout=60.0):
              what=f"every replica of {topic} to be in sync")
 
 
+def wait_for_replicas_to_agree(store, topic, partition=0):
+    ends = {n: replica_view(store, n, topic, partition)["log_end_offset"] for n in (1, 2, 3)}
+    wait_for(lambda: len({replica_view(store, n, topic, partition)["log_end_offset"]
+                          for n in (1, 2, 3)}) == 1, what=f"the replicas to agree ({ends})")
+
+
+def only_a_stale_replica_left(store, workload):
+    """After 50 acknowledged records of ``events``-0, a follower (the stale
+    one) is killed and leaves the ISR, 100 records it lacks are
+    acknowledged, the two in-sync brokers are killed and the stale one is
+    started again, alone. Returns (old leader, stale, other)."""
+    workload.wait_acked(50)
+    leader = leader_of(store, "events")
+    stale, other = [n for n in (1, 2, 3) if n != leader]
+    store.cluster.kill(stale)
+    wait_for(lambda: stale not in partition_state(store, "events")[2],
+             what=f"broker {stale} to leave the ISR")
+    workload.wait_acked(100)  # records broker {stale} does not have
+    store.cluster.kill(leader)
+    store.cluster.kill(other)
+    store.cluster.restart(stale)
+    return leader, stale, other
+
+
 @seeds
 def test_acknowledged_records_survive_sigkill_of_the_leader(cluster, seed):
     """L01: the leader of a partition dies mid-produce; producing resumes on
@@ -83,9 +107,7 @@ def test_repeated_leader_crashes_lose_nothing_and_each_returns_to_the_isr(cluste
     finally:
         workload.stop()
     workload.check()
-    ends = {node: replica_view(cluster, node, "events")["log_end_offset"] for node in (1, 2, 3)}
-    wait_for(lambda: len({replica_view(cluster, n, "events")["log_end_offset"]
-                          for n in (1, 2, 3)}) == 1, what=f"the replicas to agree ({ends})")
+    wait_for_replicas_to_agree(cluster, "events")
 
 
 @seeds
@@ -198,16 +220,7 @@ def test_a_partition_whose_isr_is_down_waits_for_it_rather_than_lose_records(clu
     cluster.create_topic("events", 1)
     workload = Workload(cluster, "events", 1, seed=7).start()
     try:
-        workload.wait_acked(50)
-        leader = leader_of(cluster, "events")
-        stale, other = [n for n in (1, 2, 3) if n != leader]
-        cluster.cluster.kill(stale)
-        wait_for(lambda: stale not in partition_state(cluster, "events")[2],
-                 what=f"broker {stale} to leave the ISR")
-        workload.wait_acked(100)  # records broker {stale} does not have
-        cluster.cluster.kill(leader)
-        cluster.cluster.kill(other)
-        cluster.cluster.restart(stale)
+        leader, stale, other = only_a_stale_replica_left(cluster, workload)
         wait_for(lambda: partition_state(cluster, "events")[0] == -1,
                  what="the partition to have no leader")
         with pytest.raises(LeaderNotAvailableError, match="has no leader"):
@@ -236,16 +249,7 @@ def test_an_unclean_election_when_the_topic_allows_it_loses_only_what_the_new_le
     cluster.create_topic("events", 1, config={"unclean.leader.election.enable": True})
     workload = Workload(cluster, "events", 1, seed=11).start()
     try:
-        workload.wait_acked(50)
-        leader = leader_of(cluster, "events")
-        stale, other = [n for n in (1, 2, 3) if n != leader]
-        cluster.cluster.kill(stale)
-        wait_for(lambda: stale not in partition_state(cluster, "events")[2],
-                 what=f"broker {stale} to leave the ISR")
-        workload.wait_acked(100)  # records broker {stale} does not have
-        cluster.cluster.kill(leader)
-        cluster.cluster.kill(other)
-        cluster.cluster.restart(stale)
+        leader, stale, other = only_a_stale_replica_left(cluster, workload)
         # Until the others' sessions expire, the metadata may still name one.
         wait_for(lambda: partition_state(cluster, "events")[::2] == (stale, [stale]),
                  timeout=60, what=f"broker {stale} to lead alone")
@@ -272,9 +276,7 @@ def test_an_unclean_election_when_the_topic_allows_it_loses_only_what_the_new_le
         workload.reads[:reads_before] = [r for r in workload.reads[:reads_before]
                                          if r[2] not in lost]
     workload.check(final)
-    ends = {n: replica_view(cluster, n, "events")["log_end_offset"] for n in (1, 2, 3)}
-    wait_for(lambda: len({replica_view(cluster, n, "events")["log_end_offset"]
-                          for n in (1, 2, 3)}) == 1, what=f"the replicas to agree ({ends})")
+    wait_for_replicas_to_agree(cluster, "events")
 
 
 @seeds
